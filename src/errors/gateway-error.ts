@@ -1,0 +1,93 @@
+/**
+ * Every failure the gateway decides on itself is a GatewayError with a code from this closed
+ * set. Faces render codes into their own wire shape (Google's envelope, OpenAI's error);
+ * nothing else in the code base formats an error body.
+ */
+export const ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'AUTH_RATE_LIMITED',
+  'FORBIDDEN',
+  'MODEL_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'INVALID_ARGUMENT',
+  'BODY_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'CONFLICT',
+  'QUOTA_EXHAUSTED',
+  'BUDGET_EXCEEDED',
+  'UPSTREAM_ERROR',
+  'UPSTREAM_TIMEOUT',
+  'UPSTREAM_UNAVAILABLE',
+  'CONTENT_POLICY',
+  'NO_IMAGE',
+  'STORE_UNAVAILABLE',
+  'LEDGER_BACKLOG_FULL',
+  'NOT_IMPLEMENTED',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Which limit refused a request: enough for either face to render Google's or OpenAI's 429. */
+export interface QuotaRefusal {
+  scope: 'project' | 'tenant';
+  dimension: 'rpm' | 'tpm' | 'rpd' | 'ipm' | 'cooldown';
+  limit: number;
+  used: number;
+  /** Milliseconds until enough capacity frees for this request. */
+  retryAfterMs: number;
+  model: string;
+  projectId: string;
+  tenantId: string;
+  tier: string;
+}
+
+export interface BudgetRefusal {
+  period: 'daily' | 'monthly';
+  limitMicroUsd: number;
+  spentMicroUsd: number;
+  requestedMicroUsd: number;
+  tenantId: string;
+  resetAtMs: number;
+}
+
+/** A Google error answer the gateway relays or translates. */
+export interface UpstreamFailure {
+  httpStatus: number;
+  googleStatus: string;
+  message: string;
+  retryAfterMs?: number;
+  /** Google's body, parsed, when it was a JSON envelope. */
+  body?: unknown;
+}
+
+export interface ErrorDetails {
+  /** The request parameter at fault (OpenAI's `param`, Google's BadRequest field). */
+  param?: string;
+  quota?: QuotaRefusal;
+  budget?: BudgetRefusal;
+  upstream?: UpstreamFailure;
+  /** Served model names, listed on MODEL_NOT_FOUND. */
+  servedModels?: readonly string[];
+  /** Allowed methods, for METHOD_NOT_ALLOWED. */
+  allow?: readonly string[];
+  retryAfterMs?: number;
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isGatewayError(e: unknown): e is GatewayError {
+  return e instanceof GatewayError;
+}
