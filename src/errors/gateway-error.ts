@@ -46,9 +46,9 @@ export interface QuotaRefusal {
 
 export interface BudgetRefusal {
   period: 'daily' | 'monthly';
-  limitMicroUsd: number;
-  spentMicroUsd: number;
-  requestedMicroUsd: number;
+  limitNanoUsd: number;
+  spentNanoUsd: number;
+  requestedNanoUsd: number;
   tenantId: string;
   resetAtMs: number;
 }

@@ -1,0 +1,165 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { StoredKey, StoredTenant } from '../db/database.js';
+import { DuplicateError } from '../db/database.js';
+import { installErrorHandler, refuseOtherMethods } from '../faces/error-handling.js';
+import type { FaceDeps } from '../faces/face-deps.js';
+import type { QuotaService } from '../quota/quota-service.js';
+import { hashesEqual, hashKey, newKeyId, newTenantKey } from '../tenants/keys.js';
+import type { Tenant } from '../tenants/registry.js';
+import { sendUsageReport } from '../usage/usage-route.js';
+import { renderAdminError } from './errors.js';
+
+export interface AdminDeps extends FaceDeps {
+  quota: QuotaService;
+  /** Unset disables /admin entirely: every admin path answers 404 (contract §1). */
+  adminToken?: string;
+}
+
+const count = z.int().nonnegative();
+const limitsBody = z.strictObject({ rpm: count.optional(), tpm: count.optional(), rpd: count.optional(), ipm: count.optional() });
+const budgetBody = z.strictObject({ dailyUsd: z.number().nonnegative().optional(), monthlyUsd: z.number().nonnegative().optional() });
+const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'must be 1-64 letters, digits, ".", "_" or "-"' });
+const createTenantBody = z.strictObject({ id: tenantId, project: z.string(), limits: limitsBody.optional(), budget: budgetBody.optional() });
+const patchTenantBody = z.strictObject({ project: z.string().optional(), limits: limitsBody.optional(), budget: budgetBody.optional(), disabled: z.boolean().optional() });
+const createKeyBody = z.strictObject({ name: z.string().max(200).optional() }).optional();
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? undefined);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const param = issue.path.map(String).join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(',') : '');
+  throw new GatewayError('INVALID_ARGUMENT', `${param ? `${param}: ` : ''}${issue.message}`, param ? { param } : {});
+}
+
+function tenantView(t: StoredTenant | Tenant): Record<string, unknown> {
+  if ('source' in t) return { id: t.id, project: t.projectId, limits: t.limits ?? {}, budget: t.budget ?? {}, source: t.source, disabled: false };
+  return { id: t.id, project: t.project, limits: t.limits, budget: t.budget, source: 'admin', disabled: t.disabled, createdAt: new Date(t.createdAtMs).toISOString(), updatedAt: new Date(t.updatedAtMs).toISOString() };
+}
+
+function keyView(k: StoredKey): Record<string, unknown> {
+  return { id: k.keyId, tenant: k.tenantId, name: k.name, createdAt: new Date(k.createdAtMs).toISOString(), revokedAt: k.revokedAtMs === null ? null : new Date(k.revokedAtMs).toISOString() };
+}
+
+/** Tenants, keys, quota and usage for operators (contract §10), behind ADMIN_TOKEN. */
+export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  installErrorHandler(app, renderAdminError);
+  const expected = deps.adminToken ? hashKey(deps.adminToken) : undefined;
+
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (!request.url.startsWith('/admin')) return;
+    if (!expected) throw new GatewayError('ROUTE_NOT_FOUND', 'Not found.');
+    const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
+    if (!m?.[1] || !hashesEqual(hashKey(m[1].trim()), expected)) {
+      throw new GatewayError('UNAUTHENTICATED', 'The admin API needs Authorization: Bearer $ADMIN_TOKEN.');
+    }
+  });
+
+  const refuseConfigTenant = (id: string) => {
+    if (deps.tenants.isConfigTenant(id)) {
+      throw new GatewayError('CONFLICT', `Tenant ${id} comes from the config file, which is read-only at run time; change it there.`);
+    }
+  };
+  const requireProject = (project: string) => {
+    if (!deps.projects.has(project)) throw new GatewayError('INVALID_ARGUMENT', `project: unknown project ${project}`, { param: 'project' });
+  };
+  const storedTenant = async (id: string): Promise<StoredTenant> => {
+    const t = await deps.db.getTenant(id);
+    if (!t) throw new GatewayError('NOT_FOUND', `No tenant ${id}.`);
+    return t;
+  };
+
+  app.post('/admin/tenants', async (request, reply) => {
+    const body = parseBody(createTenantBody, request.body);
+    requireProject(body.project);
+    if (deps.tenants.isConfigTenant(body.id)) throw new GatewayError('CONFLICT', `Tenant ${body.id} already exists in the config file.`);
+    try {
+      const t = await deps.db.createTenant({ id: body.id, project: body.project, limits: body.limits ?? {}, budget: body.budget ?? {}, disabled: false }, deps.clock.nowMs());
+      await deps.tenants.refresh();
+      return reply.code(201).send(tenantView(t));
+    } catch (e) {
+      if (e instanceof DuplicateError) throw new GatewayError('CONFLICT', `Tenant ${body.id} already exists.`);
+      throw e;
+    }
+  });
+
+  app.get('/admin/tenants', async () => {
+    const stored = await deps.db.listTenants();
+    return { tenants: [...deps.tenants.configTenants().map(tenantView), ...stored.filter((t) => !deps.tenants.isConfigTenant(t.id)).map(tenantView)] };
+  });
+
+  app.get('/admin/tenants/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    const fromConfig = deps.tenants.isConfigTenant(id) ? deps.tenants.tenant(id) : undefined;
+    if (fromConfig) return tenantView(fromConfig);
+    const t = await storedTenant(id);
+    return { ...tenantView(t), keys: (await deps.db.listKeys(id)).map(keyView) };
+  });
+
+  app.patch('/admin/tenants/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    refuseConfigTenant(id);
+    const patch = parseBody(patchTenantBody, request.body);
+    if (patch.project !== undefined) requireProject(patch.project);
+    const t = await deps.db.updateTenant(id, patch, deps.clock.nowMs());
+    if (!t) throw new GatewayError('NOT_FOUND', `No tenant ${id}.`);
+    await deps.tenants.refresh();
+    return tenantView(t);
+  });
+
+  app.delete('/admin/tenants/:id', async (request, reply) => {
+    const { id } = request.params as { id: string };
+    refuseConfigTenant(id);
+    if (!(await deps.db.deleteTenant(id, deps.clock.nowMs()))) throw new GatewayError('NOT_FOUND', `No tenant ${id}.`);
+    await deps.tenants.refresh();
+    return reply.code(204).send();
+  });
+
+  app.post('/admin/tenants/:id/keys', async (request, reply) => {
+    const { id } = request.params as { id: string };
+    refuseConfigTenant(id);
+    const body = parseBody(createKeyBody, request.body);
+    await storedTenant(id);
+    const key = newTenantKey();
+    const stored = await deps.db.createKey({ keyId: newKeyId(), tenantId: id, hash: hashKey(key), name: body?.name ?? null, createdAtMs: deps.clock.nowMs() });
+    await deps.tenants.refresh();
+    // The key itself is shown here, once; only its hash is kept.
+    return reply.code(201).send({ ...keyView(stored), key });
+  });
+
+  app.get('/admin/tenants/:id/keys', async (request) => {
+    const { id } = request.params as { id: string };
+    refuseConfigTenant(id);
+    await storedTenant(id);
+    return { keys: (await deps.db.listKeys(id)).map(keyView) };
+  });
+
+  app.delete('/admin/tenants/:id/keys/:keyId', async (request, reply) => {
+    const { id, keyId } = request.params as { id: string; keyId: string };
+    refuseConfigTenant(id);
+    if (!(await deps.db.revokeKey(id, keyId, deps.clock.nowMs()))) throw new GatewayError('NOT_FOUND', `No key ${keyId} for tenant ${id}.`);
+    await deps.tenants.refresh();
+    return reply.code(204).send();
+  });
+
+  app.get('/admin/projects/:id/quota', async (request) => {
+    const { id } = request.params as { id: string };
+    const project = deps.projects.get(id);
+    if (!project) throw new GatewayError('NOT_FOUND', `No project ${id}.`);
+    const nowMs = deps.clock.nowMs();
+    const rows = await deps.quota.snapshot(project, deps.models.canonicalModels(), nowMs);
+    const models: Record<string, Record<string, unknown>> = {};
+    for (const r of rows) {
+      (models[r.model] ??= {})[r.dimension] = { limit: r.limit, used: r.used, remaining: r.remaining, resetAt: new Date(r.resetAtMs).toISOString() };
+    }
+    return { project: id, tier: project.tier, at: new Date(nowMs).toISOString(), models };
+  });
+
+  app.get('/admin/usage', async (request, reply) => sendUsageReport(request, reply, deps.db, {}));
+
+  refuseOtherMethods(app, '/admin/tenants', ['GET', 'POST']);
+  refuseOtherMethods(app, '/admin/tenants/:id', ['GET', 'PATCH', 'DELETE']);
+  refuseOtherMethods(app, '/admin/tenants/:id/keys', ['GET', 'POST']);
+  refuseOtherMethods(app, '/admin/usage', ['GET']);
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/**
+ * The config file's schema (contract §2). Strict everywhere: an unknown key is an error, so a
+ * typo like `rmp:` cannot silently leave a limit off.
+ */
+const positiveInt = z.int({ error: 'must be a positive integer' }).positive({ error: 'must be a positive integer' });
+const nonNegativeInt = z.int({ error: 'must be a non-negative integer' }).nonnegative({ error: 'must be a non-negative integer' });
+const usd = z.number({ error: 'must be a number of USD' }).nonnegative({ error: 'must be a non-negative number of USD' });
+const id = z
+  .string({ error: 'must be a string' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'must be 1-64 letters, digits, ".", "_" or "-"' });
+
+export const limitsSchema = z.strictObject({
+  rpm: nonNegativeInt.optional(),
+  tpm: nonNegativeInt.optional(),
+  rpd: nonNegativeInt.optional(),
+  ipm: nonNegativeInt.optional(),
+});
+
+const projectLimitsSchema = z.strictObject({
+  rpm: positiveInt.optional(),
+  tpm: positiveInt.optional(),
+  rpd: positiveInt.optional(),
+  ipm: positiveInt.optional(),
+});
+
+const keyHash = z
+  .string({ error: 'must be a string' })
+  .regex(/^sha256:[0-9a-f]{64}$/, { error: 'must be "sha256:" followed by 64 lowercase hex digits (npx nanogate hash-key KEY)' });
+
+const usdPerMillion = z.strictObject({
+  input: usd.optional(),
+  textOutput: usd.optional(),
+  imageOutput: usd.optional(),
+});
+
+export const configSchema = z.strictObject({
+  upstream: z
+    .strictObject({
+      baseUrl: z.url({ error: 'must be an http(s) URL' }).default('https://generativelanguage.googleapis.com'),
+      timeoutMs: positiveInt.default(180_000),
+      retries: nonNegativeInt.max(10, { error: 'must be at most 10' }).default(2),
+    })
+    .prefault({}),
+  defaultModel: z.string({ error: 'must be a string' }).min(1).default('gemini-3-pro-image-preview'),
+  projects: z
+    .array(
+      z.strictObject({
+        id,
+        apiKey: z.string({ error: 'must be a string (the Google API key)' }),
+        tier: z.enum(['free', 'tier1', 'tier2', 'tier3'], { error: 'must be one of free, tier1, tier2, tier3' }).default('tier1'),
+        limits: z.record(z.string(), projectLimitsSchema).optional(),
+      }),
+      { error: 'must be a list of projects' },
+    )
+    .min(1, { error: 'must list at least one project' }),
+  tenants: z
+    .array(
+      z.strictObject({
+        id,
+        project: id,
+        keys: z.array(keyHash, { error: 'must be a list of sha256 key hashes' }).default([]),
+        limits: limitsSchema.optional(),
+        budget: z.strictObject({ dailyUsd: usd.optional(), monthlyUsd: usd.optional() }).optional(),
+      }),
+    )
+    .default([]),
+  aliases: z.record(z.string(), z.string({ error: 'must be a model id' })).default({}),
+  pricing: z
+    .record(z.string(), z.strictObject({ standard: usdPerMillion.optional(), batch: usdPerMillion.optional() }))
+    .optional(),
+  database: z.strictObject({ path: z.string().min(1).default('data/nanogate.db') }).prefault({}),
+  store: z.strictObject({ onFailure: z.enum(['local', 'deny'], { error: 'must be local or deny' }).default('local') }).prefault({}),
+  server: z
+    .strictObject({
+      bodyLimitBytes: positiveInt.default(64 * 1024 * 1024),
+      shutdownGraceMs: nonNegativeInt.default(30_000),
+      trustProxy: z.boolean().default(false),
+    })
+    .prefault({}),
+});
+
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type ProjectConfig = GatewayConfig['projects'][number];
+export type TenantConfig = GatewayConfig['tenants'][number];

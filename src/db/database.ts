@@ -1,0 +1,137 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { UsageRecord } from '../usage/record.js';
+
+export { DuplicateError, NotFoundError } from './errors.js';
+
+export interface TenantLimits {
+  rpm?: number;
+  tpm?: number;
+  rpd?: number;
+  ipm?: number;
+}
+
+export interface TenantBudget {
+  dailyUsd?: number;
+  monthlyUsd?: number;
+}
+
+export interface StoredTenant {
+  id: string;
+  project: string;
+  limits: TenantLimits;
+  budget: TenantBudget;
+  disabled: boolean;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export interface StoredKey {
+  keyId: string;
+  tenantId: string;
+  /** 'sha256:<hex>' */
+  hash: string;
+  name: string | null;
+  createdAtMs: number;
+  revokedAtMs: number | null;
+}
+
+export type GroupBy = 'tenant' | 'model' | 'day' | 'project' | 'key' | 'month';
+
+export const GROUP_BY_KEYS: readonly GroupBy[] = ['tenant', 'model', 'day', 'project', 'key', 'month'];
+
+export interface UsageQuery {
+  /** Inclusive Pacific days, YYYY-MM-DD. */
+  fromDay: string;
+  toDay: string;
+  tenantId?: string;
+  projectId?: string;
+  model?: string;
+  groupBy: GroupBy[];
+}
+
+export interface UsageRow {
+  tenant?: string;
+  model?: string;
+  day?: string;
+  project?: string;
+  key?: string;
+  month?: string;
+  requests: number;
+  images: number;
+  inputTokens: number;
+  outputImageTokens: number;
+  outputTextTokens: number;
+  thinkingTokens: number;
+  costNanoUsd: bigint;
+}
+
+export interface TenantChanges {
+  tenants: StoredTenant[];
+  deletedTenantIds: string[];
+  keys: StoredKey[];
+}
+
+export interface Database {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Versioned migrations, applied at start; idempotent; on PostgreSQL serialised by an advisory lock. */
+  migrate(): Promise<void>;
+  /** One transaction; idempotent on record id, so a retried batch never duplicates. */
+  insertUsage(records: readonly UsageRecord[]): Promise<void>;
+  /** Rows sorted by the group keys in `groupBy` order; costs summed exactly. */
+  queryUsage(q: UsageQuery): Promise<UsageRow[]>;
+  /** Sum of costNanoUsd for a tenant with fromMs <= timeMs < toMs: rebuilds budget spend counters when the store lost them. */
+  spendNanoUsd(tenantId: string, fromMs: number, toMs: number): Promise<bigint>;
+  /** Throws DuplicateError when a live tenant has this id (a deleted one's id may be reused). */
+  createTenant(t: Omit<StoredTenant, 'createdAtMs' | 'updatedAtMs'>, nowMs: number): Promise<StoredTenant>;
+  /** Undefined for unknown and deleted tenants. */
+  getTenant(id: string): Promise<StoredTenant | undefined>;
+  /** Live tenants (disabled ones included), sorted by id. */
+  listTenants(): Promise<StoredTenant[]>;
+  /** `limits` and `budget` are replaced whole, not merged. Undefined for unknown and deleted tenants. */
+  updateTenant(
+    id: string,
+    patch: Partial<Pick<StoredTenant, 'project' | 'limits' | 'budget' | 'disabled'>>,
+    nowMs: number,
+  ): Promise<StoredTenant | undefined>;
+  /**
+   * Tombstones the tenant and revokes its keys at `nowMs`, so `changesSince` reports both.
+   * False when there was no live tenant with this id.
+   */
+  deleteTenant(id: string, nowMs: number): Promise<boolean>;
+  /** Throws NotFoundError for an unknown or deleted tenant, DuplicateError for a taken key id or hash. */
+  createKey(k: Omit<StoredKey, 'revokedAtMs'>): Promise<StoredKey>;
+  /** False when the key does not exist under this tenant or was already revoked. */
+  revokeKey(tenantId: string, keyId: string, nowMs: number): Promise<boolean>;
+  /** Every key of the tenant, revoked ones included, oldest first. */
+  listKeys(tenantId: string): Promise<StoredKey[]>;
+  /**
+   * Every live tenant and every key changed at or after `sinceMs` (updatedAt / createdAt /
+   * revokedAt), revoked keys included so instances can drop them, and the tenants deleted since;
+   * for the periodic refresh of each instance's auth cache. sinceMs=0 gives all.
+   */
+  changesSince(sinceMs: number): Promise<TenantChanges>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** postgres://…: PostgreSQL, shared by every instance. Unset: embedded SQLite at `sqlitePath`. */
+  url?: string;
+  sqlitePath: string;
+  /** Where PostgreSQL pool errors (a dropped idle connection) are reported. */
+  logger?: Logger;
+}
+
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  if (opts.url) {
+    const { PostgresDatabase } = await import('./postgres.js');
+    return new PostgresDatabase({ url: opts.url, ...(opts.logger ? { logger: opts.logger } : {}) });
+  }
+  // Imported on demand: loading node:sqlite prints an ExperimentalWarning on Node 22, which a
+  // PostgreSQL deployment has no reason to see.
+  const { SqliteDatabase } = await import('./sqlite.js');
+  if (opts.sqlitePath !== ':memory:') await mkdir(dirname(opts.sqlitePath), { recursive: true });
+  return new SqliteDatabase(opts.sqlitePath);
+}

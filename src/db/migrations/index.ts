@@ -1,0 +1,21 @@
+/**
+ * The versioned schema (contract §9: created and migrated at start). A migration is never
+ * edited once shipped: a change is a new version. Each carries the SQL for both engines, so the
+ * two stay in step and one contract suite covers them.
+ */
+import { initialSchema } from './001-initial.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [initialSchema];
+
+/** Bookkeeping table, created before any migration runs. */
+export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL
+)`;

@@ -1,0 +1,187 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { estimateRequest } from '../../gemini/request-inspect.js';
+import type { GenerateContentRequest } from '../../gemini/types.js';
+import type { ModelSpec } from '../../models/catalog.js';
+import type { ProjectRuntime } from '../../relay/gemini-relay.js';
+import { authenticateTenant } from '../../tenants/auth-hook.js';
+import type { Caller } from '../../tenants/registry.js';
+import { formatUsd } from '../../usage/pricing.js';
+import { installErrorHandler, refuseOtherMethods } from '../error-handling.js';
+import type { FaceDeps } from '../face-deps.js';
+import { renderGoogleError } from './errors.js';
+import { googleModelList, googleModelResource } from './models.js';
+import { abortOnClientGone, wantsTrailers } from '../client-connection.js';
+
+type Action = 'generateContent' | 'streamGenerateContent' | 'countTokens';
+const ACTIONS: readonly string[] = ['generateContent', 'streamGenerateContent', 'countTokens'];
+const VERSIONS = ['v1beta', 'v1'] as const;
+
+/** Response headers of Google's that are about the connection, not the content. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'te', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'date', 'server', 'alt-svc', 'x-goog-api-key']);
+
+function splitModelAction(rest: string): { modelName: string; action: string | undefined } {
+  const colon = rest.lastIndexOf(':');
+  if (colon < 0) return { modelName: rest, action: undefined };
+  return { modelName: rest.slice(0, colon), action: rest.slice(colon + 1) };
+}
+
+function modelNotFound(name: string, version: string, served: readonly string[]): GatewayError {
+  return new GatewayError(
+    'MODEL_NOT_FOUND',
+    `models/${name} is not found for API version ${version}, or is not supported for generateContent. Served models: ${served.join(', ')}.`,
+    { servedModels: served },
+  );
+}
+
+function parseGenerateBody(body: unknown): GenerateContentRequest {
+  if (!Buffer.isBuffer(body) || body.length === 0) {
+    throw new GatewayError('INVALID_ARGUMENT', 'The request body is empty; a GenerateContentRequest JSON object is required.');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received. ${(e as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new GatewayError('INVALID_ARGUMENT', 'Invalid JSON payload received. Expected a GenerateContentRequest object.');
+  }
+  const req = parsed as GenerateContentRequest;
+  // Types only: values are Google's to judge, and its answer is relayed as is.
+  if (!Array.isArray(req.contents) || req.contents.length === 0) {
+    throw new GatewayError('INVALID_ARGUMENT', 'contents is required and must be a non-empty list of Content.', { param: 'contents' });
+  }
+  req.contents.forEach((c, i) => {
+    if (!c || typeof c !== 'object' || Array.isArray(c)) throw new GatewayError('INVALID_ARGUMENT', `contents[${i}] must be a Content object.`, { param: `contents[${i}]` });
+    if (c.parts !== undefined && !Array.isArray(c.parts)) throw new GatewayError('INVALID_ARGUMENT', `contents[${i}].parts must be a list.`, { param: `contents[${i}].parts` });
+  });
+  const gc = req.generationConfig;
+  if (gc !== undefined && (!gc || typeof gc !== 'object' || Array.isArray(gc))) {
+    throw new GatewayError('INVALID_ARGUMENT', 'generationConfig must be an object.', { param: 'generation_config' });
+  }
+  const ic = gc?.imageConfig;
+  if (ic !== undefined && (!ic || typeof ic !== 'object' || Array.isArray(ic))) {
+    throw new GatewayError('INVALID_ARGUMENT', 'generationConfig.imageConfig must be an object.', { param: 'generation_config.image_config' });
+  }
+  for (const field of ['imageSize', 'aspectRatio'] as const) {
+    if (ic?.[field] !== undefined && typeof ic[field] !== 'string') {
+      throw new GatewayError('INVALID_ARGUMENT', `generationConfig.imageConfig.${field} must be a string.`, { param: `generation_config.image_config.${field}` });
+    }
+  }
+  return req;
+}
+
+export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<void> {
+  installErrorHandler(app, renderGoogleError);
+
+  // The native face relays bodies byte for byte: keep them as Buffers, parse only to inspect.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.config.server.bodyLimitBytes }, (_req, body, done) => done(null, body));
+
+  const auth = authenticateTenant(deps.tenants, deps.authLimiter);
+  const projectOf = (caller: Caller): ProjectRuntime => {
+    const p = deps.projects.get(caller.tenant.projectId);
+    if (!p) throw new GatewayError('INTERNAL', `Tenant ${caller.tenant.id} names project ${caller.tenant.projectId}, which is not configured.`);
+    return p;
+  };
+  const resolve = (name: string, version: string): ModelSpec => {
+    const model = deps.models.resolve(name);
+    if (!model) throw modelNotFound(name, version, deps.models.servedNames());
+    return model;
+  };
+
+  // GET /v1/models is shared with the OpenAI face, which picks the shape by key form.
+  app.get('/v1beta/models', { preHandler: auth }, async (request) => {
+    const q = request.query as Record<string, unknown>;
+    return googleModelList(deps.models.canonicalModels(), q['pageSize'], q['pageToken']);
+  });
+  app.get('/v1beta/models/*', { preHandler: auth }, async (request) => {
+    const rest = (request.params as { '*': string })['*'];
+    return googleModelResource(resolve(rest, 'v1beta'));
+  });
+  refuseOtherMethods(app, '/v1beta/models', ['GET']);
+
+  for (const version of VERSIONS) {
+
+    app.post(`/${version}/models/*`, { preHandler: auth }, async (request, reply) => {
+      const rest = (request.params as { '*': string })['*'];
+      const { modelName, action } = splitModelAction(rest);
+      if (!action || !ACTIONS.includes(action)) {
+        throw new GatewayError('ROUTE_NOT_FOUND', `Method ${action ?? '(none)'} is not served for models/${modelName}: use generateContent, streamGenerateContent or countTokens.`);
+      }
+      const model = resolve(modelName, version);
+      request.modelId = model.id;
+      const caller = request.caller!;
+      if (action === 'countTokens') return relayCountTokens(request, reply, deps, projectOf(caller), model, version);
+      return relayGenerate(request, reply, deps, { caller, project: projectOf(caller), model, modelAsked: modelName, version, action: action as Exclude<Action, 'countTokens'> });
+    });
+  }
+}
+
+async function relayGenerate(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: FaceDeps,
+  call: { caller: Caller; project: ProjectRuntime; model: ModelSpec; modelAsked: string; version: 'v1beta' | 'v1'; action: 'generateContent' | 'streamGenerateContent' },
+): Promise<FastifyReply> {
+  const parsed = parseGenerateBody(request.body);
+  const sse = call.action === 'streamGenerateContent' && (request.query as Record<string, unknown>)['alt'] === 'sse';
+  const signal = abortOnClientGone(request, reply);
+  const answer = await deps.relay.start({
+    requestId: request.id,
+    caller: call.caller,
+    project: call.project,
+    model: call.model,
+    modelAsked: call.modelAsked,
+    route: `native.${call.action}`,
+    apiVersion: call.version,
+    action: call.action,
+    framing: call.action === 'generateContent' ? 'json' : sse ? 'sse' : 'json-array',
+    // Forwarded as sent: only the model in the path becomes canonical.
+    body: request.body as Buffer,
+    estimate: estimateRequest(call.model, parsed),
+    signal,
+  });
+
+  reply.code(answer.status);
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
+  }
+  reply.header('x-nanogate-model', call.model.id);
+  if (!answer.ok) {
+    const { cost } = await answer.outcome;
+    reply.header('x-nanogate-cost-usd', formatUsd(cost.costNanoUsd));
+    return reply.send(answer.body);
+  }
+  if (wantsTrailers(request)) {
+    // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
+    reply.removeHeader('content-length');
+    reply.trailer('x-nanogate-cost-usd', async () => formatUsd((await answer.outcome).cost.costNanoUsd));
+  }
+  return reply.send(answer.body);
+}
+
+async function relayCountTokens(request: FastifyRequest, reply: FastifyReply, deps: FaceDeps, project: ProjectRuntime, model: ModelSpec, version: string): Promise<FastifyReply> {
+  const body = request.body;
+  if (!Buffer.isBuffer(body) || body.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'The request body is empty; a CountTokensRequest JSON object is required.');
+  try {
+    JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received. ${(e as Error).message}`);
+  }
+  // countTokens is relayed, not counted against RPM/RPD and not billed (contract §5).
+  const answer = await deps.upstream.send({
+    method: 'POST',
+    path: `/${version}/models/${model.id}:countTokens`,
+    apiKey: project.apiKey,
+    body,
+    signal: abortOnClientGone(request, reply),
+  });
+  reply.code(answer.status);
+  const contentType = answer.headers['content-type'];
+  if (contentType) reply.header('content-type', contentType);
+  reply.header('x-nanogate-model', model.id);
+  reply.header('x-nanogate-cost-usd', formatUsd(0));
+  return reply.send(answer.body);
+}

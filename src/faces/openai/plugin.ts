@@ -1,0 +1,176 @@
+import { finished } from 'node:stream/promises';
+import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { parseGoogleError } from '../../gemini/errors.js';
+import { estimateTextTokens, type RequestEstimate } from '../../gemini/request-inspect.js';
+import type { ModelSpec } from '../../models/catalog.js';
+import type { Admission } from '../../quota/quota-service.js';
+import type { CallOutcome, ProjectRuntime, StartedCall } from '../../relay/gemini-relay.js';
+import { authenticateTenant } from '../../tenants/auth-hook.js';
+import type { Caller } from '../../tenants/registry.js';
+import { formatUsd } from '../../usage/pricing.js';
+import { sendUsageReport } from '../../usage/usage-route.js';
+import { installErrorHandler, refuseOtherMethods } from '../error-handling.js';
+import type { FaceDeps } from '../face-deps.js';
+import { abortOnClientGone } from '../client-connection.js';
+import { googleModelList, googleModelResource } from '../native/models.js';
+import { parseEditsFields } from './edits-request.js';
+import { renderOpenAIError, rateLimitHeaders } from './errors.js';
+import { buildGeminiRequest, parseGenerationsBody, type GenerationsRequest } from './generations-request.js';
+import { buildImagesResponse, classifyResult } from './images-response.js';
+
+/** Unix seconds at which the gateway's served models "were created", for OpenAI's list shape. */
+const MODELS_CREATED_SEC = 1_764_000_000;
+
+interface ImageJob {
+  request: GenerationsRequest;
+  images: ReadonlyArray<{ mimeType: string; base64: string }>;
+  route: 'openai.generations' | 'openai.edits';
+}
+
+/** A Google error answer as a GatewayError the OpenAI renderer maps (429, 400, 5xx ...). */
+function upstreamFailure(answer: Extract<StartedCall, { ok: false }>): GatewayError {
+  const google = parseGoogleError(answer.body);
+  const message = google?.error.message ?? `Google answered HTTP ${answer.status}.`;
+  return new GatewayError('UPSTREAM_ERROR', message, {
+    upstream: {
+      httpStatus: answer.status,
+      googleStatus: google?.error.status ?? 'UNKNOWN',
+      message,
+      ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}),
+      ...(google ? { body: google } : {}),
+    },
+  });
+}
+
+export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<void> {
+  installErrorHandler(app, renderOpenAIError);
+  await app.register(multipart, {
+    limits: { files: 15, fileSize: deps.config.server.bodyLimitBytes, fields: 50, fieldSize: 1 << 20, parts: 80 },
+  });
+  const auth = authenticateTenant(deps.tenants, deps.authLimiter);
+  const parseOpts = () => ({ resolve: (n: string) => deps.models.resolve(n), defaultModel: deps.config.defaultModel, servedModels: deps.models.servedNames() });
+
+  const projectOf = (caller: Caller): ProjectRuntime => {
+    const p = deps.projects.get(caller.tenant.projectId);
+    if (!p) throw new GatewayError('INTERNAL', `Tenant ${caller.tenant.id} names project ${caller.tenant.projectId}, which is not configured.`);
+    return p;
+  };
+
+  /** n upstream calls made concurrently; each is its own request for quota and cost (contract §6). */
+  const generate = async (request: FastifyRequest, reply: FastifyReply, job: ImageJob): Promise<FastifyReply> => {
+    const caller = request.caller!;
+    const { request: req } = job;
+    request.modelId = req.model.id;
+    const body = buildGeminiRequest({ prompt: req.prompt, images: job.images, imageConfig: req.imageConfig });
+    const estimate: RequestEstimate = {
+      inputTokens: estimateTextTokens(req.prompt) + job.images.length * req.model.inputTokensPerImage,
+      inputImages: job.images.length,
+      outputImages: 1,
+      imageSize: req.imageConfig.imageSize,
+    };
+    const signal = abortOnClientGone(request, reply);
+    const project = projectOf(caller);
+    const one = async (): Promise<{ outcome: CallOutcome; admission: Admission }> => {
+      const answer = await deps.relay.start({
+        requestId: request.id,
+        caller,
+        project,
+        model: req.model,
+        modelAsked: req.modelAsked,
+        route: job.route,
+        apiVersion: 'v1beta',
+        action: 'generateContent',
+        framing: 'json',
+        body,
+        estimate,
+        ...(req.user !== undefined ? { user: req.user } : {}),
+        captureImages: true,
+        signal,
+      });
+      if (!answer.ok) {
+        await answer.outcome;
+        throw upstreamFailure(answer);
+      }
+      answer.body.resume();
+      await finished(answer.body);
+      return { outcome: await answer.outcome, admission: answer.admission };
+    };
+    const settled = await Promise.allSettled(Array.from({ length: req.n }, one));
+
+    const done = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const costNanoUsd = done.reduce((sum, r) => sum + r.outcome.cost.costNanoUsd, 0);
+    const good = done.filter((r) => r.outcome.summary && classifyResult(r.outcome.summary).ok);
+    reply.header('x-nanogate-model', req.model.id);
+    reply.header('x-nanogate-cost-usd', formatUsd(costNanoUsd));
+    if (good.length === 0) {
+      // None succeeded: the first reason, in call order, is the answer.
+      for (const s of settled) {
+        if (s.status === 'rejected') throw s.reason;
+        const verdict = classifyResult(s.value.outcome.summary!);
+        if (!verdict.ok) throw verdict.error;
+      }
+      throw new GatewayError('NO_IMAGE', 'Google returned no image.');
+    }
+    const last = good[good.length - 1]!.admission;
+    if (last.limitRequests !== undefined && last.remainingRequests !== undefined && last.resetRequestsMs !== undefined) {
+      reply.headers(rateLimitHeaders({ limit: last.limitRequests, remaining: last.remainingRequests, resetMs: last.resetRequestsMs }));
+    }
+    // Every answered call's usage counts (it is charged); only accepted images go into data.
+    const response = buildImagesResponse(
+      done.flatMap((r) => (r.outcome.summary ? [{ summary: r.outcome.summary }] : [])),
+      Math.floor(deps.clock.nowMs() / 1000),
+      costNanoUsd,
+    );
+    reply.header('content-type', 'application/json');
+    return reply.send(Buffer.concat(response.chunks));
+  };
+
+  const generations = async (request: FastifyRequest, reply: FastifyReply) =>
+    generate(request, reply, { request: parseGenerationsBody(request.body, parseOpts()), images: [], route: 'openai.generations' });
+
+  const edits = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.isMultipart()) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'Image edits take multipart/form-data with image (or image[]) files and a prompt.');
+    const fields: Record<string, string> = {};
+    const files: Array<{ fieldname: string; mimeType: string; data: Buffer }> = [];
+    for await (const part of request.parts()) {
+      if (part.type === 'file') files.push({ fieldname: part.fieldname, mimeType: part.mimetype, data: await part.toBuffer() });
+      else fields[part.fieldname] = String(part.value);
+    }
+    const parsed = parseEditsFields(fields, files, parseOpts());
+    return generate(request, reply, { request: parsed, images: parsed.images, route: 'openai.edits' });
+  };
+
+  for (const prefix of ['/v1', '/v1beta/openai']) {
+    app.post(`${prefix}/images/generations`, { preHandler: auth }, generations);
+    app.post(`${prefix}/images/edits`, { preHandler: auth }, edits);
+    refuseOtherMethods(app, `${prefix}/images/generations`, ['POST']);
+    refuseOtherMethods(app, `${prefix}/images/edits`, ['POST']);
+  }
+
+  // Google's SDK may list models under /v1/ too: its key form picks Google's shape.
+  const googleShaped = (request: FastifyRequest) => request.credentialSource !== 'bearer';
+  const openaiModel = (id: string) => ({ id, object: 'model', created: MODELS_CREATED_SEC, owned_by: 'google' });
+  for (const path of ['/v1/models', '/v1beta/openai/models']) {
+    app.get(path, { preHandler: auth }, async (request) => {
+      if (googleShaped(request) && path === '/v1/models') {
+        const q = request.query as Record<string, unknown>;
+        return googleModelList(deps.models.canonicalModels(), q['pageSize'], q['pageToken']);
+      }
+      return { object: 'list', data: deps.models.servedNames().map(openaiModel) };
+    });
+    app.get(`${path}/*`, { preHandler: auth }, async (request) => {
+      const name = (request.params as { '*': string })['*'];
+      const model: ModelSpec | undefined = deps.models.resolve(name);
+      if (!model) {
+        throw new GatewayError('MODEL_NOT_FOUND', `The model \`${name}\` does not exist. Served models: ${deps.models.servedNames().join(', ')}.`, { servedModels: deps.models.servedNames() });
+      }
+      return googleShaped(request) && path === '/v1/models' ? googleModelResource(model) : openaiModel(name);
+    });
+    refuseOtherMethods(app, path, ['GET']);
+  }
+
+  app.get('/v1/usage', { preHandler: auth }, async (request, reply) => sendUsageReport(request, reply, deps.db, { tenantId: request.caller!.tenant.id }));
+  refuseOtherMethods(app, '/v1/usage', ['GET']);
+}

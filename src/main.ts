@@ -1,0 +1,67 @@
+import { pino, type Logger } from 'pino';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { createGateway } from './gateway.js';
+import { REDACT_PATHS } from './ops/log-redaction.js';
+
+/** env -> config -> real deps -> listen; SIGTERM drains. The only reader of process.env with cli.ts. */
+async function main(): Promise<void> {
+  const env = process.env;
+  const logger: Logger = pino({ level: env.LOG_LEVEL ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+  const configPath = env.GATEWAY_CONFIG ?? 'config/gateway.yaml';
+  let config;
+  try {
+    config = loadConfigFile(configPath, env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`nanogate: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  if (!env.REDIS_URL) logger.warn('REDIS_URL is unset: quota counters are in this process only; run a single instance or set REDIS_URL');
+
+  const gateway = await createGateway({
+    config,
+    logger,
+    ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+    ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
+    ...(env.ADMIN_TOKEN ? { adminToken: env.ADMIN_TOKEN } : {}),
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down: finishing in-flight requests');
+    const force = setTimeout(() => {
+      logger.error('shutdown grace period over; exiting with requests still in flight');
+      process.exit(1);
+    }, config.server.shutdownGraceMs + 5_000);
+    force.unref();
+    // In-flight requests get the grace period; then connections are cut and the ledger flushed.
+    const graceTimer = setTimeout(() => gateway.app.server.closeAllConnections(), config.server.shutdownGraceMs);
+    graceTimer.unref();
+    gateway
+      .close()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  const port = Number(env.PORT ?? 8080);
+  const host = env.HOST ?? '0.0.0.0';
+  const address = await gateway.app.listen({ port, host });
+  logger.info({ address }, 'listening');
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`nanogate: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,281 @@
+/**
+ * Counters in this process: the store when no Redis is configured (one instance only), and
+ * the local fallback while Redis is unreachable (contract §11). Same semantics as admit.lua,
+ * decision for decision: both run under one contract suite (test/quota/quota-store.contract.ts).
+ * Every method body is synchronous, so each operation is atomic in the event loop.
+ */
+import type {
+  AdmitCommand,
+  AdmitOutcome,
+  BudgetPeriod,
+  BudgetReserveCommand,
+  BudgetReserveOutcome,
+  BudgetSeedCommand,
+  BudgetSettleCommand,
+  CorrectCommand,
+  QuotaDimension,
+  QuotaScope,
+  QuotaStore,
+  WindowUsage,
+} from './store.js';
+import type { Limits } from './limits.js';
+import { WINDOW_MS } from './windows.js';
+
+/** Calendar counters outlive their period a little, as their Redis keys do (TTL slack). */
+const EXPIRY_SLACK_MS = 3_600_000;
+
+type WindowDimension = 'rpm' | 'tpm' | 'ipm';
+
+interface LogEntry {
+  atMs: number;
+  entryId: string;
+  tokens: number;
+  images: number;
+}
+
+function costOf(e: Pick<LogEntry, 'tokens' | 'images'>, dim: WindowDimension): number {
+  return dim === 'rpm' ? 1 : dim === 'tpm' ? e.tokens : e.images;
+}
+
+/** A sliding log of admissions: exact over any 60 s span, sums kept beside it. */
+class SlidingLog {
+  readonly entries: LogEntry[] = [];
+  readonly sums: Record<WindowDimension, number> = { rpm: 0, tpm: 0, ipm: 0 };
+
+  /** Drops entries that have aged out: an entry counts while nowMs < atMs + WINDOW_MS. */
+  trim(nowMs: number): void {
+    const cutoff = nowMs - WINDOW_MS;
+    let k = 0;
+    while (k < this.entries.length && this.entries[k]!.atMs <= cutoff) {
+      const e = this.entries[k]!;
+      this.sums.rpm -= 1;
+      this.sums.tpm -= e.tokens;
+      this.sums.ipm -= e.images;
+      k++;
+    }
+    if (k > 0) this.entries.splice(0, k);
+  }
+
+  add(e: LogEntry): void {
+    // Instances' clocks may disagree slightly: keep the log ordered by time, not arrival.
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid]!.atMs <= e.atMs) lo = mid + 1;
+      else hi = mid;
+    }
+    this.entries.splice(lo, 0, e);
+    this.sums.rpm += 1;
+    this.sums.tpm += e.tokens;
+    this.sums.ipm += e.images;
+  }
+
+  /** When the oldest entries holding `needed` units of `dim` have all aged out. */
+  retryAfterMs(dim: WindowDimension, needed: number, nowMs: number): number {
+    let freed = 0;
+    for (const e of this.entries) {
+      freed += costOf(e, dim);
+      if (freed >= needed) return e.atMs + WINDOW_MS - nowMs;
+    }
+    // The request is larger than the limit itself: no amount of waiting admits it.
+    return WINDOW_MS;
+  }
+
+  newestAtMs(): number | undefined {
+    return this.entries.at(-1)?.atMs;
+  }
+}
+
+interface DayCounter {
+  count: number;
+  expiresAtMs: number;
+}
+
+interface BudgetCounter {
+  spent: bigint;
+  reserved: bigint;
+  holds: Map<string, { amount: bigint; untilMs: number }>;
+  expiresAtMs: number;
+}
+
+const QUOTA_DIMENSIONS: readonly QuotaDimension[] = ['rpm', 'tpm', 'rpd', 'ipm'];
+
+export class MemoryQuotaStore implements QuotaStore {
+  readonly #logs = new Map<string, SlidingLog>();
+  readonly #days = new Map<string, DayCounter>();
+  readonly #cooldowns = new Map<string, number>();
+  readonly #budgets = new Map<string, BudgetCounter>();
+  #nextSweepAtMs = -Infinity;
+
+  async admit(cmd: AdmitCommand): Promise<AdmitOutcome> {
+    return this.#admit(cmd);
+  }
+
+  #admit(cmd: AdmitCommand): AdmitOutcome {
+    const nowMs = cmd.nowMs;
+    this.#sweep(nowMs);
+    const cooldownUntilMs = this.#cooldowns.get(cooldownKey(cmd.projectId, cmd.model));
+    if (cooldownUntilMs !== undefined && cooldownUntilMs > nowMs) {
+      return { admitted: false, scope: 'project', dimension: 'cooldown', limit: 0, used: 0, retryAfterMs: cooldownUntilMs - nowMs };
+    }
+    const scopes: Array<{ scope: QuotaScope; log: SlidingLog; dayKey: string; limits: Limits }> = [
+      { scope: 'project', log: this.#log(projectLogKey(cmd)), dayKey: `${projectLogKey(cmd)}|${cmd.day}`, limits: cmd.projectLimits },
+      { scope: 'tenant', log: this.#log(tenantLogKey(cmd)), dayKey: `${tenantLogKey(cmd)}|${cmd.day}`, limits: cmd.tenantLimits },
+    ];
+    let refusal: Extract<AdmitOutcome, { admitted: false }> | undefined;
+    const dayCounts: number[] = [];
+    for (const s of scopes) {
+      s.log.trim(nowMs);
+      const dayCount = this.#days.get(s.dayKey)?.count ?? 0;
+      dayCounts.push(dayCount);
+      for (const dim of QUOTA_DIMENSIONS) {
+        const limit = s.limits[dim];
+        if (limit === undefined) continue;
+        const used = dim === 'rpd' ? dayCount : s.log.sums[dim];
+        const cost = dim === 'rpd' ? 1 : costOf(cmd, dim);
+        if (used + cost <= limit) continue;
+        const retryAfterMs = dim === 'rpd' ? cmd.dayEndsAtMs - nowMs : s.log.retryAfterMs(dim, used + cost - limit, nowMs);
+        if (!refusal || retryAfterMs > refusal.retryAfterMs) {
+          refusal = { admitted: false, scope: s.scope, dimension: dim, limit, used, retryAfterMs };
+        }
+      }
+    }
+    if (refusal) return refusal;
+    for (const s of scopes) {
+      s.log.add({ atMs: nowMs, entryId: cmd.entryId, tokens: cmd.tokens, images: cmd.images });
+      const day = this.#days.get(s.dayKey);
+      if (day) day.count += 1;
+      else this.#days.set(s.dayKey, { count: 1, expiresAtMs: cmd.dayEndsAtMs + EXPIRY_SLACK_MS });
+    }
+    return {
+      admitted: true,
+      usedAfter: {
+        project: { rpm: scopes[0]!.log.sums.rpm, rpd: dayCounts[0]! + 1 },
+        tenant: { rpm: scopes[1]!.log.sums.rpm, rpd: dayCounts[1]! + 1 },
+      },
+    };
+  }
+
+  async correctTokens(cmd: CorrectCommand): Promise<void> {
+    for (const key of [projectLogKey(cmd), tenantLogKey(cmd)]) {
+      const log = this.#logs.get(key);
+      const e = log?.entries.find((x) => x.entryId === cmd.entryId && x.atMs === cmd.admittedAtMs);
+      if (!log || !e || e.tokens !== cmd.estimatedTokens) continue;
+      log.sums.tpm += cmd.actualTokens - e.tokens;
+      e.tokens = cmd.actualTokens;
+    }
+  }
+
+  async startCooldown(projectId: string, model: string, untilMs: number, nowMs: number): Promise<void> {
+    this.#sweep(nowMs);
+    const key = cooldownKey(projectId, model);
+    if (untilMs > (this.#cooldowns.get(key) ?? 0)) this.#cooldowns.set(key, untilMs);
+  }
+
+  async projectUsage(projectId: string, model: string, nowMs: number, day: string): Promise<WindowUsage> {
+    const key = projectLogKey({ projectId, model });
+    const log = this.#logs.get(key);
+    log?.trim(nowMs);
+    return {
+      rpm: log?.sums.rpm ?? 0,
+      tpm: log?.sums.tpm ?? 0,
+      ipm: log?.sums.ipm ?? 0,
+      rpd: this.#days.get(`${key}|${day}`)?.count ?? 0,
+      newestAtMs: log?.newestAtMs(),
+    };
+  }
+
+  async budgetReserve(cmd: BudgetReserveCommand): Promise<BudgetReserveOutcome> {
+    this.#sweep(cmd.nowMs);
+    const counters: BudgetCounter[] = [];
+    const missing: BudgetPeriod[] = [];
+    for (const p of cmd.periods) {
+      const c = this.#budgets.get(budgetKey(cmd.tenantId, p));
+      if (c) counters.push(c);
+      else missing.push(p.period);
+    }
+    if (missing.length > 0) return { status: 'missing', periods: missing };
+    let refusal: BudgetReserveOutcome | undefined;
+    cmd.periods.forEach((p, i) => {
+      const c = counters[i]!;
+      for (const [id, hold] of c.holds) {
+        if (hold.untilMs <= cmd.nowMs) {
+          c.reserved -= hold.amount;
+          c.holds.delete(id);
+        }
+      }
+      if (c.spent + c.reserved + cmd.amountNanoUsd > p.limitNanoUsd) {
+        refusal = { status: 'refused', period: p.period, limitNanoUsd: p.limitNanoUsd, spentNanoUsd: c.spent, reservedNanoUsd: c.reserved };
+      }
+    });
+    if (refusal) return refusal;
+    for (const c of counters) {
+      c.holds.set(cmd.reservationId, { amount: cmd.amountNanoUsd, untilMs: cmd.holdUntilMs });
+      c.reserved += cmd.amountNanoUsd;
+    }
+    return { status: 'reserved' };
+  }
+
+  async budgetSeed(cmd: BudgetSeedCommand): Promise<void> {
+    const key = budgetKey(cmd.tenantId, cmd.period);
+    if (this.#budgets.has(key)) return;
+    this.#budgets.set(key, { spent: cmd.spentNanoUsd, reserved: 0n, holds: new Map(), expiresAtMs: cmd.period.endsAtMs + EXPIRY_SLACK_MS });
+  }
+
+  async budgetSettle(cmd: BudgetSettleCommand): Promise<void> {
+    for (const p of cmd.periods) {
+      // A counter that vanished is rebuilt from the ledger, which will hold this cost.
+      const c = this.#budgets.get(budgetKey(cmd.tenantId, p));
+      if (!c) continue;
+      const hold = c.holds.get(cmd.reservationId);
+      if (hold) {
+        c.reserved -= hold.amount;
+        c.holds.delete(cmd.reservationId);
+      }
+      c.spent += cmd.actualNanoUsd;
+    }
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  #log(key: string): SlidingLog {
+    let log = this.#logs.get(key);
+    if (!log) {
+      log = new SlidingLog();
+      this.#logs.set(key, log);
+    }
+    return log;
+  }
+
+  /** Forgets what has aged out, at most once per window of (injected) time. */
+  #sweep(nowMs: number): void {
+    if (nowMs < this.#nextSweepAtMs) return;
+    this.#nextSweepAtMs = nowMs + WINDOW_MS;
+    for (const [key, log] of this.#logs) {
+      log.trim(nowMs);
+      if (log.entries.length === 0) this.#logs.delete(key);
+    }
+    for (const [key, day] of this.#days) if (day.expiresAtMs <= nowMs) this.#days.delete(key);
+    for (const [key, untilMs] of this.#cooldowns) if (untilMs <= nowMs) this.#cooldowns.delete(key);
+    for (const [key, b] of this.#budgets) if (b.expiresAtMs <= nowMs) this.#budgets.delete(key);
+  }
+}
+
+function projectLogKey(c: { projectId: string; model: string }): string {
+  return `p|${c.projectId}|${c.model}`;
+}
+
+function tenantLogKey(c: { projectId: string; tenantId: string }): string {
+  return `t|${c.projectId}|${c.tenantId}`;
+}
+
+function cooldownKey(projectId: string, model: string): string {
+  return `${projectId}|${model}`;
+}
+
+function budgetKey(tenantId: string, p: { period: BudgetPeriod; key: string }): string {
+  return `${tenantId}|${p.period}|${p.key}`;
+}

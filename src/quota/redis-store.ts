@@ -1,0 +1,278 @@
+/**
+ * The shared store: quota windows, cool-downs and budget counters in Redis or Redis Cluster,
+ * so every gateway instance sees the same counts (contract §7: exact with any number of
+ * instances). Each operation is one Lua script, one round trip (redis-scripts.ts).
+ *
+ * Cluster: all keys of one admission share the hash tag `{p:<project>}` (tenant keys too: a
+ * tenant's limits are its share of its project), and all budget keys of a tenant share
+ * `{b:<tenant>}`, so every script touches one slot.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type {
+  AdmitCommand,
+  AdmitOutcome,
+  BudgetPeriod,
+  BudgetPeriodRef,
+  BudgetReserveCommand,
+  BudgetReserveOutcome,
+  BudgetSeedCommand,
+  BudgetSettleCommand,
+  CorrectCommand,
+  QuotaDimension,
+  QuotaStore,
+  WindowUsage,
+} from './store.js';
+import type { Limits } from './limits.js';
+import { WINDOW_MS } from './windows.js';
+import { ADMIT_LUA, BUDGET_RESERVE_LUA, BUDGET_SEED_LUA, BUDGET_SETTLE_LUA, COOLDOWN_LUA, CORRECT_LUA, USAGE_LUA } from './redis-scripts.js';
+
+/** Keys outlive what they count a little (instance clocks may differ); TTLs only collect garbage. */
+const EXPIRY_SLACK_MS = 3_600_000;
+const LOG_TTL_MS = WINDOW_MS + 60_000;
+const FIRST_CONNECT_WAIT_MS = 5_000;
+
+type Arg = string | number;
+
+/** The commands defineCommand adds to the client. */
+interface ScriptCommands {
+  nanogateAdmit(...args: Arg[]): Promise<unknown>;
+  nanogateCorrect(...args: Arg[]): Promise<unknown>;
+  nanogateCooldown(...args: Arg[]): Promise<unknown>;
+  nanogateUsage(...args: Arg[]): Promise<unknown>;
+  /** Key count first: a budget spans one or two periods. */
+  nanogateBudgetReserve(...args: Arg[]): Promise<unknown>;
+  nanogateBudgetSeed(...args: Arg[]): Promise<unknown>;
+  nanogateBudgetSettle(...args: Arg[]): Promise<unknown>;
+}
+
+export interface RedisQuotaStoreOptions {
+  /** Owned by the store from here on: close() quits it. */
+  client: Redis | Cluster;
+  /** Prefix of every key; tests use a unique one each. Default 'nanogate:'. */
+  keyPrefix?: string;
+}
+
+export class RedisQuotaStore implements QuotaStore {
+  readonly #client: Redis | Cluster;
+  readonly #scripts: ScriptCommands;
+  readonly #prefix: string;
+  /** Settles on the first connection's outcome, so start-up is not mistaken for an outage. */
+  readonly #firstAttempt: Promise<void>;
+  #firstAttemptSettled = false;
+
+  constructor(opts: RedisQuotaStoreOptions) {
+    this.#client = opts.client;
+    this.#prefix = opts.keyPrefix ?? 'nanogate:';
+    const c = opts.client;
+    if (c.status === 'ready') {
+      this.#firstAttemptSettled = true;
+      this.#firstAttempt = Promise.resolve();
+    } else {
+      this.#firstAttempt = new Promise<void>((resolve) => {
+        const done = () => {
+          this.#firstAttemptSettled = true;
+          c.off('ready', done);
+          c.off('error', done);
+          c.off('end', done);
+          clearTimeout(timer);
+          resolve();
+        };
+        c.on('ready', done);
+        c.on('error', done);
+        c.on('end', done);
+        // Cluster does not always emit 'error' when no node answers: bound the wait anyway.
+        const timer = setTimeout(done, FIRST_CONNECT_WAIT_MS);
+        timer.unref();
+      });
+    }
+    c.defineCommand('nanogateAdmit', { lua: ADMIT_LUA, numberOfKeys: 7 });
+    c.defineCommand('nanogateCorrect', { lua: CORRECT_LUA, numberOfKeys: 4 });
+    c.defineCommand('nanogateCooldown', { lua: COOLDOWN_LUA, numberOfKeys: 1 });
+    c.defineCommand('nanogateUsage', { lua: USAGE_LUA, numberOfKeys: 2 });
+    c.defineCommand('nanogateBudgetReserve', { lua: BUDGET_RESERVE_LUA });
+    c.defineCommand('nanogateBudgetSeed', { lua: BUDGET_SEED_LUA, numberOfKeys: 2 });
+    c.defineCommand('nanogateBudgetSettle', { lua: BUDGET_SETTLE_LUA });
+    this.#scripts = c as unknown as ScriptCommands;
+  }
+
+  /**
+   * Worth sending a command to: connected, or still making its first connection (calls wait
+   * for that). False while ioredis reconnects: the failover then goes straight to local counters.
+   */
+  isAvailable(): boolean {
+    return this.#client.status === 'ready' || !this.#firstAttemptSettled;
+  }
+
+  /** The script commands, once the first connection attempt has settled. */
+  async #ready(): Promise<ScriptCommands> {
+    if (!this.#firstAttemptSettled) await this.#firstAttempt;
+    return this.#scripts;
+  }
+
+  async admit(cmd: AdmitCommand): Promise<AdmitOutcome> {
+    const p = this.#projectModelKey(cmd.projectId, cmd.model);
+    const t = this.#tenantKey(cmd.projectId, cmd.tenantId);
+    const reply = await (await this.#ready()).nanogateAdmit(
+      `${p}:log`,
+      `${p}:sums`,
+      `${p}:day:${cmd.day}`,
+      `${p}:cooldown`,
+      `${t}:log`,
+      `${t}:sums`,
+      `${t}:day:${cmd.day}`,
+      cmd.nowMs,
+      cmd.nowMs - WINDOW_MS,
+      `${cmd.entryId}|${cmd.tokens}|${cmd.images}`,
+      cmd.tokens,
+      cmd.images,
+      WINDOW_MS,
+      LOG_TTL_MS,
+      cmd.dayEndsAtMs - cmd.nowMs + EXPIRY_SLACK_MS,
+      cmd.dayEndsAtMs - cmd.nowMs,
+      ...limitArgs(cmd.projectLimits),
+      ...limitArgs(cmd.tenantLimits),
+    );
+    return parseAdmitReply(reply);
+  }
+
+  async correctTokens(cmd: CorrectCommand): Promise<void> {
+    const p = this.#projectModelKey(cmd.projectId, cmd.model);
+    const t = this.#tenantKey(cmd.projectId, cmd.tenantId);
+    await (await this.#ready()).nanogateCorrect(
+      `${p}:log`,
+      `${p}:sums`,
+      `${t}:log`,
+      `${t}:sums`,
+      `${cmd.entryId}|${cmd.estimatedTokens}|${cmd.images}`,
+      `${cmd.entryId}|${cmd.actualTokens}|${cmd.images}`,
+      cmd.admittedAtMs,
+      cmd.actualTokens - cmd.estimatedTokens,
+    );
+  }
+
+  async startCooldown(projectId: string, model: string, untilMs: number, nowMs: number): Promise<void> {
+    if (untilMs <= nowMs) return;
+    await (await this.#ready()).nanogateCooldown(`${this.#projectModelKey(projectId, model)}:cooldown`, untilMs, untilMs - nowMs);
+  }
+
+  async projectUsage(projectId: string, model: string, nowMs: number, day: string): Promise<WindowUsage> {
+    const p = this.#projectModelKey(projectId, model);
+    const reply = await (await this.#ready()).nanogateUsage(`${p}:log`, `${p}:day:${day}`, nowMs - WINDOW_MS);
+    const [rpm, tpm, ipm, newest, rpd] = integers(reply, 5, 'usage');
+    return { rpm, tpm, ipm, rpd, newestAtMs: newest >= 0 ? newest : undefined };
+  }
+
+  async budgetReserve(cmd: BudgetReserveCommand): Promise<BudgetReserveOutcome> {
+    const keys = cmd.periods.flatMap((p) => this.#budgetKeys(cmd.tenantId, p));
+    const perPeriod = cmd.periods.flatMap((p) => [p.limitNanoUsd.toString(), Math.max(1, p.endsAtMs - cmd.nowMs + EXPIRY_SLACK_MS)]);
+    const reply = await (await this.#ready()).nanogateBudgetReserve(
+      keys.length,
+      ...keys,
+      cmd.nowMs,
+      cmd.reservationId,
+      cmd.amountNanoUsd.toString(),
+      cmd.holdUntilMs,
+      ...perPeriod,
+    );
+    if (!Array.isArray(reply) || typeof reply[0] !== 'number') throw new Error(`budget reserve: unexpected reply ${JSON.stringify(reply)}`);
+    const periodAt = (index: unknown): BudgetPeriodRef & { limitNanoUsd: bigint } => {
+      const p = cmd.periods[Number(index) - 1];
+      if (!p) throw new Error(`budget reserve: unexpected period index ${String(index)}`);
+      return p;
+    };
+    switch (reply[0]) {
+      case 1:
+        return { status: 'reserved' };
+      case 2:
+        return { status: 'missing', periods: reply.slice(1).map((i): BudgetPeriod => periodAt(i).period) };
+      default: {
+        const p = periodAt(reply[1]);
+        return { status: 'refused', period: p.period, limitNanoUsd: p.limitNanoUsd, spentNanoUsd: BigInt(String(reply[2])), reservedNanoUsd: BigInt(String(reply[3])) };
+      }
+    }
+  }
+
+  async budgetSeed(cmd: BudgetSeedCommand): Promise<void> {
+    const [hash, holds] = this.#budgetKeys(cmd.tenantId, cmd.period);
+    await (await this.#ready()).nanogateBudgetSeed(hash, holds, cmd.spentNanoUsd.toString(), Math.max(1, cmd.period.endsAtMs - cmd.nowMs + EXPIRY_SLACK_MS));
+  }
+
+  async budgetSettle(cmd: BudgetSettleCommand): Promise<void> {
+    const keys = cmd.periods.flatMap((p) => this.#budgetKeys(cmd.tenantId, p));
+    await (await this.#ready()).nanogateBudgetSettle(
+      keys.length,
+      ...keys,
+      `${cmd.reservationId}|${cmd.amountNanoUsd.toString()}`,
+      cmd.amountNanoUsd.toString(),
+      cmd.actualNanoUsd.toString(),
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.#ready();
+    await this.#client.ping();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#client.quit();
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  #projectModelKey(projectId: string, model: string): string {
+    return `${this.#prefix}{p:${projectId}}:m:${model}`;
+  }
+
+  #tenantKey(projectId: string, tenantId: string): string {
+    return `${this.#prefix}{p:${projectId}}:t:${tenantId}`;
+  }
+
+  #budgetKeys(tenantId: string, p: { period: BudgetPeriod; key: string }): [string, string] {
+    const hash = `${this.#prefix}{b:${tenantId}}:${p.period}:${p.key}`;
+    return [hash, `${hash}:holds`];
+  }
+}
+
+function limitArgs(l: Limits): number[] {
+  return [l.rpm ?? -1, l.tpm ?? -1, l.rpd ?? -1, l.ipm ?? -1];
+}
+
+function integers(reply: unknown, count: 5, what: string): [number, number, number, number, number] {
+  if (!Array.isArray(reply) || reply.length < count || reply.slice(0, count).some((x) => typeof x !== 'number')) {
+    throw new Error(`${what}: unexpected reply ${JSON.stringify(reply)}`);
+  }
+  return reply.slice(0, count) as [number, number, number, number, number];
+}
+
+const SCOPES = new Set(['project', 'tenant']);
+const DIMENSIONS = new Set(['rpm', 'tpm', 'rpd', 'ipm', 'cooldown']);
+
+function parseAdmitReply(reply: unknown): AdmitOutcome {
+  if (Array.isArray(reply) && reply[0] === 1) {
+    const [, pRpm, pRpd, tRpm, tRpd] = integers(reply, 5, 'admit');
+    return { admitted: true, usedAfter: { project: { rpm: pRpm, rpd: pRpd }, tenant: { rpm: tRpm, rpd: tRpd } } };
+  }
+  if (
+    Array.isArray(reply) &&
+    reply[0] === 0 &&
+    typeof reply[1] === 'string' &&
+    SCOPES.has(reply[1]) &&
+    typeof reply[2] === 'string' &&
+    DIMENSIONS.has(reply[2]) &&
+    typeof reply[3] === 'number' &&
+    typeof reply[4] === 'number' &&
+    typeof reply[5] === 'number'
+  ) {
+    return {
+      admitted: false,
+      scope: reply[1] as 'project' | 'tenant',
+      dimension: reply[2] as QuotaDimension | 'cooldown',
+      limit: reply[3],
+      used: reply[4],
+      retryAfterMs: reply[5],
+    };
+  }
+  throw new Error(`admit: unexpected reply ${JSON.stringify(reply)}`);
+}

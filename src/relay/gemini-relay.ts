@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { RequestEstimate } from '../gemini/request-inspect.js';
+import { ResponseScanner, type Framing, type ScanSummary } from '../gemini/response-scanner.js';
+import { parseGoogleError } from '../gemini/errors.js';
+import type { ModelSpec } from '../models/catalog.js';
+import type { Admission, QuotaService } from '../quota/quota-service.js';
+import type { Tier } from '../quota/limits.js';
+import type { Caller } from '../tenants/registry.js';
+import type { Clock } from '../time/clock.js';
+import { pacificDay } from '../time/pacific.js';
+import type { UpstreamClient } from '../upstream/client.js';
+import type { BudgetReservation, BudgetService } from '../usage/budget.js';
+import type { UsageLedger } from '../usage/ledger.js';
+import { computeCost, worstCaseCostNanoUsd, type CostBreakdown, type PriceTable } from '../usage/pricing.js';
+import type { UsageFlag, UsageRecord } from '../usage/record.js';
+
+export interface ProjectRuntime {
+  id: string;
+  apiKey: string;
+  tier: Tier;
+  limits?: Record<string, { rpm?: number; tpm?: number; rpd?: number; ipm?: number }>;
+}
+
+export type GenerateAction = 'generateContent' | 'streamGenerateContent';
+
+export interface CallRequest {
+  requestId: string;
+  caller: Caller;
+  project: ProjectRuntime;
+  model: ModelSpec;
+  modelAsked: string;
+  /** Ledger route name: 'native.generateContent', 'openai.generations', ... */
+  route: string;
+  apiVersion: 'v1beta' | 'v1';
+  action: GenerateAction;
+  framing: Framing;
+  /** The body Google receives, byte for byte. */
+  body: Buffer;
+  estimate: RequestEstimate;
+  user?: string;
+  captureImages?: boolean;
+  signal: AbortSignal;
+}
+
+export interface CallOutcome {
+  summary: ScanSummary | undefined;
+  cost: CostBreakdown;
+  record: UsageRecord;
+}
+
+interface StartedBase {
+  status: number;
+  headers: IncomingHttpHeaders;
+  admission: Admission;
+  /** Settles once the call is fully metered (after the body ends, or at once for errors). */
+  outcome: Promise<CallOutcome>;
+}
+
+/** A successful answer whose body the caller relays (or consumes); the scanner taps it as it passes. */
+export interface StreamingAnswer extends StartedBase {
+  ok: true;
+  body: Readable;
+}
+
+/** A Google error answer, read whole: callers relay or translate it. */
+export interface ErrorAnswer extends StartedBase {
+  ok: false;
+  body: Buffer;
+  retryAfterMs?: number;
+}
+
+export type StartedCall = StreamingAnswer | ErrorAnswer;
+
+export interface RelayDeps {
+  upstream: UpstreamClient;
+  quota: QuotaService;
+  budgets: BudgetService;
+  ledger: UsageLedger;
+  prices: PriceTable;
+  clock: Clock;
+  logger: Logger;
+  onUpstreamCall?: (model: string, status: number) => void;
+}
+
+/** Cool-down Google asks for with a 429 that has no RetryInfo (contract §7). */
+const DEFAULT_COOLDOWN_MS = 60_000;
+
+/**
+ * One upstream call, the same for every face (no side doors): budget reservation and quota
+ * admission before anything leaves, the call itself, then metering as the answer streams past
+ * (quota correction, budget settlement, one usage record).
+ */
+export class GeminiRelay {
+  readonly #d: RelayDeps;
+
+  constructor(deps: RelayDeps) {
+    this.#d = deps;
+  }
+
+  async start(req: CallRequest): Promise<StartedCall> {
+    const d = this.#d;
+    if (d.ledger.isFull()) {
+      throw new GatewayError('LEDGER_BACKLOG_FULL', 'Usage records cannot be written right now; the gateway refuses new calls until its backlog drains.');
+    }
+    const startedAtMs = d.clock.nowMs();
+    const reservation = await this.#reserveBudget(req, startedAtMs);
+    let admission: Admission;
+    try {
+      admission = await d.quota.admit({
+        project: req.project,
+        tenantId: req.caller.tenant.id,
+        ...(req.caller.tenant.limits ? { tenantLimits: req.caller.tenant.limits } : {}),
+        model: req.model,
+        estimatedInputTokens: req.estimate.inputTokens,
+        images: req.estimate.outputImages,
+        nowMs: startedAtMs,
+      });
+    } catch (e) {
+      // Refused by the gateway itself: nothing is counted, the reservation is returned.
+      if (reservation) await d.budgets.settle(reservation, 0);
+      throw e;
+    }
+
+    const meter = (status: number, summary: ScanSummary | undefined, flags: UsageFlag[]) =>
+      this.#meter(req, { admission, reservation, startedAtMs, status, summary, flags });
+
+    let answer;
+    try {
+      answer = await d.upstream.send({
+        method: 'POST',
+        path: `/${req.apiVersion}/models/${req.model.id}:${req.action}${req.framing === 'sse' ? '?alt=sse' : ''}`,
+        apiKey: req.project.apiKey,
+        body: req.body,
+        signal: req.signal,
+      });
+    } catch (e) {
+      const status = e instanceof GatewayError && e.code === 'UPSTREAM_TIMEOUT' ? 504 : 502;
+      await meter(status, undefined, ['upstream_error']);
+      throw e;
+    }
+    d.onUpstreamCall?.(req.model.id, answer.status);
+
+    if (!answer.ok) {
+      if (answer.status === 429) {
+        await d.quota.startCooldown(req.project.id, req.model.id, answer.retryAfterMs ?? DEFAULT_COOLDOWN_MS, d.clock.nowMs());
+      }
+      const outcome = meter(answer.status, undefined, ['upstream_error']);
+      await outcome;
+      return {
+        ok: false,
+        status: answer.status,
+        headers: answer.headers,
+        body: answer.body,
+        admission,
+        outcome,
+        ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}),
+      };
+    }
+
+    const scanner = new ResponseScanner({ framing: req.framing, captureImages: req.captureImages ?? false });
+    const body = answer.body;
+    const outcome = new Promise<CallOutcome>((resolve, reject) => {
+      let settled = false;
+      const finish = (flags: UsageFlag[]) => {
+        if (settled) return;
+        settled = true;
+        const summary = scanner.end();
+        meter(answer.status, summary, req.framing === 'json' ? flags : [...flags, 'streamed']).then(resolve, reject);
+      };
+      // A 'data' listener beside the consumer's pipe: no Transform stage on the hot path.
+      // pause() undoes the flowing mode that 'data' switches on, so no chunk passes before
+      // the consumer attaches (a pipe or its own reader resumes the stream).
+      body.on('data', (chunk: Buffer) => scanner.write(chunk));
+      body.pause();
+      body.once('end', () => finish([]));
+      body.once('error', () => finish(['aborted']));
+      body.once('close', () => finish(['aborted']));
+    });
+    // Metering failures are logged by #meter; never an unhandled rejection.
+    outcome.catch(() => {});
+    return { ok: true, status: answer.status, headers: answer.headers, body, admission, outcome };
+  }
+
+  async #reserveBudget(req: CallRequest, nowMs: number): Promise<BudgetReservation | undefined> {
+    const budget = req.caller.tenant.budget;
+    if (!budget || (budget.dailyUsd === undefined && budget.monthlyUsd === undefined)) return undefined;
+    const worstCaseNanoUsd = worstCaseCostNanoUsd(this.#d.prices, req.model, {
+      ...(req.estimate.imageSize ? { imageSize: req.estimate.imageSize } : {}),
+      estimatedInputTokens: req.estimate.inputTokens,
+      calls: 1,
+      imagesPerCall: req.estimate.outputImages,
+    });
+    return this.#d.budgets.reserve({ tenantId: req.caller.tenant.id, budget, worstCaseNanoUsd, nowMs });
+  }
+
+  async #meter(
+    req: CallRequest,
+    m: { admission: Admission; reservation: BudgetReservation | undefined; startedAtMs: number; status: number; summary: ScanSummary | undefined; flags: UsageFlag[] },
+  ): Promise<CallOutcome> {
+    const d = this.#d;
+    const nowMs = d.clock.nowMs();
+    const usage = m.summary?.usageMetadata;
+    const imagesReturned = m.summary?.imageCount ?? 0;
+    const cost = computeCost(d.prices, {
+      model: req.model,
+      usage,
+      imagesReturned,
+      ...(req.estimate.imageSize ? { imageSize: req.estimate.imageSize } : {}),
+      // Only a successful answer without counts falls back to the estimate; a failed call bills nothing.
+      ...(m.status === 200 && m.summary ? { estimatedInputTokens: req.estimate.inputTokens } : {}),
+    });
+    const flags = new Set<UsageFlag>(m.flags);
+    if (cost.estimated) flags.add('estimated');
+    if (m.status === 200 && imagesReturned === 0) flags.add('no_image');
+    if (m.summary?.error) flags.add('upstream_error');
+
+    const details = (list: { modality?: string; tokenCount?: number }[] | undefined, modality: string) =>
+      (list ?? []).filter((x) => x.modality === modality).reduce((s, x) => s + (x.tokenCount ?? 0), 0);
+    const record: UsageRecord = {
+      id: randomUUID(),
+      timeMs: m.startedAtMs,
+      day: pacificDay(m.startedAtMs),
+      requestId: req.requestId,
+      tenantId: req.caller.tenant.id,
+      keyId: req.caller.keyId,
+      projectId: req.project.id,
+      route: req.route,
+      modelAsked: req.modelAsked,
+      model: req.model.id,
+      imageSize: req.estimate.imageSize ?? (req.model.imageSizes.length ? req.model.defaultImageSize : null),
+      imagesReturned,
+      inputTokens: cost.inputTokens,
+      inputTextTokens: details(usage?.promptTokensDetails, 'TEXT'),
+      inputImageTokens: details(usage?.promptTokensDetails, 'IMAGE'),
+      outputImageTokens: cost.outputImageTokens,
+      outputTextTokens: cost.outputTextTokens,
+      thinkingTokens: cost.thinkingTokens,
+      costNanoUsd: cost.costNanoUsd,
+      httpStatus: m.status,
+      finishReason: m.summary?.finishReasons[0] ?? m.summary?.blockReason ?? null,
+      latencyMs: Math.max(0, nowMs - m.startedAtMs),
+      user: req.user ?? null,
+      batch: false,
+      flags: [...flags],
+      usageMetadata: usage ?? null,
+      priceVersion: cost.priceVersion,
+    };
+    d.ledger.record(record);
+
+    const settleWork: Promise<unknown>[] = [];
+    if (m.reservation) settleWork.push(d.budgets.settle(m.reservation, cost.costNanoUsd));
+    const actualInput = usage?.promptTokenCount;
+    if (actualInput !== undefined && actualInput !== req.estimate.inputTokens) {
+      settleWork.push(d.quota.correct(m.admission, actualInput, nowMs));
+    }
+    const results = await Promise.allSettled(settleWork);
+    for (const r of results) {
+      if (r.status === 'rejected') d.logger.warn({ err: r.reason, requestId: req.requestId }, 'settling quota or budget failed');
+    }
+    return { summary: m.summary, cost, record };
+  }
+}
+
+/** Google's error envelope from an error answer, if it is one (for translation and logging). */
+export function upstreamErrorOf(answer: ErrorAnswer): ReturnType<typeof parseGoogleError> {
+  return parseGoogleError(answer.body);
+}

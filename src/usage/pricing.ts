@@ -1,0 +1,177 @@
+import { outputTokensForImage, type ImageSize, type ModelSpec } from '../models/catalog.js';
+import type { ModalityTokenCount, UsageMetadata } from '../gemini/types.js';
+import type { PriceTable, Rates } from './price-table.js';
+
+/**
+ * Exact cost of one upstream call from Google's `usageMetadata` (reference/pricing.md §3), in
+ * integer nano-USD so that every rate is whole and totals are plain integer sums.
+ */
+export {
+  BUILTIN_PRICE_TABLE,
+  buildPriceTable,
+  type PriceTable,
+  type PricingOverride,
+  type Rates,
+  type UsdPerMillion,
+} from './price-table.js';
+
+export interface CostInput {
+  model: ModelSpec;
+  batch?: boolean;
+  usage: UsageMetadata | undefined;
+  /** Number of non-thought image parts in the answer (used only when candidatesTokensDetails is missing). */
+  imagesReturned: number;
+  /** The requested imageSize (for the fallback tokens-per-image), undefined = model default. */
+  imageSize?: ImageSize;
+  /** Fallback when usage has no prompt counts at all: estimated input tokens from the request. */
+  estimatedInputTokens?: number;
+}
+
+export interface CostBreakdown {
+  /** Integer. */
+  costNanoUsd: number;
+  inputTokens: number;
+  outputImageTokens: number;
+  outputTextTokens: number;
+  thinkingTokens: number;
+  /** Input came from the estimate (pricing.md §3 rule 1). */
+  estimated: boolean;
+  priceVersion: string;
+}
+
+/** Google's token counts are int32 on the wire; anything above is garbage, and clamping keeps costs exact integers. */
+const MAX_TOKEN_COUNT = 2_147_483_647;
+
+/**
+ * A token count as Google would mean it, or undefined when absent or unusable (so the
+ * fallbacks of §3 apply). Fractions round up: never bill less than reported (rule 3).
+ */
+function tokenCount(v: unknown): number | undefined {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return undefined;
+  return Math.min(Math.ceil(v), MAX_TOKEN_COUNT);
+}
+
+function isImage(d: ModalityTokenCount): boolean {
+  return typeof d.modality === 'string' && d.modality.toUpperCase() === 'IMAGE';
+}
+
+/** Sum of the entries that `pick` selects; undefined when the details list is absent or empty. */
+function sumDetails(details: unknown, pick: (d: ModalityTokenCount) => boolean): number | undefined {
+  if (!Array.isArray(details) || details.length === 0) return undefined;
+  let sum = 0;
+  for (const d of details as unknown[]) {
+    if (typeof d !== 'object' || d === null) continue;
+    const entry = d as ModalityTokenCount;
+    if (pick(entry)) sum += tokenCount(entry.tokenCount) ?? 0;
+  }
+  return Math.min(sum, MAX_TOKEN_COUNT);
+}
+
+function ratesFor(table: PriceTable, model: ModelSpec, batch: boolean | undefined): Rates {
+  // Keyed by family: a GA id or an alias prices exactly like its preview model.
+  const byMode = table.rates[model.family];
+  return batch ? byMode.batch : byMode.standard;
+}
+
+export function computeCost(table: PriceTable, input: CostInput): CostBreakdown {
+  const rates = ratesFor(table, input.model, input.batch);
+  const usage = input.usage;
+
+  // Rule 1: every input modality costs the same, so the prompt total alone prices input.
+  let inputTokens = tokenCount(usage?.promptTokenCount) ?? sumDetails(usage?.promptTokensDetails, () => true);
+  let estimated = false;
+  if (inputTokens === undefined) {
+    const estimate = tokenCount(input.estimatedInputTokens);
+    estimated = estimate !== undefined;
+    inputTokens = estimate ?? 0;
+  }
+  // Tokens a tool (Search results, URL context) put into the prompt are billed as input and
+  // are outside promptTokenCount (they are a separate term of totalTokenCount).
+  inputTokens += tokenCount(usage?.toolUsePromptTokenCount) ?? 0;
+
+  const candidatesTokens = tokenCount(usage?.candidatesTokenCount);
+  const reportedImageTokens = sumDetails(usage?.candidatesTokensDetails, isImage);
+  let outputImageTokens: number;
+  let outputTextTokens: number;
+  if (reportedImageTokens === undefined) {
+    // No per-modality split: the table's tokens per image, capped by the reported candidates
+    // total when there is one (rule 2: Google's counts beat our constants), and nothing at all
+    // when no image came back (rule 3: never invent output).
+    const images = tokenCount(input.imagesReturned) ?? 0;
+    const assumed = images * outputTokensForImage(input.model, input.imageSize);
+    outputImageTokens = candidatesTokens === undefined ? assumed : Math.min(assumed, candidatesTokens);
+    outputTextTokens = Math.max(0, (candidatesTokens ?? 0) - outputImageTokens);
+  } else {
+    outputImageTokens = reportedImageTokens;
+    const otherTokens = sumDetails(usage?.candidatesTokensDetails, (d) => !isImage(d)) ?? 0;
+    // Tokens in the total that no listed modality accounts for are billed as text.
+    outputTextTokens = otherTokens + Math.max(0, (candidatesTokens ?? 0) - outputImageTokens - otherTokens);
+  }
+  // Thinking is billed at the text-output rate and is not part of candidatesTokenCount.
+  const thinkingTokens = tokenCount(usage?.thoughtsTokenCount) ?? 0;
+
+  const costNanoUsd =
+    inputTokens * rates.inputNanoPerToken +
+    outputImageTokens * rates.imageOutputNanoPerToken +
+    (outputTextTokens + thinkingTokens) * rates.textOutputNanoPerToken;
+
+  return { costNanoUsd, inputTokens, outputImageTokens, outputTextTokens, thinkingTokens, estimated, priceVersion: table.version };
+}
+
+/**
+ * Worst-case cost of a request before it is sent, for budget reservations: estimated input +
+ * max output for the size × calls. Never less than any realistic real cost.
+ *
+ * Text + thinking allowance: the model's whole `outputTokenLimit` (32,768 for all three) at
+ * the text rate. Google caps a candidate's output, thinking included, at maxOutputTokens ≤
+ * that limit (a low maxOutputTokens is known to be used up by thoughts, ending in MAX_TOKENS),
+ * so text + thinking can never exceed it. The image tokens are added on top rather than taken
+ * out of the limit because whether images count against it is not documented. Pro 1K comes to
+ * about $0.53 against a typical real $0.137; over-reserving is settled after the call, while
+ * under-reserving would let concurrent requests cross a budget.
+ *
+ * `estimatedInputTokens` is taken as an upper bound on the real prompt (the request estimator
+ * counts reference images at the catalog's per-image upper bound). `imagesPerCall` (default 1:
+ * one request yields one image, google-api.md) covers answers with several images (E11).
+ */
+export function worstCaseCostNanoUsd(
+  table: PriceTable,
+  model: ModelSpec,
+  opts: { imageSize?: ImageSize; estimatedInputTokens: number; calls: number; batch?: boolean; imagesPerCall?: number },
+): number {
+  const rates = ratesFor(table, model, opts.batch);
+  const inputTokens = tokenCount(opts.estimatedInputTokens) ?? 0;
+  const imageTokens = (tokenCount(opts.imagesPerCall) ?? 1) * outputTokensForImage(model, opts.imageSize);
+  const perCallNanoUsd =
+    inputTokens * rates.inputNanoPerToken +
+    imageTokens * rates.imageOutputNanoPerToken +
+    model.outputTokenLimit * rates.textOutputNanoPerToken;
+  return perCallNanoUsd * (tokenCount(opts.calls) ?? 0);
+}
+
+function toBigInt(costNanoUsd: number | bigint): bigint {
+  if (typeof costNanoUsd === 'bigint') return costNanoUsd;
+  if (!Number.isInteger(costNanoUsd)) throw new RangeError(`cost must be an integer number of nano-USD, got ${costNanoUsd}`);
+  return BigInt(costNanoUsd);
+}
+
+/** Half-up to micro-USD; negatives mirror positives so a sign never changes the digits. */
+function roundNanoToMicro(nano: bigint): bigint {
+  const magnitude = nano < 0n ? -nano : nano;
+  const micro = (magnitude + 500n) / 1000n;
+  return nano < 0n ? -micro : micro;
+}
+
+/** Formats integer nano-USD as a USD decimal string with 6 places, rounded half-up (E5: 44,827,750 nano -> "0.044828"). */
+export function formatUsd(costNanoUsd: number | bigint): string {
+  const micro = roundNanoToMicro(toBigInt(costNanoUsd));
+  const magnitude = micro < 0n ? -micro : micro;
+  const whole = magnitude / 1_000_000n;
+  const fraction = (magnitude % 1_000_000n).toString().padStart(6, '0');
+  return `${micro < 0n ? '-' : ''}${whole}.${fraction}`;
+}
+
+/** nano -> micro, rounded half-up (integer). */
+export function nanoToMicroUsd(costNanoUsd: number): number {
+  return Number(roundNanoToMicro(toBigInt(costNanoUsd)));
+}

@@ -1,0 +1,280 @@
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, GatewayError, type ErrorCode, type QuotaRefusal, type UpstreamFailure } from '../../../src/errors/gateway-error.js';
+import { formatOpenAIDuration, rateLimitHeaders, renderOpenAIError } from '../../../src/faces/openai/errors.js';
+
+// [status, type, code] for each code rendered with no details.
+const EXPECTED: Record<ErrorCode, [number, string, string | null]> = {
+  UNAUTHENTICATED: [401, 'invalid_request_error', 'invalid_api_key'],
+  AUTH_RATE_LIMITED: [429, 'requests', 'rate_limit_exceeded'],
+  FORBIDDEN: [403, 'invalid_request_error', null],
+  MODEL_NOT_FOUND: [404, 'invalid_request_error', 'model_not_found'],
+  ROUTE_NOT_FOUND: [404, 'invalid_request_error', null],
+  NOT_FOUND: [404, 'invalid_request_error', null],
+  METHOD_NOT_ALLOWED: [405, 'invalid_request_error', null],
+  INVALID_ARGUMENT: [400, 'invalid_request_error', null],
+  BODY_TOO_LARGE: [413, 'invalid_request_error', null],
+  UNSUPPORTED_MEDIA_TYPE: [415, 'invalid_request_error', null],
+  CONFLICT: [409, 'invalid_request_error', null],
+  QUOTA_EXHAUSTED: [429, 'requests', 'rate_limit_exceeded'],
+  BUDGET_EXCEEDED: [429, 'insufficient_quota', 'insufficient_quota'],
+  UPSTREAM_ERROR: [502, 'server_error', null],
+  UPSTREAM_TIMEOUT: [504, 'server_error', null],
+  UPSTREAM_UNAVAILABLE: [502, 'server_error', null],
+  CONTENT_POLICY: [400, 'invalid_request_error', 'content_policy_violation'],
+  NO_IMAGE: [502, 'server_error', null],
+  STORE_UNAVAILABLE: [503, 'server_error', null],
+  LEDGER_BACKLOG_FULL: [503, 'server_error', null],
+  NOT_IMPLEMENTED: [501, 'invalid_request_error', null],
+  INTERNAL: [500, 'server_error', null],
+};
+
+describe('renderOpenAIError: every code', () => {
+  for (const code of ERROR_CODES) {
+    it(`renders ${code} in OpenAI's error shape`, () => {
+      const expected = EXPECTED[code];
+      const rendered = renderOpenAIError(new GatewayError(code, `message for ${code}`));
+      expect([rendered.status, rendered.body.error.type, rendered.body.error.code]).toEqual(expected);
+      expect(Object.keys(rendered.body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+      expect(typeof rendered.body.error.message).toBe('string');
+      expect(rendered.body.error.message.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('answers INTERNAL with a plain message, not the internal one', () => {
+    const rendered = renderOpenAIError(new GatewayError('INTERNAL', 'TypeError: cannot read x of undefined at foo.ts:12'));
+    expect(rendered.body.error.message).not.toContain('TypeError');
+  });
+});
+
+describe('renderOpenAIError: invalid arguments', () => {
+  const cases: Array<[string, string | undefined, string | null]> = [
+    ["Missing required parameter: 'prompt'.", 'prompt', 'missing_required_parameter'],
+    ["Invalid type for 'n': expected an integer, but got a string instead.", 'n', 'invalid_type'],
+    ["Invalid value: '999x999'. Supported values are: 'auto'.", 'size', 'invalid_value'],
+    ['The request body must be a JSON object.', undefined, null],
+  ];
+  for (const [message, param, code] of cases) {
+    it(`gives code ${code} and param ${param} for "${message}"`, () => {
+      const rendered = renderOpenAIError(new GatewayError('INVALID_ARGUMENT', message, param ? { param } : {}));
+      expect(rendered.status).toBe(400);
+      expect(rendered.body.error).toEqual({ message, type: 'invalid_request_error', param: param ?? null, code });
+    });
+  }
+});
+
+describe('renderOpenAIError: model and method', () => {
+  it('lists the served models on model_not_found when the message does not', () => {
+    const rendered = renderOpenAIError(new GatewayError('MODEL_NOT_FOUND', 'The model `x` does not exist.', { servedModels: ['a-model', 'b-model'] }));
+    expect(rendered.status).toBe(404);
+    expect(rendered.body.error.message).toBe('The model `x` does not exist. Served models: a-model, b-model.');
+    expect(rendered.body.error.param).toBe('model');
+  });
+
+  it('does not list them twice', () => {
+    const message = 'The model `x` does not exist. Served models: a-model, b-model.';
+    const rendered = renderOpenAIError(new GatewayError('MODEL_NOT_FOUND', message, { servedModels: ['a-model', 'b-model'] }));
+    expect(rendered.body.error.message).toBe(message);
+  });
+
+  it('sends Allow with 405', () => {
+    const rendered = renderOpenAIError(new GatewayError('METHOD_NOT_ALLOWED', 'Use POST.', { allow: ['POST'] }));
+    expect(rendered.status).toBe(405);
+    expect(rendered.headers).toEqual({ allow: 'POST' });
+  });
+
+  it('sends retry headers when authentication failures are slowed down', () => {
+    const rendered = renderOpenAIError(new GatewayError('AUTH_RATE_LIMITED', 'Too many failures.', { retryAfterMs: 30_000 }));
+    expect(rendered.headers).toMatchObject({ 'retry-after': '30', 'retry-after-ms': '30000' });
+  });
+});
+
+function quota(over: Partial<QuotaRefusal>): QuotaRefusal {
+  return {
+    scope: 'project',
+    dimension: 'rpm',
+    limit: 20,
+    used: 20,
+    retryAfterMs: 12_001,
+    model: 'gemini-3-pro-image-preview',
+    projectId: 'default',
+    tenantId: 'design-team',
+    tier: 'tier1',
+    ...over,
+  };
+}
+
+describe('renderOpenAIError: quota refusals (contract §7)', () => {
+  it('answers an RPM refusal with rate_limit_exceeded, type requests, and the retry and limit headers', () => {
+    const rendered = renderOpenAIError(new GatewayError('QUOTA_EXHAUSTED', 'x', { quota: quota({}) }));
+    expect(rendered.status).toBe(429);
+    expect(rendered.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded', param: null });
+    expect(rendered.body.error.message).toContain('gemini-3-pro-image-preview');
+    expect(rendered.body.error.message).toContain('Limit 20');
+    expect(rendered.headers).toEqual({
+      'retry-after': '13',
+      'retry-after-ms': '12001',
+      'x-ratelimit-limit-requests': '20',
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-reset-requests': '12.001s',
+    });
+  });
+
+  it('answers a TPM refusal with type tokens and the token headers', () => {
+    const rendered = renderOpenAIError(new GatewayError('QUOTA_EXHAUSTED', 'x', { quota: quota({ dimension: 'tpm', limit: 100_000, used: 99_000, retryAfterMs: 1500 }) }));
+    expect(rendered.body.error.type).toBe('tokens');
+    expect(rendered.headers).toEqual({
+      'retry-after': '2',
+      'retry-after-ms': '1500',
+      'x-ratelimit-limit-tokens': '100000',
+      'x-ratelimit-remaining-tokens': '1000',
+      'x-ratelimit-reset-tokens': '1.5s',
+    });
+  });
+
+  it('tells the SDK not to retry a daily refusal that frees in hours', () => {
+    const rendered = renderOpenAIError(new GatewayError('QUOTA_EXHAUSTED', 'x', { quota: quota({ dimension: 'rpd', limit: 250, used: 250, retryAfterMs: 5 * 3_600_000 }) }));
+    expect(rendered.headers).toMatchObject({ 'retry-after': '18000', 'x-should-retry': 'false', 'x-ratelimit-reset-requests': '5h0m0s' });
+  });
+
+  it('names the tenant for a tenant limit', () => {
+    const rendered = renderOpenAIError(new GatewayError('QUOTA_EXHAUSTED', 'x', { quota: quota({ scope: 'tenant', dimension: 'rpd' }) }));
+    expect(rendered.body.error.message).toContain('design-team');
+  });
+
+  it('renders a cool-down after a Google 429', () => {
+    const rendered = renderOpenAIError(new GatewayError('QUOTA_EXHAUSTED', 'x', { quota: quota({ dimension: 'cooldown', limit: 0, used: 0, retryAfterMs: 37_000 }) }));
+    expect(rendered.status).toBe(429);
+    expect(rendered.headers['retry-after']).toBe('37');
+    expect(rendered.headers['x-should-retry']).toBeUndefined();
+  });
+});
+
+describe('renderOpenAIError: budget refusal (contract §8)', () => {
+  it('answers insufficient_quota and tells the SDK not to retry', () => {
+    const rendered = renderOpenAIError(
+      new GatewayError('BUDGET_EXCEEDED', 'budget', {
+        budget: {
+          period: 'daily',
+          limitNanoUsd: 25_000_000_000,
+          spentNanoUsd: 24_900_000_000,
+          requestedNanoUsd: 240_000_000,
+          tenantId: 't',
+          resetAtMs: Date.UTC(2026, 0, 2, 8),
+        },
+      }),
+    );
+    expect(rendered.body.error.message).toContain('daily budget of $25.000000');
+    expect(rendered.body.error.message).toContain('$0.240000');
+    expect(rendered.status).toBe(429);
+    expect(rendered.body.error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
+    expect(rendered.body.error.message).toContain('2026-01-02T08:00:00.000Z');
+    expect(rendered.headers).toEqual({ 'x-should-retry': 'false' });
+  });
+});
+
+function upstream(over: Partial<UpstreamFailure>): GatewayError {
+  const u: UpstreamFailure = { httpStatus: 500, googleStatus: 'INTERNAL', message: 'Internal error encountered.', ...over };
+  return new GatewayError('UPSTREAM_ERROR', u.message, { upstream: u });
+}
+
+describe('renderOpenAIError: Google failures', () => {
+  const cases: Array<[string, Partial<UpstreamFailure>, number, string, string | null, boolean]> = [
+    // name, failure, status, type, code, Google's message shown
+    ['400 INVALID_ARGUMENT', { httpStatus: 400, googleStatus: 'INVALID_ARGUMENT', message: 'Request contains an invalid argument.' }, 400, 'invalid_request_error', 'invalid_value', true],
+    ['400 FAILED_PRECONDITION', { httpStatus: 400, googleStatus: 'FAILED_PRECONDITION', message: 'User location is not supported for the API use.' }, 502, 'server_error', null, true],
+    ['404 NOT_FOUND', { httpStatus: 404, googleStatus: 'NOT_FOUND', message: 'models/x is not found for API version v1beta' }, 404, 'invalid_request_error', null, true],
+    ['500 INTERNAL', { httpStatus: 500, googleStatus: 'INTERNAL', message: 'Internal error encountered.' }, 502, 'server_error', null, true],
+    ['503 UNAVAILABLE', { httpStatus: 503, googleStatus: 'UNAVAILABLE', message: 'The model is overloaded. Please try again later.' }, 503, 'server_error', null, true],
+    ['504 DEADLINE_EXCEEDED', { httpStatus: 504, googleStatus: 'DEADLINE_EXCEEDED', message: 'Deadline expired before operation could complete.' }, 504, 'server_error', null, true],
+    ['409 ABORTED', { httpStatus: 409, googleStatus: 'ABORTED', message: 'Aborted.' }, 502, 'server_error', null, true],
+    ['401 UNAUTHENTICATED', { httpStatus: 401, googleStatus: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials AIzaSyKEY.' }, 502, 'server_error', null, false],
+    ['403 PERMISSION_DENIED', { httpStatus: 403, googleStatus: 'PERMISSION_DENIED', message: 'Method does not allow unregistered callers AIzaSyKEY.' }, 502, 'server_error', null, false],
+    [
+      '400 API_KEY_INVALID',
+      {
+        httpStatus: 400,
+        googleStatus: 'INVALID_ARGUMENT',
+        message: 'API key not valid AIzaSyKEY.',
+        body: {
+          error: {
+            code: 400,
+            message: 'API key not valid AIzaSyKEY.',
+            status: 'INVALID_ARGUMENT',
+            details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }],
+          },
+        },
+      },
+      502,
+      'server_error',
+      null,
+      false,
+    ],
+  ];
+  for (const [name, failure, status, type, code, shown] of cases) {
+    it(`renders Google ${name} as ${status} ${type}`, () => {
+      const rendered = renderOpenAIError(upstream(failure));
+      expect(rendered.status).toBe(status);
+      expect(rendered.body.error.type).toBe(type);
+      expect(rendered.body.error.code).toBe(code);
+      if (shown) expect(rendered.body.error.message).toContain(failure.message);
+      else {
+        expect(rendered.body.error.message).not.toContain('AIzaSyKEY');
+        expect(rendered.body.error.message).toContain('operator');
+      }
+    });
+  }
+
+  const limited: Array<[string, Partial<UpstreamFailure>, string, string]> = [
+    ['retryAfterMs', { retryAfterMs: 4_500 }, '5', '4500'],
+    [
+      'RetryInfo in the body',
+      { body: { error: { code: 429, message: 'q', status: 'RESOURCE_EXHAUSTED', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '37s' }] } } },
+      '37',
+      '37000',
+    ],
+    ['"Please retry in" in the message', { message: 'Quota exceeded. Please retry in 2.5s.' }, '3', '2500'],
+    ['nothing: the 60 s cool-down', {}, '60', '60000'],
+  ];
+  for (const [name, failure, retryAfter, retryAfterMs] of limited) {
+    it(`renders a Google 429 as rate_limit_exceeded, waiting per ${name}`, () => {
+      const rendered = renderOpenAIError(upstream({ httpStatus: 429, googleStatus: 'RESOURCE_EXHAUSTED', message: 'Quota exceeded.', ...failure }));
+      expect(rendered.status).toBe(429);
+      expect(rendered.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded' });
+      expect(rendered.headers).toMatchObject({ 'retry-after': retryAfter, 'retry-after-ms': retryAfterMs });
+    });
+  }
+});
+
+describe('formatOpenAIDuration', () => {
+  const cases: Array<[number, string]> = [
+    [0, '0s'],
+    [-5, '0s'],
+    [1, '1ms'],
+    [120, '120ms'],
+    [999.2, '1s'],
+    [1000, '1s'],
+    [1500, '1.5s'],
+    [12_000, '12s'],
+    [17_280, '17.28s'],
+    [60_000, '1m0s'],
+    [90_000, '1m30s'],
+    [360_000, '6m0s'],
+    [3_600_000, '1h0m0s'],
+    [3_723_004, '1h2m3.004s'],
+    [86_400_000, '24h0m0s'],
+  ];
+  for (const [ms, text] of cases) it(`formats ${ms} ms as ${text}`, () => expect(formatOpenAIDuration(ms)).toBe(text));
+});
+
+describe('rateLimitHeaders', () => {
+  it('writes the request-limit headers for a successful answer', () => {
+    expect(rateLimitHeaders({ limit: 20, remaining: 7, resetMs: 41_000 })).toEqual({
+      'x-ratelimit-limit-requests': '20',
+      'x-ratelimit-remaining-requests': '7',
+      'x-ratelimit-reset-requests': '41s',
+    });
+  });
+  it('never reports a negative remainder', () => {
+    expect(rateLimitHeaders({ limit: 20, remaining: -1, resetMs: 0 })['x-ratelimit-remaining-requests']).toBe('0');
+  });
+});

@@ -1,0 +1,245 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../../src/errors/gateway-error.js';
+import { MODELS, type ModelSpec } from '../../../src/models/catalog.js';
+import { mapSize, outputPixels } from '../../../src/faces/openai/size-mapping.js';
+
+function model(id: string): ModelSpec {
+  const m = MODELS.find((x) => x.id === id);
+  if (!m) throw new Error(`no model ${id}`);
+  return m;
+}
+
+const pro = model('gemini-3-pro-image-preview');
+const flash31 = model('gemini-3.1-flash-image-preview');
+const flash25 = model('gemini-2.5-flash-image');
+
+function refusal(fn: () => unknown): GatewayError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof GatewayError) return e;
+    throw e;
+  }
+  throw new Error('expected a GatewayError');
+}
+
+// google-api.md §2, "Output pixel sizes", copied by hand: ratio, 2.5 Flash, 1K, 2K, 4K.
+const PIXEL_TABLE: Array<[string, string, string, string, string]> = [
+  ['1:1', '1024x1024', '1024x1024', '2048x2048', '4096x4096'],
+  ['2:3', '832x1248', '848x1264', '1696x2528', '3392x5056'],
+  ['3:2', '1248x832', '1264x848', '2528x1696', '5056x3392'],
+  ['3:4', '864x1184', '896x1200', '1792x2400', '3584x4800'],
+  ['4:3', '1184x864', '1200x896', '2400x1792', '4800x3584'],
+  ['4:5', '896x1152', '928x1152', '1856x2304', '3712x4608'],
+  ['5:4', '1152x896', '1152x928', '2304x1856', '4608x3712'],
+  ['9:16', '768x1344', '768x1376', '1536x2752', '3072x5504'],
+  ['16:9', '1344x768', '1376x768', '2752x1536', '5504x3072'],
+  ['21:9', '1536x672', '1584x672', '3168x1344', '6336x2688'],
+];
+
+// 3.1 Flash only: observed 1K sizes; 2K/4K as doublings (unverified in the reference).
+const FLASH31_EXTRA: Array<[string, string, string, string]> = [
+  ['1:4', '512x2064', '1024x4128', '2048x8256'],
+  ['4:1', '2064x512', '4128x1024', '8256x2048'],
+  ['1:8', '352x2928', '704x5856', '1408x11712'],
+  ['8:1', '2928x352', '5856x704', '11712x1408'],
+];
+
+function bigger(size: string): string {
+  const [w, h] = size.split('x').map(Number) as [number, number];
+  return w >= h ? `${w + 1}x${h}` : `${w}x${h + 1}`;
+}
+
+describe('mapSize: every row of the output pixel table', () => {
+  for (const [ratio, f25, oneK, twoK, fourK] of PIXEL_TABLE) {
+    for (const m of [pro, flash31]) {
+      it(`maps ${m.id} ${oneK} / ${twoK} / ${fourK} to ${ratio} at 1K / 2K / 4K`, () => {
+        expect(mapSize(m, { size: oneK })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+        expect(mapSize(m, { size: twoK })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
+        expect(mapSize(m, { size: fourK })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
+      });
+      it(`moves ${m.id} one pixel past ${oneK} / ${twoK} up a size, and refuses one past ${fourK}`, () => {
+        expect(mapSize(m, { size: bigger(oneK) })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
+        expect(mapSize(m, { size: bigger(twoK) })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
+        expect(refusal(() => mapSize(m, { size: bigger(fourK) })).details.param).toBe('size');
+      });
+    }
+    it(`maps 2.5 Flash ${f25} to ${ratio} alone and refuses anything bigger`, () => {
+      expect(mapSize(flash25, { size: f25 })).toEqual({ aspectRatio: ratio });
+      const e = refusal(() => mapSize(flash25, { size: bigger(f25) }));
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.details.param).toBe('size');
+    });
+    it(`reports ${ratio} pixels per model and size`, () => {
+      expect(outputPixels(flash25, ratio)?.join('x')).toBe(f25);
+      expect(outputPixels(pro, ratio, '1K')?.join('x')).toBe(oneK);
+      expect(outputPixels(pro, ratio, '2K')?.join('x')).toBe(twoK);
+      expect(outputPixels(flash31, ratio, '4K')?.join('x')).toBe(fourK);
+      expect(outputPixels(pro, ratio, '512')).toBeUndefined();
+    });
+  }
+  for (const [ratio, oneK, twoK, fourK] of FLASH31_EXTRA) {
+    it(`maps 3.1 Flash ${oneK} / ${twoK} / ${fourK} to ${ratio}, a ratio Pro lacks`, () => {
+      expect(mapSize(flash31, { size: oneK })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+      expect(mapSize(flash31, { size: twoK })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
+      expect(mapSize(flash31, { size: fourK })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
+      expect(mapSize(pro, { size: oneK }).aspectRatio).not.toBe(ratio);
+    });
+  }
+});
+
+describe('mapSize: the sizes OpenAI clients send', () => {
+  const cases: Array<[ModelSpec, string, { aspectRatio?: string; imageSize?: string }]> = [
+    [pro, '1024x1024', { aspectRatio: '1:1', imageSize: '1K' }],
+    [pro, '1536x1024', { aspectRatio: '3:2', imageSize: '2K' }],
+    [pro, '1024x1536', { aspectRatio: '2:3', imageSize: '2K' }],
+    [pro, '1792x1024', { aspectRatio: '16:9', imageSize: '2K' }],
+    [pro, '1024x1792', { aspectRatio: '9:16', imageSize: '2K' }],
+    [pro, '1920x1080', { aspectRatio: '16:9', imageSize: '2K' }],
+    [pro, '1280x720', { aspectRatio: '16:9', imageSize: '1K' }],
+    [pro, '256x256', { aspectRatio: '1:1', imageSize: '1K' }],
+    [pro, '4096x4096', { aspectRatio: '1:1', imageSize: '4K' }],
+    [pro, '4000x500', { aspectRatio: '21:9', imageSize: '4K' }],
+    [pro, '1000x1100', { aspectRatio: '1:1', imageSize: '2K' }],
+    [pro, '1000x1020', { aspectRatio: '1:1', imageSize: '1K' }],
+    [pro, '1300x1000', { aspectRatio: '4:3', imageSize: '2K' }],
+    [flash31, '256x256', { aspectRatio: '1:1', imageSize: '512' }],
+    [flash31, '512x512', { aspectRatio: '1:1', imageSize: '512' }],
+    [flash31, '513x513', { aspectRatio: '1:1', imageSize: '1K' }],
+    [flash31, '4000x500', { aspectRatio: '8:1', imageSize: '2K' }],
+    [flash31, '1024X1024', { aspectRatio: '1:1', imageSize: '1K' }],
+    [flash25, '1024x1024', { aspectRatio: '1:1' }],
+    [flash25, '512x512', { aspectRatio: '1:1' }],
+    [flash25, '1280x720', { aspectRatio: '16:9' }],
+  ];
+  for (const [m, size, expected] of cases) {
+    it(`maps ${size} on ${m.id} to ${JSON.stringify(expected)}`, () => {
+      expect(mapSize(m, { size })).toEqual(expected);
+    });
+  }
+});
+
+describe('mapSize: named sizes', () => {
+  const cases: Array<[ModelSpec, string, string | undefined]> = [
+    [pro, '1K', '1K'],
+    [pro, '2K', '2K'],
+    [pro, '4K', '4K'],
+    [pro, '4k', '4K'],
+    [flash31, '512', '512'],
+    [flash31, '1K', '1K'],
+    [flash31, '2k', '2K'],
+    [flash31, '4K', '4K'],
+  ];
+  for (const [m, size, imageSize] of cases) {
+    it(`sets imageSize ${imageSize} for '${size}' on ${m.id}`, () => {
+      expect(mapSize(m, { size })).toEqual({ imageSize });
+    });
+  }
+  it("accepts '1K' on 2.5 Flash, its only size, without sending an imageSize it lacks", () => {
+    expect(mapSize(flash25, { size: '1K' })).toEqual({});
+  });
+  it('leaves both to Google for auto, absent and null', () => {
+    for (const m of [pro, flash31, flash25]) {
+      expect(mapSize(m, { size: 'auto' })).toEqual({});
+      expect(mapSize(m, {})).toEqual({});
+      expect(mapSize(m, { size: null, aspect_ratio: null })).toEqual({});
+    }
+  });
+});
+
+describe('mapSize: what a model cannot produce is a 400 naming the parameter', () => {
+  const cases: Array<[ModelSpec, unknown]> = [
+    [flash25, '4K'],
+    [flash25, '2K'],
+    [flash25, '512'],
+    [flash25, '4096x4096'],
+    [flash25, '1536x1024'],
+    [pro, '512'],
+    [pro, '8K'],
+    [pro, '3K'],
+    [pro, '8192x8192'],
+    [pro, ''],
+    [pro, ' 1024x1024'],
+    [pro, '1024x1024 '],
+    [pro, '1024x'],
+    [pro, 'x1024'],
+    [pro, '0x1024'],
+    [pro, '1024x0'],
+    [pro, '1024*1024'],
+    [pro, '-1x5'],
+    [pro, '1.5x2'],
+    [pro, '1024x1024x1'],
+    [pro, '100000x100000'],
+    [pro, 'AUTO'],
+    [pro, 'large'],
+    [flash31, '16:9'],
+  ];
+  for (const [m, size] of cases) {
+    it(`refuses size ${JSON.stringify(size)} on ${m.id}`, () => {
+      const e = refusal(() => mapSize(m, { size }));
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.details.param).toBe('size');
+      expect(e.message).toContain(`Invalid value: '${String(size)}'`);
+    });
+  }
+  it("lists 2.5 Flash's supported sizes without the ones it lacks", () => {
+    const e = refusal(() => mapSize(flash25, { size: '4K' }));
+    expect(e.message).toContain("Supported values are: 'auto', '1K', or 'WIDTHxHEIGHT'");
+    expect(e.message).toContain('1024x1024');
+    const supported = e.message.slice(e.message.indexOf('Supported'));
+    expect(supported).not.toContain("'4K'");
+    expect(supported).not.toContain("'2K'");
+  });
+  it("lists Pro's named sizes and largest outputs", () => {
+    const e = refusal(() => mapSize(pro, { size: '512' }));
+    expect(e.message).toContain("'auto', '1K', '2K', '4K'");
+    expect(e.message).toContain('6336x2688');
+  });
+  for (const size of [1024, true, { w: 1 }, ['1K']]) {
+    it(`refuses a ${Array.isArray(size) ? 'array' : typeof size} size as a wrong type`, () => {
+      const e = refusal(() => mapSize(pro, { size }));
+      expect(e.details.param).toBe('size');
+      expect(e.message).toMatch(/^Invalid type for 'size'/);
+    });
+  }
+});
+
+describe('mapSize: aspect_ratio', () => {
+  it('passes a ratio the model supports', () => {
+    expect(mapSize(pro, { aspect_ratio: '16:9' })).toEqual({ aspectRatio: '16:9' });
+    expect(mapSize(flash31, { aspect_ratio: '4:1' })).toEqual({ aspectRatio: '4:1' });
+    expect(mapSize(flash25, { aspect_ratio: '21:9' })).toEqual({ aspectRatio: '21:9' });
+  });
+  it('treats auto as unset', () => {
+    expect(mapSize(pro, { aspect_ratio: 'auto', size: '2K' })).toEqual({ imageSize: '2K' });
+  });
+  const refused: Array<[ModelSpec, unknown]> = [
+    [pro, '4:1'],
+    [flash25, '1:8'],
+    [pro, '16:10'],
+    [pro, '16/9'],
+    [pro, ''],
+    [pro, 1.78],
+  ];
+  for (const [m, ratio] of refused) {
+    it(`refuses aspect_ratio ${JSON.stringify(ratio)} on ${m.id}`, () => {
+      const e = refusal(() => mapSize(m, { aspect_ratio: ratio }));
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.details.param).toBe('aspect_ratio');
+    });
+  }
+  it("lists the model's ratios when refusing one", () => {
+    const e = refusal(() => mapSize(pro, { aspect_ratio: '4:1' }));
+    expect(e.message).toContain("'21:9'");
+    expect(e.message).not.toContain("'8:1'");
+  });
+  it('combines with a named size', () => {
+    expect(mapSize(pro, { aspect_ratio: '16:9', size: '4K' })).toEqual({ aspectRatio: '16:9', imageSize: '4K' });
+  });
+  it("wins over a WxH's ratio, the WxH then choosing only the size against that ratio's pixels", () => {
+    expect(mapSize(pro, { aspect_ratio: '16:9', size: '1024x1024' })).toEqual({ aspectRatio: '16:9', imageSize: '1K' });
+    expect(mapSize(pro, { aspect_ratio: '1:1', size: '1376x768' })).toEqual({ aspectRatio: '1:1', imageSize: '2K' });
+    expect(mapSize(flash25, { aspect_ratio: '21:9', size: '1536x1536' })).toEqual({ aspectRatio: '21:9' });
+    expect(refusal(() => mapSize(flash25, { aspect_ratio: '1:1', size: '1536x672' })).details.param).toBe('size');
+  });
+});

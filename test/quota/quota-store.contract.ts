@@ -1,0 +1,309 @@
+/**
+ * One suite for every QuotaStore (STYLE.md, undici's cacheStoreTests): memory, Redis and
+ * Redis Cluster must decide identically. Behaviour is driven through QuotaService, the store's
+ * one client. No sleeping: a ManualClock's `now` goes into every call.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { GatewayError, type QuotaRefusal } from '../../src/errors/gateway-error.js';
+import { MODELS, type ModelSpec } from '../../src/models/catalog.js';
+import type { Limits } from '../../src/quota/limits.js';
+import { QuotaService, type AdmissionInput, type QuotaProject } from '../../src/quota/quota-service.js';
+import type { QuotaStore } from '../../src/quota/store.js';
+import { ManualClock } from '../../src/time/clock.js';
+import { nextPacificMidnightMs, pacificDayStartMs } from '../../src/time/pacific.js';
+
+/** Shared counters for one test: every open() is another instance (own connection) on them. */
+export interface StoreNamespace {
+  open(): Promise<QuotaStore>;
+  /** Closes what open() made. */
+  close(): Promise<void>;
+}
+
+const model = MODELS.find((m) => m.id === 'gemini-3-pro-image-preview')!;
+const otherModel = MODELS.find((m) => m.id === 'gemini-2.5-flash-image')!;
+
+/** Generous everywhere except what the test names, so only the dimension under test can refuse. */
+function projectWith(limits: Limits, id = 'proj-a', models: readonly ModelSpec[] = [model, otherModel]): QuotaProject {
+  const loose: Limits = { rpm: 1_000_000, tpm: 1_000_000_000, rpd: 1_000_000, ipm: 1_000_000 };
+  return { id, tier: 'tier1', limits: Object.fromEntries(models.map((m) => [m.id, { ...loose, ...limits }])) };
+}
+
+async function refusalOf(p: Promise<unknown>): Promise<QuotaRefusal> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof GatewayError && e.code === 'QUOTA_EXHAUSTED' && e.details.quota) return e.details.quota;
+    throw e;
+  }
+  throw new Error('expected a QUOTA_EXHAUSTED refusal, but the call was admitted');
+}
+
+export function registerQuotaStoreContract(name: string, makeNamespace: () => Promise<StoreNamespace>): void {
+  describe(`QuotaStore contract: ${name}`, () => {
+    const namespaces: StoreNamespace[] = [];
+    afterEach(async () => {
+      await Promise.all(namespaces.splice(0).map((n) => n.close()));
+    });
+
+    async function services(count: number): Promise<QuotaService[]> {
+      const ns = await makeNamespace();
+      namespaces.push(ns);
+      const out: QuotaService[] = [];
+      for (let i = 0; i < count; i++) out.push(new QuotaService({ store: await ns.open() }));
+      return out;
+    }
+
+    function call(clock: ManualClock, project: QuotaProject, extra: Partial<AdmissionInput> = {}): AdmissionInput {
+      return { project, tenantId: 'tenant-a', model, estimatedInputTokens: 100, images: 1, nowMs: clock.nowMs(), ...extra };
+    }
+
+    it('admits exactly 7 of 60 concurrent calls against rpd 7 from three instances', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const instances = await services(3);
+      const project = projectWith({ rpd: 7 });
+      const results = await Promise.allSettled(
+        Array.from({ length: 60 }, (_, i) => instances[i % 3]!.admit(call(clock, project, { tenantId: `tenant-${i % 5}` }))),
+      );
+      const admitted = results.filter((r) => r.status === 'fulfilled');
+      const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      expect(admitted).toHaveLength(7);
+      expect(refused).toHaveLength(53);
+      for (const e of refused) {
+        expect(e).toBeInstanceOf(GatewayError);
+        const q = (e as GatewayError).details.quota!;
+        expect(q).toMatchObject({ scope: 'project', dimension: 'rpd', limit: 7, used: 7, model: model.id, projectId: 'proj-a' });
+        expect(q.retryAfterMs).toBe(nextPacificMidnightMs(clock.nowMs()) - clock.nowMs());
+      }
+      const rows = await instances[2]!.snapshot(project, [model], clock.nowMs());
+      expect(rows.find((r) => r.dimension === 'rpd')).toMatchObject({ used: 7, remaining: 0 });
+      expect(rows.find((r) => r.dimension === 'rpm')).toMatchObject({ used: 7 });
+    });
+
+    it('refuses the 4th request in a minute against rpm 3 until the first of the three ages out', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [a, b] = await services(2);
+      const project = projectWith({ rpm: 3 });
+      await a!.admit(call(clock, project));
+      clock.advance(10_000);
+      await b!.admit(call(clock, project));
+      clock.advance(10_000);
+      await a!.admit(call(clock, project));
+      clock.advance(10_000);
+      const refusal = await refusalOf(b!.admit(call(clock, project)));
+      expect(refusal).toMatchObject({ scope: 'project', dimension: 'rpm', limit: 3, used: 3, retryAfterMs: 30_000 });
+      clock.advance(29_999);
+      expect((await refusalOf(a!.admit(call(clock, project)))).retryAfterMs).toBe(1);
+      clock.advance(1);
+      await expect(a!.admit(call(clock, project))).resolves.toMatchObject({ model: model.id });
+      // The slot freed by the first call is taken again: the second call's slot is next.
+      expect((await refusalOf(b!.admit(call(clock, project)))).retryAfterMs).toBe(10_000);
+    });
+
+    it('retries a token-heavy call when enough old tokens have aged out, not when the first entry does', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ tpm: 1_000 });
+      await q!.admit(call(clock, project, { estimatedInputTokens: 400 }));
+      clock.advance(10_000);
+      await q!.admit(call(clock, project, { estimatedInputTokens: 400 }));
+      clock.advance(10_000);
+      expect(await refusalOf(q!.admit(call(clock, project, { estimatedInputTokens: 500 })))).toMatchObject({
+        dimension: 'tpm',
+        limit: 1_000,
+        used: 800,
+        retryAfterMs: 40_000,
+      });
+      expect((await refusalOf(q!.admit(call(clock, project, { estimatedInputTokens: 900 })))).retryAfterMs).toBe(50_000);
+      await expect(q!.admit(call(clock, project, { estimatedInputTokens: 200 }))).resolves.toBeDefined();
+      expect(await refusalOf(q!.admit(call(clock, project, { estimatedInputTokens: 1 })))).toMatchObject({ used: 1_000 });
+    });
+
+    it('counts images per minute by images, not by requests', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ ipm: 4 });
+      await q!.admit(call(clock, project, { images: 3 }));
+      expect(await refusalOf(q!.admit(call(clock, project, { images: 2 })))).toMatchObject({ dimension: 'ipm', limit: 4, used: 3 });
+      await expect(q!.admit(call(clock, project, { images: 1 }))).resolves.toBeDefined();
+    });
+
+    it("counts nothing on refusal: a tenant's refusal leaves the project's count alone, and vice versa", async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ rpm: 3 });
+      const limited = { tenantId: 'limited', tenantLimits: { rpm: 2 } };
+      await q!.admit(call(clock, project, limited));
+      await q!.admit(call(clock, project, limited));
+      expect(await refusalOf(q!.admit(call(clock, project, limited)))).toMatchObject({ scope: 'tenant', dimension: 'rpm', limit: 2, used: 2, tenantId: 'limited' });
+      // The tenant's refused call did not take the project's third slot.
+      await expect(q!.admit(call(clock, project, { tenantId: 'free-rider' }))).resolves.toBeDefined();
+      expect(await refusalOf(q!.admit(call(clock, project, { tenantId: 'free-rider' })))).toMatchObject({ scope: 'project', limit: 3, used: 3 });
+
+      clock.advance(60_000);
+      await q!.admit(call(clock, project, { tenantId: 'free-rider' }));
+      await q!.admit(call(clock, project, { tenantId: 'free-rider' }));
+      await q!.admit(call(clock, project, { tenantId: 'free-rider' }));
+      for (let i = 0; i < 4; i++) expect(await refusalOf(q!.admit(call(clock, project, limited)))).toMatchObject({ scope: 'project' });
+      clock.advance(60_000);
+      // Four project refusals did not use the tenant's rpm 2.
+      await q!.admit(call(clock, project, limited));
+      await q!.admit(call(clock, project, limited));
+      expect(await refusalOf(q!.admit(call(clock, project, limited)))).toMatchObject({ scope: 'tenant', used: 2 });
+      const rows = await q!.snapshot(project, [model], clock.nowMs());
+      expect(rows.find((r) => r.dimension === 'rpm')).toMatchObject({ used: 2 });
+      expect(rows.find((r) => r.dimension === 'rpd')).toMatchObject({ used: 3 + 3 + 2 });
+    });
+
+    it("applies a tenant's limits across models, and a project's per model", async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ rpm: 1 });
+      const tenant = { tenantLimits: { rpd: 3 } };
+      await q!.admit(call(clock, project, { ...tenant, model }));
+      await q!.admit(call(clock, project, { ...tenant, model: otherModel }));
+      expect(await refusalOf(q!.admit(call(clock, project, { ...tenant, model })))).toMatchObject({ scope: 'project', dimension: 'rpm', model: model.id });
+      clock.advance(60_000);
+      await q!.admit(call(clock, project, { ...tenant, model }));
+      expect(await refusalOf(q!.admit(call(clock, project, { ...tenant, model: otherModel })))).toMatchObject({
+        scope: 'tenant',
+        dimension: 'rpd',
+        limit: 3,
+        used: 3,
+      });
+    });
+
+    it('reports the latest-freeing dimension when several refuse', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ rpm: 1, rpd: 1 });
+      await q!.admit(call(clock, project));
+      clock.advance(5_000);
+      const refusal = await refusalOf(q!.admit(call(clock, project, { tenantLimits: { rpm: 0 } })));
+      expect(refusal).toMatchObject({ scope: 'project', dimension: 'rpd' });
+      expect(refusal.retryAfterMs).toBe(nextPacificMidnightMs(clock.nowMs()) - clock.nowMs());
+    });
+
+    it('corrects tokens per minute from the actual prompt token count', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [a, b] = await services(2);
+      const project = projectWith({ tpm: 1_000 });
+      const over = await a!.admit(call(clock, project, { estimatedInputTokens: 600 }));
+      await a!.correct(over, 200, clock.nowMs());
+      // 200 + 700 fits only because the estimate of 600 was replaced.
+      const under = await b!.admit(call(clock, project, { estimatedInputTokens: 700 }));
+      await b!.correct(under, 790, clock.nowMs());
+      expect(await refusalOf(a!.admit(call(clock, project, { estimatedInputTokens: 11 })))).toMatchObject({ dimension: 'tpm', used: 990 });
+      await expect(a!.admit(call(clock, project, { estimatedInputTokens: 10 }))).resolves.toBeDefined();
+      const rows = await a!.snapshot(project, [model], clock.nowMs());
+      expect(rows.find((r) => r.dimension === 'tpm')).toMatchObject({ used: 1_000, remaining: 0 });
+    });
+
+    it('ignores a correction that arrives after its entry left the window', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ tpm: 1_000 });
+      const old = await q!.admit(call(clock, project, { estimatedInputTokens: 100 }));
+      clock.advance(60_000);
+      await q!.correct(old, 5_000, clock.nowMs());
+      await expect(q!.admit(call(clock, project, { estimatedInputTokens: 1_000 }))).resolves.toBeDefined();
+    });
+
+    it('shares a cool-down across instances, counts nothing during it, and lets it expire', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [a, b] = await services(2);
+      const project = projectWith({ rpd: 100 });
+      await a!.startCooldown(project.id, model.id, 30_000, clock.nowMs());
+      clock.advance(12_000);
+      const refusal = await refusalOf(b!.admit(call(clock, project)));
+      expect(refusal).toMatchObject({ scope: 'project', dimension: 'cooldown', retryAfterMs: 18_000, model: model.id });
+      // Other models of the project are not cooling down.
+      await expect(b!.admit(call(clock, project, { model: otherModel }))).resolves.toBeDefined();
+      // A shorter cool-down does not cut the running one short.
+      await b!.startCooldown(project.id, model.id, 1_000, clock.nowMs());
+      expect((await refusalOf(a!.admit(call(clock, project)))).retryAfterMs).toBe(18_000);
+      clock.advance(18_000);
+      await expect(a!.admit(call(clock, project))).resolves.toBeDefined();
+      const rows = await b!.snapshot(project, [model], clock.nowMs());
+      expect(rows.find((r) => r.dimension === 'rpd')).toMatchObject({ used: 1 });
+    });
+
+    it('cools down for 60 s when Google gave no retry delay', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({});
+      await q!.startCooldown(project.id, model.id, Number.NaN, clock.nowMs());
+      expect((await refusalOf(q!.admit(call(clock, project)))).retryAfterMs).toBe(60_000);
+    });
+
+    describe.each([
+      { what: 'an ordinary PDT day', day: '2026-06-15', hours: 24 },
+      { what: 'an ordinary PST day', day: '2026-01-15', hours: 24 },
+      { what: 'the 23-hour day DST starts', day: '2026-03-08', hours: 23 },
+      { what: 'the 25-hour day DST ends', day: '2026-11-01', hours: 25 },
+    ])('rpd on $what ($day)', ({ day, hours }) => {
+      it(`lasts ${hours} hours and resets at Pacific midnight, not a second before`, async () => {
+        const startMs = pacificDayStartMs(day);
+        const clock = new ManualClock(startMs);
+        const [q] = await services(1);
+        const project = projectWith({ rpd: 2 });
+        await q!.admit(call(clock, project));
+        const atStart = await refusalOf(Promise.all([q!.admit(call(clock, project)), q!.admit(call(clock, project))]));
+        expect(atStart).toMatchObject({ dimension: 'rpd', limit: 2, used: 2, retryAfterMs: hours * 3_600_000 });
+        clock.set(startMs + hours * 3_600_000 - 1_000);
+        expect(await refusalOf(q!.admit(call(clock, project)))).toMatchObject({ dimension: 'rpd', used: 2, retryAfterMs: 1_000 });
+        clock.advance(1_000);
+        await q!.admit(call(clock, project));
+        clock.advance(1_000);
+        await q!.admit(call(clock, project));
+        expect((await refusalOf(q!.admit(call(clock, project)))).retryAfterMs).toBe(nextPacificMidnightMs(clock.nowMs()) - clock.nowMs());
+      });
+    });
+
+    it('refuses a free-tier project with limit 0 until the day resets', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const refusal = await refusalOf(q!.admit(call(clock, { id: 'free-proj', tier: 'free' })));
+      expect(refusal).toMatchObject({ limit: 0, used: 0, tier: 'free', dimension: 'rpd' });
+      expect(refusal.retryAfterMs).toBe(nextPacificMidnightMs(clock.nowMs()) - clock.nowMs());
+    });
+
+    it('tells the caller the tightest requests limit for the x-ratelimit headers', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ rpm: 10, rpd: 100 });
+      const first = await q!.admit(call(clock, project, { tenantLimits: { rpm: 3 } }));
+      expect(first).toMatchObject({ limitRequests: 3, remainingRequests: 2, resetRequestsMs: 60_000 });
+      clock.advance(30_000);
+      const second = await q!.admit(call(clock, project, { tenantId: 'other', tenantLimits: { rpd: 1 } }));
+      expect(second).toMatchObject({ limitRequests: 1, remainingRequests: 0, resetRequestsMs: nextPacificMidnightMs(clock.nowMs()) - clock.nowMs() });
+      const third = await q!.admit(call(clock, project, { tenantId: 'third' }));
+      expect(third).toMatchObject({ limitRequests: 10, remainingRequests: 7 });
+    });
+
+    it('snapshots limit, used, remaining and reset per model and dimension', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ rpm: 5, tpm: 10_000, rpd: 50, ipm: 8 });
+      await q!.admit(call(clock, project, { estimatedInputTokens: 1_200, images: 2 }));
+      clock.advance(20_000);
+      await q!.admit(call(clock, project, { estimatedInputTokens: 300, images: 1 }));
+      clock.advance(50_000);
+      const rows = await q!.snapshot(project, [model, otherModel], clock.nowMs());
+      const nowMs = clock.nowMs();
+      const midnight = nextPacificMidnightMs(nowMs);
+      // The first call has aged out of the minute windows; the day still counts both.
+      expect(rows.filter((r) => r.model === model.id)).toEqual([
+        { model: model.id, dimension: 'rpm', limit: 5, used: 1, remaining: 4, resetAtMs: nowMs + 10_000 },
+        { model: model.id, dimension: 'tpm', limit: 10_000, used: 300, remaining: 9_700, resetAtMs: nowMs + 10_000 },
+        { model: model.id, dimension: 'rpd', limit: 50, used: 2, remaining: 48, resetAtMs: midnight },
+        { model: model.id, dimension: 'ipm', limit: 8, used: 1, remaining: 7, resetAtMs: nowMs + 10_000 },
+      ]);
+      expect(rows.filter((r) => r.model === otherModel.id).map((r) => [r.dimension, r.used, r.resetAtMs])).toEqual([
+        ['rpm', 0, nowMs],
+        ['tpm', 0, nowMs],
+        ['rpd', 0, midnight],
+        ['ipm', 0, nowMs],
+      ]);
+    });
+  });
+}
