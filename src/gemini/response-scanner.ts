@@ -385,7 +385,7 @@ class AnswerReader implements JsonHandler {
 
   #endCandidate(candidate: CandidateFrame): void {
     const index = candidate.index ?? candidate.position;
-
+    for (const image of candidate.images) image.candidateIndex = index;
     if (candidate.finishReason !== undefined) {
       const finishes = (candidate.message.finishes ??= new Map());
       finishes.set(index, candidate.finishReason);

@@ -22,19 +22,33 @@ export interface FailoverQuotaStoreOptions {
   createFallback?: () => QuotaStore;
 }
 
+interface UnsyncedSpend {
+  tenantId: string;
+  period: BudgetPeriodRef;
+  nanoUsd: bigint;
+}
+
+/** One outage: its own local counters (so counts never linger into the next outage). */
+interface Outage {
+  store: QuotaStore;
+  /**
+   * Spend settled locally, per tenant and period. If Redis kept its data (a partition, not a
+   * restart) its counters lack this spend, so it is added back before Redis decides again.
+   * A counter Redis lost is rebuilt from the ledger instead, and the replay skips it.
+   */
+  unsynced: Map<string, UnsyncedSpend>;
+  /** Set once recovery has taken `unsynced`: later local settles are replayed one by one. */
+  recovered: boolean;
+}
+
 export class FailoverQuotaStore implements QuotaStore {
   readonly #primary: PrimaryStore;
   readonly #onFailure: 'local' | 'deny';
   readonly #logger: Logger | undefined;
   readonly #createFallback: () => QuotaStore;
-  /** Set during an outage; fresh each time, so counts from an earlier outage never linger. */
-  #fallback: QuotaStore | undefined;
-  /**
-   * Spend settled locally during the outage, per tenant and period. If Redis kept its data
-   * (a partition, not a restart) its counters lack this spend: it is added back on recovery.
-   * A counter Redis lost is rebuilt from the ledger instead, and the replay skips it.
-   */
-  #unsyncedSpend = new Map<string, { tenantId: string; period: BudgetPeriodRef; nanoUsd: bigint }>();
+  #outage: Outage | undefined;
+  /** One replay at a time: concurrent calls wait for it rather than replaying twice. */
+  #recovering: Promise<boolean> | undefined;
 
   constructor(opts: FailoverQuotaStoreOptions) {
     this.#primary = opts.primary;
@@ -43,9 +57,9 @@ export class FailoverQuotaStore implements QuotaStore {
     this.#createFallback = opts.createFallback ?? (() => new MemoryQuotaStore());
   }
 
-  /** True while calls are served by local counters. */
+  /** True while calls are served by local counters (or refused, with deny). */
   get degraded(): boolean {
-    return this.#fallback !== undefined;
+    return this.#outage !== undefined;
   }
 
   admit: QuotaStore['admit'] = (cmd) => this.#run((s) => s.admit(cmd));
@@ -56,9 +70,9 @@ export class FailoverQuotaStore implements QuotaStore {
   budgetReserve: QuotaStore['budgetReserve'] = (cmd) => this.#run((s) => s.budgetReserve(cmd));
   budgetSeed: QuotaStore['budgetSeed'] = (cmd) => this.#run((s) => s.budgetSeed(cmd));
   budgetSettle: QuotaStore['budgetSettle'] = (cmd) =>
-    this.#run(async (s) => {
+    this.#run(async (s, outage) => {
       await s.budgetSettle(cmd);
-      if (s !== this.#primary) this.#noteUnsyncedSpend(cmd);
+      if (outage) await this.#noteLocalSpend(outage, cmd);
     });
 
   /** Readiness is the primary's: /readyz fails while Redis is down, even if requests pass locally. */
@@ -68,52 +82,28 @@ export class FailoverQuotaStore implements QuotaStore {
 
   async close(): Promise<void> {
     await this.#primary.close();
-    await this.#fallback?.close();
+    await this.#outage?.store.close();
   }
 
-  async #run<T>(op: (s: QuotaStore) => Promise<T>): Promise<T> {
-    if (this.#primary.isAvailable()) {
-      let result: T;
-      try {
-        result = await op(this.#primary);
-      } catch (err) {
-        return this.#degrade(op, err);
-      }
-      if (this.#fallback) await this.#recover();
-      return result;
+  async #run<T>(op: (s: QuotaStore, outage?: Outage) => Promise<T>): Promise<T> {
+    if (!this.#primary.isAvailable()) return this.#degrade(op, new Error('quota store is not connected'));
+    const outage = this.#outage;
+    // Redis must hold the outage's spend before it decides anything again.
+    if (outage && !(await this.#replay(outage))) return this.#degrade(op, new Error('quota store still unreachable'));
+    let result: T;
+    try {
+      result = await op(this.#primary);
+    } catch (err) {
+      return this.#degrade(op, err);
     }
-    return this.#degrade(op, new Error('quota store is not connected'));
+    // Over only once Redis has really answered: a half-alive Redis must not flap the outage.
+    if (outage && this.#outage === outage) this.#endOutage(outage);
+    return result;
   }
 
-  async #recover(): Promise<void> {
-    const old = this.#fallback;
-    this.#fallback = undefined;
-    const spend = [...this.#unsyncedSpend.values()];
-    this.#unsyncedSpend = new Map();
-    this.#logger?.info({ tenantPeriods: spend.length }, 'quota store reachable again: shared counters resumed');
-    await old?.close();
-    for (const s of spend) {
-      try {
-        await this.#primary.budgetSettle({ tenantId: s.tenantId, reservationId: 'outage-replay', amountNanoUsd: 0n, actualNanoUsd: s.nanoUsd, periods: [s.period] });
-      } catch (err) {
-        this.#logger?.warn({ err, tenantId: s.tenantId, period: s.period }, 'could not add outage spend to the shared budget counter');
-      }
-    }
-  }
-
-  #noteUnsyncedSpend(cmd: BudgetSettleCommand): void {
-    if (cmd.actualNanoUsd === 0n) return;
-    for (const period of cmd.periods) {
-      const key = `${cmd.tenantId}|${period.period}|${period.key}`;
-      const entry = this.#unsyncedSpend.get(key);
-      if (entry) entry.nanoUsd += cmd.actualNanoUsd;
-      else this.#unsyncedSpend.set(key, { tenantId: cmd.tenantId, period, nanoUsd: cmd.actualNanoUsd });
-    }
-  }
-
-  #degrade<T>(op: (s: QuotaStore) => Promise<T>, err: unknown): Promise<T> {
-    if (!this.#fallback) {
-      this.#fallback = this.#createFallback();
+  #degrade<T>(op: (s: QuotaStore, outage?: Outage) => Promise<T>, err: unknown): Promise<T> {
+    if (!this.#outage) {
+      this.#outage = { store: this.#createFallback(), unsynced: new Map(), recovered: false };
       // Once per outage: every request would log it otherwise.
       this.#logger?.warn(
         { err, onFailure: this.#onFailure },
@@ -125,6 +115,64 @@ export class FailoverQuotaStore implements QuotaStore {
     if (this.#onFailure === 'deny') {
       return Promise.reject(new GatewayError('STORE_UNAVAILABLE', 'The quota store is unreachable; try again shortly.'));
     }
-    return op(this.#fallback);
+    return op(this.#outage.store, this.#outage);
+  }
+
+  /** Adds the outage's local spend to Redis, one replay at a time; false if Redis fails meanwhile. */
+  #replay(outage: Outage): Promise<boolean> {
+    if (outage.unsynced.size === 0) return Promise.resolve(true);
+    this.#recovering ??= (async () => {
+      try {
+        for (const [key, spend] of outage.unsynced) {
+          await this.#addSpend(spend);
+          outage.unsynced.delete(key);
+        }
+        return true;
+      } catch {
+        return false;
+      } finally {
+        this.#recovering = undefined;
+      }
+    })();
+    return this.#recovering;
+  }
+
+  #endOutage(outage: Outage): void {
+    outage.recovered = true;
+    this.#outage = undefined;
+    this.#logger?.info('quota store reachable again: shared counters resumed');
+    // Spend noted while the first calls went to Redis: add it now, as later local settles will be.
+    for (const spend of outage.unsynced.values()) void this.#addSpendOrWarn(spend);
+    outage.unsynced.clear();
+    void outage.store.close();
+  }
+
+  async #noteLocalSpend(outage: Outage, cmd: BudgetSettleCommand): Promise<void> {
+    if (cmd.actualNanoUsd === 0n) return;
+    for (const period of cmd.periods) {
+      const spend = { tenantId: cmd.tenantId, period, nanoUsd: cmd.actualNanoUsd };
+      if (outage.recovered) {
+        // The call began during the outage and ended after it: replay its cost directly.
+        await this.#addSpendOrWarn(spend);
+        continue;
+      }
+      const key = `${cmd.tenantId}|${period.period}|${period.key}`;
+      const entry = outage.unsynced.get(key);
+      if (entry) entry.nanoUsd += cmd.actualNanoUsd;
+      else outage.unsynced.set(key, spend);
+    }
+  }
+
+  async #addSpendOrWarn(s: UnsyncedSpend): Promise<void> {
+    try {
+      await this.#addSpend(s);
+    } catch (err) {
+      this.#logger?.warn({ err, tenantId: s.tenantId, period: s.period }, 'could not add outage spend to the shared budget counter');
+    }
+  }
+
+  /** A settle with no hold: adds to `spent` only where Redis still has the counter. */
+  #addSpend(s: UnsyncedSpend): Promise<void> {
+    return this.#primary.budgetSettle({ tenantId: s.tenantId, reservationId: 'outage-replay', amountNanoUsd: 0n, actualNanoUsd: s.nanoUsd, periods: [s.period] });
   }
 }

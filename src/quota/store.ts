@@ -142,35 +142,33 @@ export interface CreateQuotaStoreOptions {
   commandTimeoutMs?: number;
 }
 
-/** The Redis client options that make a dead Redis fail fast instead of queueing requests. */
-export function failFastRedisOptions(commandTimeoutMs = 500) {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: 2_000,
-    retryStrategy: (times: number) => Math.min(100 * times, 2_000),
-  };
+/**
+ * A client for REDIS_URL (redis://, rediss://, or host:port,host:port for Cluster) that fails
+ * fast when Redis is gone: no offline queue, no per-command retries, a short command timeout,
+ * so a dead Redis fails over at once instead of hanging requests. Reconnects by itself.
+ */
+export function connectRedis(redisUrl: string, commandTimeoutMs = 500): Redis | Cluster {
+  const failFast = { maxRetriesPerRequest: 0, commandTimeout: commandTimeoutMs, connectTimeout: 2_000 };
+  const retryStrategy = (times: number) => Math.min(100 * times, 2_000);
+  const url = redisUrl.trim();
+  const client = /^rediss?:\/\//.test(url)
+    ? new Redis(url, { ...failFast, enableOfflineQueue: false, retryStrategy })
+    : new Cluster(parseClusterNodes(url), { enableOfflineQueue: false, clusterRetryStrategy: retryStrategy, redisOptions: failFast });
+  // Connection errors surface through failing commands (and the failover's one warning);
+  // without a listener ioredis would report every reconnect attempt as an unhandled error.
+  client.on('error', () => {});
+  return client;
 }
 
 export function createQuotaStore(opts: CreateQuotaStoreOptions): QuotaStore {
-  if (opts.redisUrl === undefined || opts.redisUrl === '') {
+  if (opts.redisUrl === undefined || opts.redisUrl.trim() === '') {
     opts.logger.warn('no REDIS_URL: quota and budget counters are in memory, correct for one gateway instance only');
     return new MemoryQuotaStore();
   }
-  const { commandTimeout, connectTimeout, maxRetriesPerRequest, retryStrategy, enableOfflineQueue } = failFastRedisOptions(opts.commandTimeoutMs);
-  const url = opts.redisUrl.trim();
-  const client = /^rediss?:\/\//.test(url)
-    ? new Redis(url, { enableOfflineQueue, maxRetriesPerRequest, commandTimeout, connectTimeout, retryStrategy })
-    : new Cluster(parseClusterNodes(url), {
-        enableOfflineQueue,
-        clusterRetryStrategy: retryStrategy,
-        redisOptions: { maxRetriesPerRequest, commandTimeout, connectTimeout },
-      });
-  // Connection errors surface through failing commands (and the failover's warning);
-  // without a listener ioredis would print every reconnect attempt as an unhandled error.
-  client.on('error', () => {});
-  const primary = new RedisQuotaStore({ client, ...(opts.keyPrefix !== undefined ? { keyPrefix: opts.keyPrefix } : {}) });
+  const primary = new RedisQuotaStore({
+    client: connectRedis(opts.redisUrl, opts.commandTimeoutMs),
+    ...(opts.keyPrefix !== undefined ? { keyPrefix: opts.keyPrefix } : {}),
+  });
   return new FailoverQuotaStore({ primary, onFailure: opts.onFailure, logger: opts.logger });
 }
 

@@ -80,18 +80,17 @@ export class UsageLedger {
 
   /** Synchronous enqueue on the request path: never throws, never waits. */
   record(r: UsageRecord): void {
-    try {
-      // Accepted even past maxBacklog: calls admitted before the backlog filled still finish
-      // and must be recorded; isFull() stops new ones from starting.
-      this.#pending.push(r);
-      if (!this.#wasFull && this.#pending.length >= this.#maxBacklog) {
-        this.#wasFull = true;
+    // Accepted even past maxBacklog: calls admitted before the backlog filled still finish and
+    // must be recorded; isFull() stops new ones from starting.
+    this.#pending.push(r);
+    this.#schedule();
+    if (!this.#wasFull && this.#pending.length >= this.#maxBacklog) {
+      this.#wasFull = true;
+      try {
         this.#logger.error({ backlog: this.#pending.length }, 'usage backlog full: refusing new upstream calls until the database recovers');
+      } catch {
+        // A failing log destination must not fail the request that is being recorded.
       }
-      this.#schedule();
-    } catch (e) {
-      // Nothing above should throw; if a logger does, the request must still complete.
-      void e;
     }
   }
 
@@ -207,7 +206,7 @@ export class UsageLedger {
       }
       if (this.#wasFull && this.#pending.length < this.#maxBacklog) {
         this.#wasFull = false;
-        this.#logger.warn({ backlog: this.#pending.length }, 'usage backlog below its limit: accepting upstream calls again');
+        this.#logger.info({ backlog: this.#pending.length }, 'usage backlog below its limit: accepting upstream calls again');
       }
     }
   }

@@ -1,18 +1,17 @@
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import { registerQuotaStoreContract } from './quota-store.contract.js';
-import { clusterClient, redisNamespace } from './redis-namespace.js';
-import { startRedisCluster, type RunningCluster } from './redis-cluster.js';
+import { redisNamespace } from './redis-namespace.js';
+import { startRedisCluster } from './redis-cluster.js';
 
-const started = await startRedisCluster();
+const cluster = await startRedisCluster();
 
-if (typeof started === 'string') {
-  console.warn(`\n!!! Redis Cluster could not be started (${started}): the Redis Cluster quota suite is SKIPPED !!!\n`);
+if (typeof cluster === 'string') {
+  console.warn(`\n!!! Redis Cluster could not be started (${cluster}): the Redis Cluster quota suite is SKIPPED !!!\n`);
   describe.skip('QuotaStore contract: Redis Cluster', () => {
-    it('needs redis-server with cluster support', () => {});
+    it('needs redis-server and redis-cli with cluster support', () => {});
   });
 } else {
-  const cluster: RunningCluster = started;
-  beforeAll(() => {});
   afterAll(() => cluster.stop());
-  registerQuotaStoreContract('Redis Cluster', async () => redisNamespace(() => clusterClient(cluster.nodes)));
+  // REDIS_URL's Cluster form: a comma-separated host:port list.
+  registerQuotaStoreContract('Redis Cluster', async () => redisNamespace(cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')));
 }

@@ -1,30 +1,21 @@
 /** Test namespaces on a real Redis or Redis Cluster: a unique key prefix each, one connection per open(). */
 import { randomUUID } from 'node:crypto';
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RedisQuotaStore } from '../../src/quota/redis-store.js';
-import { failFastRedisOptions } from '../../src/quota/store.js';
+import { connectRedis } from '../../src/quota/store.js';
 import type { StoreNamespace } from './quota-store.contract.js';
 
-export function redisClient(url: string): Redis {
-  const client = new Redis(url, failFastRedisOptions(2_000));
-  client.on('error', () => {});
-  return client;
+/** The production client (fail-fast options), with a timeout roomy enough for a loaded CI box. */
+export function testRedisClient(redisUrl: string): Redis | Cluster {
+  return connectRedis(redisUrl, 5_000);
 }
 
-export function clusterClient(nodes: ReadonlyArray<{ host: string; port: number }>): Cluster {
-  const { enableOfflineQueue: _ignored, retryStrategy, ...redisOptions } = failFastRedisOptions(2_000);
-  // The offline queue lets the first commands wait for the slot map instead of failing.
-  const client = new Cluster([...nodes], { clusterRetryStrategy: retryStrategy, redisOptions });
-  client.on('error', () => {});
-  return client;
-}
-
-export function redisNamespace(connect: () => Redis | Cluster): StoreNamespace {
+export function redisNamespace(redisUrl: string): StoreNamespace {
   const keyPrefix = `test:${randomUUID()}:`;
   const stores: RedisQuotaStore[] = [];
   return {
     async open() {
-      const store = new RedisQuotaStore({ client: connect(), keyPrefix });
+      const store = new RedisQuotaStore({ client: testRedisClient(redisUrl), keyPrefix });
       stores.push(store);
       return store;
     },

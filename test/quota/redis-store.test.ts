@@ -1,7 +1,7 @@
 import { inject } from 'vitest';
 import { registerQuotaStoreContract } from './quota-store.contract.js';
-import { redisClient, redisNamespace } from './redis-namespace.js';
+import { redisNamespace } from './redis-namespace.js';
 
 const redisUrl = inject('redisUrl');
 
-registerQuotaStoreContract('Redis', async () => redisNamespace(() => redisClient(redisUrl)));
+registerQuotaStoreContract('Redis', async () => redisNamespace(redisUrl));

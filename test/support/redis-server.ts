@@ -34,9 +34,9 @@ async function waitForPong(port: number, child: ChildProcess): Promise<void> {
   throw new Error('redis-server did not answer PING');
 }
 
-/** Starts a private, non-persistent redis-server on a free port. */
-export async function startRedisServer(extraArgs: string[] = []): Promise<RunningRedis> {
-  const port = await freePort();
+/** Starts a private, non-persistent redis-server on a free port (or `port`: a restart where it was). */
+export async function startRedisServer(extraArgs: string[] = [], opts: { port?: number } = {}): Promise<RunningRedis> {
+  const port = opts.port ?? (await freePort());
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
