@@ -37,8 +37,10 @@ interface Outage {
    * A counter Redis lost is rebuilt from the ledger instead, and the replay skips it.
    */
   unsynced: Map<string, UnsyncedSpend>;
-  /** Set once recovery has taken `unsynced`: later local settles are replayed one by one. */
+  /** Set once the outage is over: local settles still arriving are replayed one by one. */
   recovered: boolean;
+  /** A call is trying Redis again. */
+  probing: boolean;
 }
 
 export class FailoverQuotaStore implements QuotaStore {
@@ -47,8 +49,6 @@ export class FailoverQuotaStore implements QuotaStore {
   readonly #logger: Logger | undefined;
   readonly #createFallback: () => QuotaStore;
   #outage: Outage | undefined;
-  /** One replay at a time: concurrent calls wait for it rather than replaying twice. */
-  #recovering: Promise<boolean> | undefined;
 
   constructor(opts: FailoverQuotaStoreOptions) {
     this.#primary = opts.primary;
@@ -88,22 +88,37 @@ export class FailoverQuotaStore implements QuotaStore {
   async #run<T>(op: (s: QuotaStore, outage?: Outage) => Promise<T>): Promise<T> {
     if (!this.#primary.isAvailable()) return this.#degrade(op, new Error('quota store is not connected'));
     const outage = this.#outage;
-    // Redis must hold the outage's spend before it decides anything again.
-    if (outage && !(await this.#replay(outage))) return this.#degrade(op, new Error('quota store still unreachable'));
-    let result: T;
-    try {
-      result = await op(this.#primary);
-    } catch (err) {
-      return this.#degrade(op, err);
+    if (!outage) {
+      try {
+        return await op(this.#primary);
+      } catch (err) {
+        return this.#degrade(op, err);
+      }
     }
-    // Over only once Redis has really answered: a half-alive Redis must not flap the outage.
-    if (outage && this.#outage === outage) this.#endOutage(outage);
-    return result;
+    // One call at a time finds out whether Redis is back; the others stay local meanwhile,
+    // so a hung Redis costs one command timeout at a time, not one per request.
+    if (outage.probing) return this.#degrade(op, undefined);
+    outage.probing = true;
+    try {
+      // Redis must hold the outage's spend before it decides anything again.
+      if (!(await this.#replay(outage))) return this.#degrade(op, undefined);
+      let result: T;
+      try {
+        result = await op(this.#primary);
+      } catch (err) {
+        return this.#degrade(op, err);
+      }
+      // Over only once Redis has really answered a call.
+      this.#endOutage(outage);
+      return result;
+    } finally {
+      outage.probing = false;
+    }
   }
 
   #degrade<T>(op: (s: QuotaStore, outage?: Outage) => Promise<T>, err: unknown): Promise<T> {
     if (!this.#outage) {
-      this.#outage = { store: this.#createFallback(), unsynced: new Map(), recovered: false };
+      this.#outage = { store: this.#createFallback(), unsynced: new Map(), recovered: false, probing: false };
       // Once per outage: every request would log it otherwise.
       this.#logger?.warn(
         { err, onFailure: this.#onFailure },
@@ -118,23 +133,21 @@ export class FailoverQuotaStore implements QuotaStore {
     return op(this.#outage.store, this.#outage);
   }
 
-  /** Adds the outage's local spend to Redis, one replay at a time; false if Redis fails meanwhile. */
-  #replay(outage: Outage): Promise<boolean> {
-    if (outage.unsynced.size === 0) return Promise.resolve(true);
-    this.#recovering ??= (async () => {
+  /** Adds the outage's local spend to Redis; false if Redis fails meanwhile (what was added is not added again). */
+  async #replay(outage: Outage): Promise<boolean> {
+    for (const [key, spend] of [...outage.unsynced]) {
+      // Taken out before sending: local settles finishing meanwhile start a fresh entry.
+      outage.unsynced.delete(key);
       try {
-        for (const [key, spend] of outage.unsynced) {
-          await this.#addSpend(spend);
-          outage.unsynced.delete(key);
-        }
-        return true;
+        await this.#addSpend(spend);
       } catch {
+        const entry = outage.unsynced.get(key);
+        if (entry) entry.nanoUsd += spend.nanoUsd;
+        else outage.unsynced.set(key, spend);
         return false;
-      } finally {
-        this.#recovering = undefined;
       }
-    })();
-    return this.#recovering;
+    }
+    return true;
   }
 
   #endOutage(outage: Outage): void {

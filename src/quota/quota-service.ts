@@ -10,7 +10,7 @@ import type { ModelSpec } from '../models/catalog.js';
 import { projectLimitsFor, type Limits, type Tier } from './limits.js';
 import { quotaMetricFor } from './quota-ids.js';
 import type { QuotaCounters, QuotaDimension, RequestCounts } from './store.js';
-import { pacificDayPeriod, WINDOW_MS } from './windows.js';
+import { PacificPeriods, WINDOW_MS } from './windows.js';
 
 export interface QuotaProject {
   id: string;
@@ -62,6 +62,7 @@ const DEFAULT_COOLDOWN_MS = 60_000;
 export class QuotaService {
   readonly #store: QuotaCounters;
   readonly #logger: Logger | undefined;
+  readonly #periods = new PacificPeriods();
 
   constructor(opts: { store: QuotaCounters; logger?: Logger }) {
     this.#store = opts.store;
@@ -73,7 +74,7 @@ export class QuotaService {
     const nowMs = Math.floor(input.nowMs);
     const projectLimits = projectLimitsFor(input.project.tier, input.project.limits, input.model);
     const tenantLimits = input.tenantLimits ?? {};
-    const day = pacificDayPeriod(nowMs);
+    const day = this.#periods.day(nowMs);
     const tokens = wholeCount(input.estimatedInputTokens);
     const images = wholeCount(input.images);
     const entryId = randomUUID();
@@ -151,7 +152,7 @@ export class QuotaService {
   /** GET /admin/projects/{id}/quota: each limited dimension of each model. */
   async snapshot(project: QuotaProject, models: readonly ModelSpec[], nowMs: number): Promise<QuotaSnapshotRow[]> {
     const at = Math.floor(nowMs);
-    const day = pacificDayPeriod(at);
+    const day = this.#periods.day(at);
     const rows: QuotaSnapshotRow[] = [];
     for (const model of models) {
       const limits = projectLimitsFor(project.tier, project.limits, model);
@@ -202,8 +203,11 @@ function retrySeconds(ms: number): string {
 function refusalMessage(r: QuotaRefusal): string {
   const retry = `Please retry in ${retrySeconds(r.retryAfterMs)}.`;
   if (r.dimension === 'cooldown') {
-    return `Google reported quota exhausted for model ${r.model} on project ${r.projectId}; requests to it are paused.\n${retry}`;
+    return `Google reported the quota of model ${r.model} exhausted for this project; requests to it are paused.\n${retry}`;
   }
-  const who = r.scope === 'tenant' ? `tenant: ${r.tenantId}, ` : '';
-  return `Quota exceeded for metric: ${quotaMetricFor(r)}, limit: ${r.limit}, ${who}model: ${r.model}\n${retry}`;
+  const lead =
+    r.scope === 'tenant'
+      ? `You exceeded your quota on this gateway (tenant ${r.tenantId}).`
+      : 'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.';
+  return `${lead}\n* Quota exceeded for metric: ${quotaMetricFor(r)}, limit: ${r.limit}, model: ${r.model}\n${retry}`;
 }

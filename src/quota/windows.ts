@@ -23,3 +23,24 @@ export function pacificMonthPeriod(nowMs: number): CalendarPeriod {
   const key = pacificMonth(nowMs);
   return { key, startsAtMs: pacificMonthStartMs(key), endsAtMs: nextPacificMonthStartMs(nowMs) };
 }
+
+/**
+ * The current Pacific day and month, recomputed only when `nowMs` leaves them: the Intl
+ * calendar arithmetic costs more than an in-memory admission. One per service, no module state.
+ */
+export class PacificPeriods {
+  #day: CalendarPeriod | undefined;
+  #month: CalendarPeriod | undefined;
+
+  day(nowMs: number): CalendarPeriod {
+    const d = this.#day;
+    if (d && nowMs >= d.startsAtMs && nowMs < d.endsAtMs) return d;
+    return (this.#day = pacificDayPeriod(nowMs));
+  }
+
+  month(nowMs: number): CalendarPeriod {
+    const m = this.#month;
+    if (m && nowMs >= m.startsAtMs && nowMs < m.endsAtMs) return m;
+    return (this.#month = pacificMonthPeriod(nowMs));
+  }
+}

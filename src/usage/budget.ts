@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { GatewayError, type BudgetRefusal } from '../errors/gateway-error.js';
-import type { BudgetCounters, BudgetPeriod, BudgetPeriodRef } from '../quota/store.js';
-import { pacificDayPeriod, pacificMonthPeriod, type CalendarPeriod } from '../quota/windows.js';
+import type { BudgetCounters, BudgetPeriodRef } from '../quota/store.js';
+import { PacificPeriods, type CalendarPeriod } from '../quota/windows.js';
 
 export interface TenantBudget {
   dailyUsd?: number;
@@ -56,6 +56,7 @@ export class BudgetService {
   /** One rebuild per tenant and period at a time in this process (the store's set-if-absent settles races between instances). */
   readonly #seeds = new Map<string, SeedFlight>();
   #seq = 0;
+  readonly #periods = new PacificPeriods();
 
   constructor(opts: BudgetServiceOptions) {
     this.#store = opts.store;
@@ -69,8 +70,8 @@ export class BudgetService {
     const nowMs = Math.floor(input.nowMs);
     const periods: Array<BudgetPeriodRef & CalendarPeriod & { limitNanoUsd: bigint }> = [];
     // Daily before monthly: the store reports the last period that refuses, the one that resets later.
-    if (input.budget.dailyUsd !== undefined) periods.push({ period: 'daily', ...pacificDayPeriod(nowMs), limitNanoUsd: usdToNano(input.budget.dailyUsd) });
-    if (input.budget.monthlyUsd !== undefined) periods.push({ period: 'monthly', ...pacificMonthPeriod(nowMs), limitNanoUsd: usdToNano(input.budget.monthlyUsd) });
+    if (input.budget.dailyUsd !== undefined) periods.push({ period: 'daily', ...this.#periods.day(nowMs), limitNanoUsd: usdToNano(input.budget.dailyUsd) });
+    if (input.budget.monthlyUsd !== undefined) periods.push({ period: 'monthly', ...this.#periods.month(nowMs), limitNanoUsd: usdToNano(input.budget.monthlyUsd) });
     if (periods.length === 0) return undefined;
 
     const amountNanoUsd = nanoAmount(input.worstCaseNanoUsd);
@@ -144,7 +145,10 @@ export class BudgetService {
         flight.finishedAtSeq = ++this.#seq;
       } catch (err) {
         if (this.#seeds.get(flightKey) === flight) this.#seeds.delete(flightKey);
-        throw err;
+        if (err instanceof GatewayError) throw err;
+        // Budgets are never skipped (contract §11): without the ledger, the call is refused.
+        this.#logger?.error({ err, tenantId }, 'cannot rebuild a budget counter: the usage ledger is unreachable');
+        throw new GatewayError('STORE_UNAVAILABLE', 'Budget counters cannot be rebuilt right now; try again shortly.');
       }
     })();
     this.#seeds.set(flightKey, flight);
@@ -170,4 +174,3 @@ function formatUsd(nano: bigint): string {
   return `$${micro / 1_000_000n}.${(micro % 1_000_000n).toString().padStart(6, '0')}`;
 }
 
-export type { BudgetPeriod };

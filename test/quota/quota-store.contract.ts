@@ -99,6 +99,20 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
       expect((await refusalOf(b!.admit(call(clock, project)))).retryAfterMs).toBe(10_000);
     });
 
+    it("words refusals as Google does, with the metric, the limit and the retry delay", async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ rpm: 1 });
+      await q!.admit(call(clock, project));
+      clock.advance(18_960);
+      await expect(q!.admit(call(clock, project))).rejects.toThrow(
+        '\n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_paid_tier_requests, limit: 1, model: gemini-3-pro-image-preview\nPlease retry in 41.04s.',
+      );
+      await expect(q!.admit(call(clock, project, { model: otherModel, tenantLimits: { rpd: 0 } }))).rejects.toThrow(
+        /^You exceeded your quota on this gateway \(tenant tenant-a\)\.\n\* Quota exceeded for metric: nanogate\/tenant_requests, limit: 0, model: gemini-2.5-flash-image\nPlease retry in \d+(\.\d+)?s\.$/,
+      );
+    });
+
     it('retries a token-heavy call when enough old tokens have aged out, not when the first entry does', async () => {
       const clock = new ManualClock('2026-06-15T18:00:00Z');
       const [q] = await services(1);

@@ -214,6 +214,23 @@ describe.each(factories)('BudgetService on $name', (factory) => {
     await expect(reserve()).resolves.toBeDefined();
   });
 
+  it('refuses with STORE_UNAVAILABLE rather than skip the budget when the ledger cannot be read', async () => {
+    const ns = factory.namespace();
+    open.push(ns);
+    let ledgerUp = false;
+    const budgets = new BudgetService({
+      store: ns.open(),
+      loadSpendNanoUsd: async () => {
+        if (!ledgerUp) throw new Error('connection refused');
+        return 0n;
+      },
+    });
+    const reserve = () => budgets.reserve({ tenantId: 'team', budget: { dailyUsd: 1 }, worstCaseNanoUsd: nano(0.1), nowMs: Date.parse('2026-06-15T18:00:00Z') });
+    await expect(reserve()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    ledgerUp = true;
+    await expect(reserve()).resolves.toBeDefined();
+  });
+
   it('has nothing to reserve for a tenant without a budget', async () => {
     const { budgets, ledger } = setup();
     await expect(budgets.reserve({ tenantId: 'free', budget: {}, worstCaseNanoUsd: nano(100), nowMs: Date.parse('2026-06-15T18:00:00Z') })).resolves.toBeUndefined();
