@@ -48,7 +48,7 @@ export const configSchema = z.strictObject({
     .array(
       z.strictObject({
         id,
-        apiKey: z.string({ error: 'must be a string (the Google API key)' }),
+        apiKey: z.string({ error: 'must be set to the Google API key (set GEMINI_API_KEY)' }),
         tier: z.enum(['free', 'tier1', 'tier2', 'tier3'], { error: 'must be one of free, tier1, tier2, tier3' }).default('tier1'),
         limits: z.record(z.string(), projectLimitsSchema).optional(),
       }),

@@ -26,6 +26,8 @@ export interface HarnessOptions {
 
 export interface RunningGateway {
   url: string;
+  /** The SQLite file of this gateway (when DATABASE_URL is unset). */
+  dbPath: string;
   gateway: Gateway;
   /** Every log line the gateway wrote, raw. */
   logs: string[];
@@ -61,8 +63,9 @@ database:
 /** Starts a whole gateway (real deps, in-process) on a free port against `upstreamUrl`. */
 export async function startGateway(opts: HarnessOptions): Promise<RunningGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'nanogate-test-'));
-  const yaml = opts.configYaml ?? defaultConfigYaml(opts.upstreamUrl, join(dir, 'nanogate.db'));
-  const config = parseConfig(yaml.replaceAll('$DB_PATH', join(dir, 'nanogate.db')).replaceAll('$UPSTREAM', opts.upstreamUrl), {}, 'test-config');
+  const dbPath = join(dir, 'nanogate.db');
+  const yaml = opts.configYaml ?? defaultConfigYaml(opts.upstreamUrl, dbPath);
+  const config = parseConfig(yaml.replaceAll('$DB_PATH', dbPath).replaceAll('$UPSTREAM', opts.upstreamUrl), {}, 'test-config');
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -85,6 +88,7 @@ export async function startGateway(opts: HarnessOptions): Promise<RunningGateway
   const address = await gateway.app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url: address,
+    dbPath,
     gateway,
     logs,
     async close() {

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError, type QuotaRefusal } from '../../../src/errors/gateway-error.js';
+import { renderGoogleError } from '../../../src/faces/native/errors.js';
+
+const refusal: QuotaRefusal = {
+  scope: 'project',
+  dimension: 'rpm',
+  limit: 20,
+  used: 20,
+  retryAfterMs: 12_500,
+  model: 'gemini-3-pro-image-preview',
+  projectId: 'default',
+  tenantId: 'design',
+  tier: 'tier1',
+};
+
+describe("Google's error envelope", () => {
+  it('renders a quota refusal as Google does, with QuotaFailure, Help, RetryInfo and Retry-After', () => {
+    const r = renderGoogleError(new GatewayError('QUOTA_EXHAUSTED', 'Quota exceeded', { quota: refusal }));
+    expect(r.status).toBe(429);
+    expect(r.headers['retry-after']).toBe('13');
+    const body = r.body as { error: { code: number; status: string; details: Array<Record<string, unknown>> } };
+    expect(body.error.code).toBe(429);
+    expect(body.error.status).toBe('RESOURCE_EXHAUSTED');
+    expect(body.error.details.map((d) => d['@type'])).toEqual([
+      'type.googleapis.com/google.rpc.QuotaFailure',
+      'type.googleapis.com/google.rpc.Help',
+      'type.googleapis.com/google.rpc.RetryInfo',
+    ]);
+    expect(body.error.details[0]).toMatchObject({
+      violations: [{ quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-PaidTier', quotaValue: '20', quotaDimensions: { location: 'global', model: 'gemini-3-pro-image-preview' } }],
+    });
+    expect(body.error.details[2]).toMatchObject({ retryDelay: '12.5s' });
+  });
+
+  it('renders a budget refusal with ErrorInfo BUDGET_EXCEEDED', () => {
+    const r = renderGoogleError(
+      new GatewayError('BUDGET_EXCEEDED', 'over budget', {
+        budget: { period: 'daily', limitNanoUsd: 25e9, spentNanoUsd: 24.9e9, requestedNanoUsd: 0.5e9, tenantId: 'design', resetAtMs: Date.parse('2026-06-16T07:00:00Z') },
+      }),
+    );
+    expect(r.status).toBe(429);
+    expect(r.body).toMatchObject({
+      error: { status: 'RESOURCE_EXHAUSTED', details: [{ reason: 'BUDGET_EXCEEDED', metadata: { period: 'daily', limitUsd: '25.000000', spentUsd: '24.900000' } }] },
+    });
+  });
+
+  it('names the field of a bad argument in BadRequest', () => {
+    const r = renderGoogleError(new GatewayError('INVALID_ARGUMENT', 'contents is required', { param: 'contents' }));
+    expect(r.body).toMatchObject({ error: { code: 400, status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'contents' }] }] } });
+  });
+
+  it.each([
+    ['UNAUTHENTICATED', 401, 'UNAUTHENTICATED'],
+    ['MODEL_NOT_FOUND', 404, 'NOT_FOUND'],
+    ['BODY_TOO_LARGE', 413, 'INVALID_ARGUMENT'],
+    ['UPSTREAM_TIMEOUT', 504, 'DEADLINE_EXCEEDED'],
+    ['STORE_UNAVAILABLE', 503, 'UNAVAILABLE'],
+    ['INTERNAL', 500, 'INTERNAL'],
+  ] as const)('renders %s as %i %s', (code, status, googleStatus) => {
+    const r = renderGoogleError(new GatewayError(code, 'm'));
+    expect(r.status).toBe(status);
+    expect(r.body).toMatchObject({ error: { code: status, status: googleStatus, message: 'm' } });
+  });
+});
