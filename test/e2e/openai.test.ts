@@ -106,12 +106,14 @@ describe('OpenAI face with the real openai client', () => {
     const res = await request(`${gw.url}/v1/images/generations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TENANT_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'nano-banana', prompt: 'x' }),
+      // nano-banana-2: the 429 test above put nano-banana into its cool-down.
+      body: JSON.stringify({ model: 'nano-banana-2', prompt: 'x' }),
     });
+    expect(res.statusCode).toBe(200);
     const json = (await res.body.json()) as { usage: { cost_usd: number } };
     expect(res.headers['x-nanogate-cost-usd']).toMatch(/^0\.\d{6}$/);
     expect(Number(res.headers['x-nanogate-cost-usd'])).toBe(json.usage.cost_usd);
-    expect(res.headers['x-nanogate-model']).toBe('gemini-2.5-flash-image');
+    expect(res.headers['x-nanogate-model']).toBe('gemini-3.1-flash-image-preview');
   });
 });
 

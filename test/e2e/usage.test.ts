@@ -143,12 +143,16 @@ describe('usage records', () => {
 });
 
 describe('budgets', () => {
-  it('admits at most 5 of 50 concurrent requests against a budget that fits 5', async () => {
+  it('admits at most 5 of 50 concurrent requests against a budget that fits 5, and never overspends', async () => {
+    // Google answers slowly, so all 50 are in flight before the first one settles.
+    mock.setModelFault('gemini-2.5-flash-image', { kind: 'delay', ms: 300 });
     const answers = await Promise.all(Array.from({ length: 50 }, () => native('/v1beta/models/nano-banana:generateContent', THRIFTY_KEY)));
     const statuses = await Promise.all(answers.map(async (a) => (await a.body.dump(), a.statusCode)));
     expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(5);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
     expect(mock.received.length).toBe(statuses.filter((s) => s === 200).length);
+    const spent = (await records()).reduce((sum, r) => sum + Number(r['cost_nano_usd']), 0);
+    expect(spent).toBeLessThanOrEqual(0.61e9);
   });
 
   it('refuses over budget natively with ErrorInfo BUDGET_EXCEEDED and on OpenAI with insufficient_quota', async () => {

@@ -1,0 +1,84 @@
+/**
+ * The load generator: `concurrency` closed loops over one undici Pool, each sending the same
+ * request and draining the whole answer before the next. Latency is to the answer's last byte
+ * (an image is not delivered until then). Percentiles come from every sample, sorted.
+ */
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+
+export interface RequestSpec {
+  method: 'POST';
+  /** Path and query. */
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface LoadOptions {
+  /** A Pool with at least `concurrency` connections, shared by a segment's warm-up and measurement. */
+  pool: Pool;
+  request: RequestSpec;
+  /** A shorter 2xx answer counts as an error: a relay that truncates must not look fast. */
+  minResponseBytes: number;
+  concurrency: number;
+  /** Loops stop starting requests after this long; requests already sent are finished and counted. */
+  durationMs?: number;
+  /** Or: each loop sends exactly this many requests (the in-flight memory scenario). */
+  requestsPerLoop?: number;
+}
+
+export interface LoadResult {
+  completed: number;
+  errors: number;
+  /** Status or error message of the first failure, for the report. */
+  firstError?: string;
+  elapsedMs: number;
+  /** Sorted ascending. */
+  latenciesMs: number[];
+  responseBytes: number;
+}
+
+export function loadPool(origin: string, concurrency: number): Pool {
+  return new Pool(origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+}
+
+export function percentile(sortedMs: readonly number[], p: number): number {
+  if (sortedMs.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sortedMs.length) - 1;
+  return sortedMs[Math.min(sortedMs.length - 1, Math.max(0, rank))]!;
+}
+
+export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
+  const { pool, request } = opts;
+  const latenciesMs: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let responseBytes = 0;
+  const startMs = performance.now();
+  const deadlineMs = startMs + (opts.durationMs ?? Number.POSITIVE_INFINITY);
+
+  const loop = async () => {
+    for (let i = 0; opts.requestsPerLoop === undefined ? performance.now() < deadlineMs : i < opts.requestsPerLoop; i++) {
+      const sentMs = performance.now();
+      try {
+        const answer = await pool.request({ method: request.method, path: request.path, headers: request.headers, body: request.body });
+        let bytes = 0;
+        for await (const chunk of answer.body) bytes += (chunk as Buffer).length;
+        responseBytes += bytes;
+        if (answer.statusCode >= 200 && answer.statusCode < 300 && bytes >= opts.minResponseBytes) {
+          latenciesMs.push(performance.now() - sentMs);
+        } else {
+          errors++;
+          firstError ??= answer.statusCode < 300 ? `short answer: ${bytes} bytes` : `HTTP ${answer.statusCode}`;
+        }
+      } catch (e) {
+        errors++;
+        firstError ??= e instanceof Error ? e.message : String(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, loop));
+  const elapsedMs = performance.now() - startMs;
+  latenciesMs.sort((a, b) => a - b);
+  return { completed: latenciesMs.length, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs, latenciesMs, responseBytes };
+}

@@ -1,0 +1,209 @@
+/**
+ * The processes under bench, each its own OS process so /proc accounts its CPU and memory apart
+ * from the load generator's: the mock upstream, the floor proxy, the gateway's production build.
+ * Every process started here is stopped by `stopAll` (and killed on the way out if the bench
+ * itself dies), so a run leaves nothing behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { request } from 'undici';
+import { freePort } from '../test/support/free-port.js';
+
+export interface Started {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts `node script` and waits for the one JSON line {"url": ...} it prints when listening. */
+function startAnnouncing(name: string, script: string, env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  track(child);
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onExit = (code: number | null) => reject(new Error(`${name} exited with ${code} before listening`));
+    child.once('exit', onExit);
+    child.stdout!.setEncoding('utf8');
+    const onData = (text: string) => {
+      buffered += text;
+      const newline = buffered.indexOf('\n');
+      if (newline < 0) return;
+      child.stdout!.off('data', onData);
+      child.off('exit', onExit);
+      // Anything it prints later is not ours to read; keep the pipe from filling up.
+      child.stdout!.resume();
+      try {
+        const { url } = JSON.parse(buffered.slice(0, newline)) as { url: string };
+        resolve({ name, url, pid: child.pid!, stop: () => stopChild(child) });
+      } catch (e) {
+        void stopChild(child);
+        reject(new Error(`${name} printed ${buffered.slice(0, newline)} instead of {"url": ...}: ${(e as Error).message}`));
+      }
+    };
+    child.stdout!.on('data', onData);
+  });
+}
+
+export interface MockImageBytes {
+  '1K': number;
+  '2K': number;
+  '4K': number;
+}
+
+export function startMock(distRoot: string, apiKey: string, imageBase64Bytes: MockImageBytes): Promise<Started> {
+  return startAnnouncing('mock', join(distRoot, 'test/mock-google/main.js'), {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    GOOGLE_API_KEYS: apiKey,
+    IMAGE_BYTES_1K: String(imageBase64Bytes['1K']),
+    IMAGE_BYTES_2K: String(imageBase64Bytes['2K']),
+    IMAGE_BYTES_4K: String(imageBase64Bytes['4K']),
+    // No imageSize in the request: the 1x1 PNG (the "tiny" body).
+    IMAGE_BYTES_DEFAULT: '0',
+  });
+}
+
+export function startFloor(distRoot: string, upstreamUrl: string): Promise<Started> {
+  return startAnnouncing('floor', join(distRoot, 'bench/floor-proxy.js'), { UPSTREAM_URL: upstreamUrl, PORT: '0', HOST: '127.0.0.1' });
+}
+
+export interface GatewayLaunch {
+  /** dist/main.js of the production build. */
+  mainJs: string;
+  upstreamUrl: string;
+  googleKey: string;
+  tenantKey: string;
+  models: readonly string[];
+  redisUrl?: string;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+}
+
+export interface StartedGateway extends Started {
+  /** Lines the gateway logged at warn or above (it logs at info, like production, to a file). */
+  problems(): string[];
+}
+
+function benchConfigYaml(opts: GatewayLaunch, dbPath: string): string {
+  // Limits far beyond what a bench can reach: it measures the admitting path, never a refusal.
+  const limits = opts.models.map((m) => `      ${m}: { rpm: 100000000, tpm: 2000000000, rpd: 1000000000, ipm: 100000000 }`).join('\n');
+  const keyHash = `sha256:${createHash('sha256').update(opts.tenantKey, 'utf8').digest('hex')}`;
+  return `upstream:
+  baseUrl: \${GEMINI_BASE_URL}
+  timeoutMs: 180000
+  retries: 2
+defaultModel: gemini-3-pro-image-preview
+projects:
+  - id: bench
+    apiKey: ${opts.googleKey}
+    tier: tier3
+    limits:
+${limits}
+tenants:
+  - id: bench
+    project: bench
+    keys: ["${keyHash}"]
+database:
+  path: ${dbPath}
+server:
+  shutdownGraceMs: 2000
+`;
+}
+
+async function waitHealthy(url: string, child: ChildProcess, logPath: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
+    try {
+      const res = await request(`${url}/healthz`);
+      await res.body.dump();
+      if (res.statusCode === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    await delay(50);
+  }
+  throw new Error('gateway did not answer /healthz within 15 s');
+}
+
+/**
+ * `node dist/main.js` as `npm start` runs it, with a private config, SQLite file and log in a temp
+ * folder. Logs go to a file rather than a pipe the bench would have to read (its CPU is the
+ * load generator's), at info as in production.
+ */
+export async function startGateway(opts: GatewayLaunch): Promise<StartedGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'nanogate-bench-'));
+  const configPath = join(dir, 'gateway.yaml');
+  const logPath = join(dir, 'gateway.log');
+  writeFileSync(configPath, benchConfigYaml(opts, join(dir, 'nanogate.db')));
+  const port = await freePort();
+  const logFd = openSync(logPath, 'a');
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    GATEWAY_CONFIG: configPath,
+    GEMINI_BASE_URL: opts.upstreamUrl,
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'production',
+  };
+  delete env.REDIS_URL;
+  delete env.DATABASE_URL;
+  delete env.ADMIN_TOKEN;
+  if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.mainJs], { env, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  track(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(url, child, logPath);
+  } catch (e) {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    name: 'gateway',
+    url,
+    pid: child.pid!,
+    problems: () =>
+      readFileSync(logPath, 'utf8')
+        .split('\n')
+        .filter((line) => {
+          const level = /"level":(\d+)/.exec(line)?.[1];
+          return level !== undefined && Number(level) >= 40;
+        }),
+    stop: async () => {
+      await stopChild(child, 10_000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../support/free-port.js';
+
+/** The real process, as `npm start` runs it (production build in dist/, built by `pretest`). */
+function startProcess(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['dist/main.js'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+describe('the gateway process', () => {
+  it('exits non-zero with one readable line on a bad config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nanogate-proc-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'projects:\n  - id: default\n    apiKey: k\n    limits:\n      gemini-3-pro-image-preview: { rpm: -1 }\n');
+    const p = startProcess({ GATEWAY_CONFIG: file });
+    expect(await p.exited).toBe(1);
+    expect(p.err().trim().split('\n')).toHaveLength(1);
+    expect(p.err()).toContain('projects[0].limits.gemini-3-pro-image-preview.rpm: must be a positive integer');
+    expect(p.err()).not.toMatch(/\n\s+at /);
+  });
+
+  it('logs listening when ready, serves, and exits 0 on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nanogate-proc-'));
+    const file = join(dir, 'gw.yaml');
+    writeFileSync(file, `projects:\n  - id: default\n    apiKey: k\ndatabase:\n  path: ${join(dir, 'db', 'n.db')}\n`);
+    const port = await freePort();
+    const p = startProcess({ GATEWAY_CONFIG: file, PORT: String(port), HOST: '127.0.0.1' });
+    for (let i = 0; i < 200 && !p.out().includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(p.out()).toContain('"msg":"listening"');
+    const health = await request(`http://127.0.0.1:${port}/healthz`);
+    expect(health.statusCode).toBe(200);
+    await health.body.dump();
+    const ready = await request(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.statusCode).toBe(200);
+    await ready.body.dump();
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+});
