@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { buildAnswer, countTokensAnswer, parseGenerateRequest, TEXT_ONLY_REPLY, type Outcome } from './answers.js';
 import { paddedPng, tinyPng, type ImageAsset } from './images.js';
 import { MOCK_MODELS, findModel, modelResource, type MockModel } from './models.js';
@@ -201,7 +202,7 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
   const modelFaults = new Map<string, Fault>();
   const images = new Map<number, ImageAsset>();
   const tiny = tinyPng();
-  let open = 0;
+  const open = new Set<ServerResponse>();
 
   function image(size: string | undefined): ImageAsset {
     const key = (size ?? 'default') as keyof typeof imageBytes;
@@ -330,10 +331,8 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
 
   const server = createServer((req, res) => {
     const startedMs = performance.now();
-    open += 1;
-    res.once('close', () => {
-      open -= 1;
-    });
+    open.add(res);
+    res.once('close', () => open.delete(res));
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => res.destroy());
@@ -362,13 +361,14 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
           queue.length = 0;
           modelFaults.clear();
         },
-        close: () =>
-          new Promise<void>((done, fail) => {
-            server.close((err) => (err ? fail(err) : done()));
-            server.closeAllConnections();
-          }),
+        close: async () => {
+          const closed = new Promise<void>((done, fail) => server.close((err) => (err ? fail(err) : done())));
+          const answersEnded = [...open].map((res) => once(res, 'close'));
+          server.closeAllConnections();
+          await Promise.all([closed, ...answersEnded]);
+        },
         imageBase64: (size) => image(size).base64,
-        openRequests: () => open,
+        openRequests: () => open.size,
       });
     });
   });

@@ -1,0 +1,305 @@
+/**
+ * From per-run segment figures to the printed table, the JSON and the target check. Every figure
+ * is computed within its run (added latency against that run's direct, ratios against that run's
+ * floor), then the median over runs is reported, figure by figure.
+ */
+import type { BodyKind, Face, Target } from './scenarios.js';
+
+/** One measured segment: one target, face and body, in one run. */
+export interface Segment {
+  run: number;
+  face: Face;
+  body: BodyKind;
+  target: Target;
+  concurrency: number;
+  completed: number;
+  errors: number;
+  firstError?: string;
+  elapsedMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  requestsPerSec: number;
+  /** Of the proxy under test (floor or gateway); absent for direct. */
+  cpuMsPerRequest?: number;
+  peakRssMb?: number;
+  startRssMb?: number;
+  /** The mock's own cost, to see when it, not the proxy, is the bottleneck. */
+  mockCpuMsPerRequest: number;
+}
+
+export interface Figures {
+  p50Ms: number;
+  p99Ms: number;
+  addedP50Ms: number;
+  addedP99Ms: number;
+  requestsPerSec: number;
+  /** requestsPerSec over the floor's (native floor for the OpenAI face). */
+  floorRatio: number;
+  /** Summed over runs, not a median: any error matters. */
+  errors: number;
+  cpuMsPerRequest: number | null;
+  peakRssMb: number | null;
+}
+
+export interface Row {
+  face: Face;
+  body: BodyKind;
+  target: Target;
+  /** Set on the OpenAI face's direct/floor rows: they are the native request's figures. */
+  reference?: 'native generateContent';
+  concurrency: number;
+  median: Figures;
+  perRun: Figures[];
+  firstError?: string;
+}
+
+export interface MemorySegment {
+  run: number;
+  target: 'floor' | 'gateway';
+  face: 'generateContent' | 'openai';
+  inFlight: number;
+  completed: number;
+  errors: number;
+  firstError?: string;
+  p50Ms: number;
+  startRssMb: number;
+  peakRssMb: number;
+}
+
+export interface MemoryRow {
+  target: 'floor' | 'gateway';
+  face: 'generateContent' | 'openai';
+  inFlight: number;
+  completed: number;
+  errors: number;
+  p50Ms: number;
+  startRssMb: number;
+  peakRssMb: number;
+  firstError?: string;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function medianOrNull(values: ReadonlyArray<number | null>): number | null {
+  const present = values.filter((v): v is number => v !== null);
+  return present.length === 0 ? null : median(present);
+}
+
+function find(segments: readonly Segment[], run: number, face: Face, body: BodyKind, target: Target): Segment | undefined {
+  return segments.find((s) => s.run === run && s.face === face && s.body === body && s.target === target);
+}
+
+function figures(s: Segment, direct: Segment | undefined, floor: Segment | undefined): Figures {
+  return {
+    p50Ms: s.p50Ms,
+    p99Ms: s.p99Ms,
+    addedP50Ms: direct ? s.p50Ms - direct.p50Ms : Number.NaN,
+    addedP99Ms: direct ? s.p99Ms - direct.p99Ms : Number.NaN,
+    requestsPerSec: s.requestsPerSec,
+    floorRatio: floor ? s.requestsPerSec / floor.requestsPerSec : Number.NaN,
+    errors: s.errors,
+    cpuMsPerRequest: s.cpuMsPerRequest ?? null,
+    peakRssMb: s.peakRssMb ?? null,
+  };
+}
+
+function summarize(perRun: Figures[]): Figures {
+  return {
+    p50Ms: median(perRun.map((f) => f.p50Ms)),
+    p99Ms: median(perRun.map((f) => f.p99Ms)),
+    addedP50Ms: median(perRun.map((f) => f.addedP50Ms)),
+    addedP99Ms: median(perRun.map((f) => f.addedP99Ms)),
+    requestsPerSec: median(perRun.map((f) => f.requestsPerSec)),
+    floorRatio: median(perRun.map((f) => f.floorRatio)),
+    errors: perRun.reduce((sum, f) => sum + f.errors, 0),
+    cpuMsPerRequest: medianOrNull(perRun.map((f) => f.cpuMsPerRequest)),
+    peakRssMb: medianOrNull(perRun.map((f) => f.peakRssMb)),
+  };
+}
+
+/** Rows in print order: by body, then face, then direct, floor, gateway. */
+export function buildRows(segments: readonly Segment[], runs: number, faces: readonly Face[], bodies: readonly BodyKind[]): Row[] {
+  const rows: Row[] = [];
+  for (const body of bodies) {
+    for (const face of faces) {
+      // The mock has no OpenAI route: the OpenAI face is compared with the native request for the same image.
+      const base: Face = face === 'openai' ? 'generateContent' : face;
+      const targets: Array<{ target: Target; from: Face }> =
+        face === 'openai'
+          ? [
+              { target: 'direct', from: base },
+              { target: 'floor', from: base },
+              { target: 'gateway', from: 'openai' },
+            ]
+          : (['direct', 'floor', 'gateway'] as const).map((target) => ({ target, from: face }));
+      for (const { target, from } of targets) {
+        const perRun: Figures[] = [];
+        let first: Segment | undefined;
+        for (let run = 0; run < runs; run++) {
+          const s = find(segments, run, from, body, target);
+          if (!s) continue;
+          first ??= s;
+          perRun.push(figures(s, find(segments, run, base, body, 'direct'), find(segments, run, base, body, 'floor')));
+        }
+        if (!first) continue;
+        const firstError = segments.find((s) => s.face === from && s.body === body && s.target === target && s.firstError)?.firstError;
+        rows.push({
+          face,
+          body,
+          target,
+          ...(face === 'openai' && target !== 'gateway' ? { reference: 'native generateContent' as const } : {}),
+          concurrency: first.concurrency,
+          median: summarize(perRun),
+          perRun,
+          ...(firstError ? { firstError } : {}),
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+export function buildMemoryRows(segments: readonly MemorySegment[]): MemoryRow[] {
+  const keys = [...new Set(segments.map((s) => `${s.target}|${s.face}`))];
+  return keys.map((key) => {
+    const mine = segments.filter((s) => `${s.target}|${s.face}` === key);
+    const first = mine[0]!;
+    const firstError = mine.find((s) => s.firstError)?.firstError;
+    return {
+      target: first.target,
+      face: first.face,
+      inFlight: first.inFlight,
+      completed: mine.reduce((sum, s) => sum + s.completed, 0),
+      errors: mine.reduce((sum, s) => sum + s.errors, 0),
+      p50Ms: median(mine.map((s) => s.p50Ms)),
+      startRssMb: median(mine.map((s) => s.startRssMb)),
+      peakRssMb: median(mine.map((s) => s.peakRssMb)),
+      ...(firstError ? { firstError } : {}),
+    };
+  });
+}
+
+export interface Check {
+  target: string;
+  measured: string;
+  limit: string;
+  pass: boolean | null;
+}
+
+function rowOf(rows: readonly Row[], face: Face, body: BodyKind, target: Target): Row | undefined {
+  return rows.find((r) => r.face === face && r.body === body && r.target === target);
+}
+
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
+
+/** The performance issue's targets, each against the floor measured in the same run. */
+export function checkTargets(rows: readonly Row[], memory: readonly MemoryRow[]): Check[] {
+  const checks: Check[] = [];
+  const add = (target: string, measured: number | null | undefined, limit: number | null | undefined, fmt: (v: number) => string, atMost: boolean) => {
+    if (measured === null || measured === undefined || limit === null || limit === undefined || !Number.isFinite(measured) || !Number.isFinite(limit)) {
+      checks.push({ target, measured: 'not measured', limit: '-', pass: null });
+      return;
+    }
+    checks.push({ target, measured: fmt(measured), limit: `${atMost ? '<=' : '>='} ${fmt(limit)}`, pass: atMost ? measured <= limit : measured >= limit });
+  };
+  for (const face of ['generateContent', 'streamGenerateContent'] as const) {
+    const gw = rowOf(rows, face, 'tiny', 'gateway')?.median;
+    const floor = rowOf(rows, face, 'tiny', 'floor')?.median;
+    add(`tiny ${face} c=16: throughput vs floor`, gw?.floorRatio, 0.7, pct, false);
+    add(`tiny ${face} c=16: added p50 <= floor's + 1 ms`, gw?.addedP50Ms, floor ? floor.addedP50Ms + 1 : undefined, ms, true);
+    add(`tiny ${face} c=16: CPU/request <= floor's + 0.15 ms`, gw?.cpuMsPerRequest, floor?.cpuMsPerRequest != null ? floor.cpuMsPerRequest + 0.15 : undefined, ms, true);
+  }
+  for (const face of ['generateContent', 'streamGenerateContent'] as const) {
+    const floor = rowOf(rows, face, '1K', 'floor')?.median;
+    add(`1K ${face}: added p50 <= 1.25x floor's`, rowOf(rows, face, '1K', 'gateway')?.median.addedP50Ms, floor ? 1.25 * floor.addedP50Ms : undefined, ms, true);
+  }
+  const floor1K = rowOf(rows, 'generateContent', '1K', 'floor')?.median;
+  add(`1K openai: added p50 <= 2x native floor's`, rowOf(rows, 'openai', '1K', 'gateway')?.median.addedP50Ms, floor1K ? 2 * floor1K.addedP50Ms : undefined, ms, true);
+  for (const face of ['generateContent', 'streamGenerateContent'] as const) {
+    add(`4K ${face} c=8: throughput vs floor`, rowOf(rows, face, '4K', 'gateway')?.median.floorRatio, 0.8, pct, false);
+  }
+  const mb = (v: number) => `${v.toFixed(0)} MB`;
+  const rss = (face: 'generateContent' | 'openai') => memory.find((m) => m.target === 'gateway' && m.face === face)?.peakRssMb;
+  add('peak gateway RSS, 64 x 4K in flight, native', rss('generateContent'), 300, mb, true);
+  add('peak gateway RSS, 64 x 4K in flight, openai', rss('openai'), 600, mb, true);
+  return checks;
+}
+
+function cell(value: number | null | undefined, digits: number): string {
+  return value === null || value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
+}
+
+function table(header: string[], lines: string[][], rightAligned: (i: number) => boolean): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const format = (cells: string[]) => cells.map((c, i) => (rightAligned(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [format(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(format)].join('\n');
+}
+
+const BODY_LABEL: Readonly<Record<BodyKind, string>> = {
+  tiny: 'tiny',
+  edit: 'edit 3x1MB',
+  '1K': '1K 1.5MB',
+  '2K': '2K 6MB',
+  '4K': '4K 20MB',
+};
+
+const FACE_LABEL: Readonly<Record<Face, string>> = { generateContent: 'native', streamGenerateContent: 'native-sse', openai: 'openai' };
+
+export function formatTable(rows: readonly Row[]): string {
+  const header = ['body', 'face', 'target', 'c', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'req/s', 'x floor', 'errors', 'cpu ms/req', 'peak RSS MB'];
+  let previousBody: BodyKind | undefined;
+  const lines = rows.map((r) => {
+    const m = r.median;
+    const label = `${r.target}${r.reference ? '*' : ''}`;
+    const bodyCell = r.body === previousBody ? '' : BODY_LABEL[r.body];
+    previousBody = r.body;
+    return [
+      bodyCell,
+      FACE_LABEL[r.face],
+      label,
+      String(r.concurrency),
+      cell(m.p50Ms, 1),
+      cell(m.p99Ms, 1),
+      r.target === 'direct' ? '' : cell(m.addedP50Ms, 2),
+      r.target === 'direct' ? '' : cell(m.addedP99Ms, 1),
+      cell(m.requestsPerSec, r.body === 'tiny' ? 0 : 1),
+      cell(m.floorRatio, 2),
+      String(m.errors),
+      cell(m.cpuMsPerRequest, 2),
+      cell(m.peakRssMb, 0),
+    ];
+  });
+  const notes = [
+    '+p50/+p99: added latency, target minus direct-to-mock in the same run. x floor: throughput over the floor proxy\'s.',
+    'cpu ms/req and peak RSS: of the proxy process (floor or gateway), from /proc (utime+stime; VmRSS every 50 ms).',
+    '*: OpenAI face rows marked * are the native generateContent request for the same image (the mock has no OpenAI route);',
+    '   the OpenAI gateway row is compared with them. edit: 3 x 1 MB reference images uploaded, tiny answer.',
+  ];
+  return `${table(header, lines, (i) => i >= 3)}\n${notes.join('\n')}`;
+}
+
+export function formatMemoryTable(memory: readonly MemoryRow[]): string {
+  const header = ['in flight', 'face', 'target', 'requests', 'errors', 'p50 ms', 'RSS before MB', 'peak RSS MB'];
+  const lines = memory.map((m) => [
+    `${m.inFlight} x 4K`,
+    FACE_LABEL[m.face],
+    m.target,
+    String(m.completed),
+    String(m.errors),
+    cell(m.p50Ms, 0),
+    cell(m.startRssMb, 0),
+    cell(m.peakRssMb, 0),
+  ]);
+  return `${table(header, lines, (i) => i >= 3)}\n(gateway restarted before each; RSS of the proxy process, sampled from /proc every 50 ms)`;
+}
+
+export function formatChecks(checks: readonly Check[]): string {
+  const lines = checks.map((c) => [c.pass === null ? 'n/a' : c.pass ? 'PASS' : 'MISS', c.target, c.measured, c.limit]);
+  return table(['verdict', 'target (issue, against the floor of the same run)', 'measured', 'limit'], lines, (i) => i >= 2);
+}

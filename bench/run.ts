@@ -1,0 +1,362 @@
+/**
+ * `npm run bench` (contract §10): the gateway's production build, a floor proxy and the mock
+ * upstream, each in its own process, driven from this one over loopback. For each face and
+ * body it measures direct-to-mock, through the floor and through the gateway in the same run,
+ * prints a table and the issue's targets, and writes bench/results/latest.json.
+ *
+ *   npm run bench -- [--quick] [--runs N] [--redis] [--bodies tiny,1K] [--faces generateContent,openai]
+ *                    [--profile DIR] [--out FILE]
+ *
+ * --quick: one run of short segments (under 3 minutes). Default: three runs, medians reported
+ * (under 10 minutes). --redis: the gateway uses a private redis-server instead of its in-memory
+ * store. --profile DIR: the gateway runs with --cpu-prof, profiles written to DIR on exit.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import { MODELS } from '../src/models/catalog.js';
+import { startRedisServer, type RunningRedis } from '../test/support/redis-server.js';
+import { loadPool, percentile, runLoad, type RequestSpec } from './load.js';
+import { startFloor, startGateway, startMock, type Started, type StartedGateway } from './processes.js';
+import { cpuModel, cpuTimeMs, RssSampler } from './proc-stats.js';
+import {
+  buildMemoryRows,
+  buildRows,
+  checkTargets,
+  formatChecks,
+  formatMemoryTable,
+  formatTable,
+  type MemorySegment,
+  type Segment,
+} from './report.js';
+import {
+  ANSWER_BASE64_BYTES,
+  BODIES,
+  CONCURRENCY,
+  EDIT_IMAGE_BYTES,
+  EDIT_IMAGES,
+  FACES,
+  GOOGLE_KEY,
+  minAnswerBytes,
+  RequestBook,
+  RSS_CONCURRENCY,
+  TENANT_KEY,
+  type BodyKind,
+  type Face,
+  type Target,
+} from './scenarios.js';
+
+interface Options {
+  mode: 'quick' | 'full';
+  runs: number;
+  warmupMs: number;
+  measureMs: number;
+  /** Requests each of the 64 loops sends in the memory scenario. */
+  memoryRequestsPerLoop: number;
+  redis: boolean;
+  faces: Face[];
+  bodies: BodyKind[];
+  profileDir?: string;
+  outPath: string;
+}
+
+/** dist-bench/bench/run.js -> the repository root. */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST_BENCH = join(ROOT, 'dist-bench');
+
+function listArg<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T[] {
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  const items = value.split(',').map((s) => s.trim());
+  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`${name}: "${item}" is not one of ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const quick = argv.includes('--quick');
+  const opts: Options = {
+    mode: quick ? 'quick' : 'full',
+    runs: quick ? 1 : 3,
+    warmupMs: quick ? 500 : 1_000,
+    measureMs: quick ? 2_000 : 3_000,
+    memoryRequestsPerLoop: quick ? 1 : 2,
+    redis: false,
+    faces: [...FACES],
+    bodies: [...BODIES],
+    outPath: join(ROOT, 'bench/results/latest.json'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = () => argv[++i];
+    if (arg === '--quick' || arg === '--check') continue;
+    else if (arg === '--runs') {
+      opts.runs = Number(next());
+      if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error('--runs needs a positive integer');
+    } else if (arg === '--redis') opts.redis = true;
+    else if (arg === '--faces') {
+      const chosen = listArg(next(), FACES, '--faces');
+      opts.faces = FACES.filter((f) => chosen.includes(f));
+    } else if (arg === '--bodies') {
+      const chosen = listArg(next(), BODIES, '--bodies');
+      opts.bodies = BODIES.filter((b) => chosen.includes(b));
+    }
+    else if (arg === '--profile') opts.profileDir = resolve(next() ?? '/tmp/nanogate-prof');
+    else if (arg === '--out') opts.outPath = resolve(next() ?? opts.outPath);
+    else throw new Error(`unknown option ${arg}`);
+  }
+  return opts;
+}
+
+function progress(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+interface Stack {
+  mock: Started;
+  floor: Started;
+  gateway: StartedGateway;
+  redis?: RunningRedis;
+  gatewayProblems: string[];
+}
+
+async function launchGateway(opts: Options, stack: { mock: Started; redis?: RunningRedis }): Promise<StartedGateway> {
+  return startGateway({
+    mainJs: join(ROOT, 'dist/main.js'),
+    upstreamUrl: stack.mock.url,
+    googleKey: GOOGLE_KEY,
+    tenantKey: TENANT_KEY,
+    models: MODELS.map((m) => m.id),
+    ...(stack.redis ? { redisUrl: stack.redis.url } : {}),
+    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] } : {}),
+  });
+}
+
+/** A fresh gateway: memory a previous segment left behind must not count as this one's peak. */
+async function restartGateway(opts: Options, stack: Stack): Promise<void> {
+  stack.gatewayProblems.push(...stack.gateway.problems());
+  await stack.gateway.stop();
+  stack.gateway = await launchGateway(opts, stack);
+}
+
+function cpuOf(pid: number | undefined): number {
+  return pid === undefined ? 0 : cpuTimeMs(pid);
+}
+
+async function measure(
+  opts: Options,
+  stack: Stack,
+  run: number,
+  face: Face,
+  body: BodyKind,
+  target: Target,
+  request: RequestSpec,
+): Promise<Segment> {
+  const proxy = target === 'direct' ? undefined : target === 'floor' ? stack.floor : stack.gateway;
+  const origin = proxy?.url ?? stack.mock.url;
+  const concurrency = CONCURRENCY[body];
+  const minResponseBytes = minAnswerBytes(body);
+  const pool = loadPool(origin, concurrency);
+  try {
+    await runLoad({ pool, request, concurrency, durationMs: opts.warmupMs, minResponseBytes });
+    const proxyCpu0 = cpuOf(proxy?.pid);
+    const mockCpu0 = cpuTimeMs(stack.mock.pid);
+    const sampler = proxy ? new RssSampler(proxy.pid) : undefined;
+    const result = await runLoad({ pool, request, concurrency, durationMs: opts.measureMs, minResponseBytes });
+    const peakRssBytes = sampler?.stop();
+    const proxyCpuMs = cpuOf(proxy?.pid) - proxyCpu0;
+    const mockCpuMs = cpuTimeMs(stack.mock.pid) - mockCpu0;
+    const requests = Math.max(1, result.completed + result.errors);
+    const segment: Segment = {
+      run,
+      face,
+      body,
+      target,
+      concurrency,
+      completed: result.completed,
+      errors: result.errors,
+      ...(result.firstError !== undefined ? { firstError: result.firstError } : {}),
+      elapsedMs: result.elapsedMs,
+      p50Ms: percentile(result.latenciesMs, 50),
+      p99Ms: percentile(result.latenciesMs, 99),
+      requestsPerSec: (result.completed * 1000) / result.elapsedMs,
+      ...(proxy && sampler && peakRssBytes !== undefined
+        ? { cpuMsPerRequest: proxyCpuMs / requests, peakRssMb: peakRssBytes / 2 ** 20, startRssMb: sampler.startBytes / 2 ** 20 }
+        : {}),
+      mockCpuMsPerRequest: mockCpuMs / requests,
+    };
+    progress(
+      `  ${body.padEnd(4)} ${face.padEnd(21)} ${target.padEnd(7)} c=${String(concurrency).padEnd(2)} ` +
+        `${segment.requestsPerSec.toFixed(1).padStart(7)} req/s  p50 ${segment.p50Ms.toFixed(1).padStart(7)} ms  ` +
+        `p99 ${segment.p99Ms.toFixed(1).padStart(7)} ms  errors ${segment.errors}` +
+        (segment.cpuMsPerRequest !== undefined ? `  cpu ${segment.cpuMsPerRequest.toFixed(2)} ms/req  rss ${segment.peakRssMb!.toFixed(0)} MB` : '') +
+        (segment.firstError ? `  (${segment.firstError})` : ''),
+    );
+    return segment;
+  } finally {
+    await pool.close();
+  }
+}
+
+/** 64 answers of 20 MB in flight at once through one proxy: its peak RSS is the figure. */
+async function measureMemory(opts: Options, stack: Stack, book: RequestBook, run: number, target: 'floor' | 'gateway', face: 'generateContent' | 'openai'): Promise<MemorySegment> {
+  if (target === 'gateway') await restartGateway(opts, stack);
+  const proxy = target === 'floor' ? stack.floor : stack.gateway;
+  const pool = loadPool(proxy.url, RSS_CONCURRENCY);
+  try {
+    // Loads the face's code paths; tiny answers leave no memory behind worth the name.
+    await runLoad({ pool, request: book.request(face, 'tiny', target === 'floor' ? 'floor' : 'gateway'), concurrency: 4, durationMs: 300, minResponseBytes: minAnswerBytes('tiny') });
+    const sampler = new RssSampler(proxy.pid);
+    const result = await runLoad({
+      pool,
+      request: book.request(face, '4K', target),
+      concurrency: RSS_CONCURRENCY,
+      requestsPerLoop: opts.memoryRequestsPerLoop,
+      minResponseBytes: minAnswerBytes('4K'),
+    });
+    const peak = sampler.stop();
+    const segment: MemorySegment = {
+      run,
+      target,
+      face,
+      inFlight: RSS_CONCURRENCY,
+      completed: result.completed,
+      errors: result.errors,
+      ...(result.firstError !== undefined ? { firstError: result.firstError } : {}),
+      p50Ms: percentile(result.latenciesMs, 50),
+      startRssMb: sampler.startBytes / 2 ** 20,
+      peakRssMb: peak / 2 ** 20,
+    };
+    progress(
+      `  4K x ${RSS_CONCURRENCY} in flight ${face.padEnd(15)} ${target.padEnd(7)} ${result.completed} done, errors ${result.errors}, ` +
+        `p50 ${segment.p50Ms.toFixed(0)} ms, RSS ${segment.startRssMb.toFixed(0)} -> peak ${segment.peakRssMb.toFixed(0)} MB` +
+        (segment.firstError ? `  (${segment.firstError})` : ''),
+    );
+    return segment;
+  } finally {
+    await pool.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const startedMs = Date.now();
+  const book = new RequestBook();
+  progress(`nanogate bench (${opts.mode}: ${opts.runs} run(s), warm-up ${opts.warmupMs} ms, ${opts.measureMs} ms per segment)`);
+
+  const started: Array<{ stop(): Promise<void> }> = [];
+  let stack: Stack | undefined;
+  const stopAll = async () => {
+    if (stack) {
+      stack.gatewayProblems.push(...stack.gateway.problems());
+      await stack.gateway.stop();
+    }
+    for (const s of started.reverse()) await s.stop();
+    started.length = 0;
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    progress(`${signal}: stopping everything the bench started`);
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const segments: Segment[] = [];
+  const memorySegments: MemorySegment[] = [];
+  try {
+    const redis = opts.redis ? await startRedisServer() : undefined;
+    if (redis) started.push(redis);
+    const mock = await startMock(DIST_BENCH, GOOGLE_KEY, ANSWER_BASE64_BYTES);
+    started.push(mock);
+    const floor = await startFloor(DIST_BENCH, mock.url);
+    started.push(floor);
+    stack = { mock, floor, gateway: await launchGateway(opts, { mock, ...(redis ? { redis } : {}) }), ...(redis ? { redis } : {}), gatewayProblems: [] };
+
+    for (let run = 0; run < opts.runs; run++) {
+      progress(`run ${run + 1}/${opts.runs}`);
+      for (const body of opts.bodies) {
+        // Each body starts on a fresh gateway, so its peak RSS is its own.
+        await restartGateway(opts, stack);
+        for (const face of opts.faces) {
+          const targets: readonly Target[] = face === 'openai' ? ['gateway'] : ['direct', 'floor', 'gateway'];
+          for (const target of targets) segments.push(await measure(opts, stack, run, face, body, target, book.request(face, body, target)));
+        }
+      }
+      if (opts.bodies.includes('4K')) {
+        memorySegments.push(await measureMemory(opts, stack, book, run, 'floor', 'generateContent'));
+        for (const face of ['generateContent', 'openai'] as const) {
+          if (opts.faces.includes(face)) memorySegments.push(await measureMemory(opts, stack, book, run, 'gateway', face));
+        }
+      }
+      await delay(100);
+    }
+  } finally {
+    await stopAll();
+  }
+
+  const rows = buildRows(segments, opts.runs, opts.faces, opts.bodies);
+  const memory = buildMemoryRows(memorySegments);
+  const checks = checkTargets(rows, memory);
+  const problems = stack?.gatewayProblems ?? [];
+  const durationSec = (Date.now() - startedMs) / 1000;
+
+  const out: string[] = [];
+  out.push('');
+  out.push(`nanogate bench, ${opts.mode}, ${opts.runs === 1 ? '1 run' : `median of ${opts.runs} runs`}, node ${process.version}, ${cpus().length} x ${cpuModel()}, ${opts.redis ? 'Redis store' : 'in-memory store'}, SQLite ledger`);
+  out.push('');
+  out.push(formatTable(rows));
+  if (memory.length > 0) {
+    out.push('');
+    out.push(formatMemoryTable(memory));
+  }
+  out.push('');
+  out.push(formatChecks(checks));
+  const distinct = new Map<string, number>();
+  for (const line of problems) {
+    const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? line.slice(0, 160);
+    distinct.set(msg, (distinct.get(msg) ?? 0) + 1);
+  }
+  out.push('');
+  out.push(`gateway log lines at warn or above: ${problems.length}${distinct.size ? '' : ''}`);
+  for (const [msg, count] of distinct) out.push(`  ${count} x ${msg}`);
+  out.push(`finished in ${durationSec.toFixed(0)} s; results in ${opts.outPath}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  mkdirSync(dirname(opts.outPath), { recursive: true });
+  const json = {
+    meta: {
+      date: new Date(startedMs).toISOString(),
+      durationSec,
+      mode: opts.mode,
+      runs: opts.runs,
+      warmupMs: opts.warmupMs,
+      measureMs: opts.measureMs,
+      node: process.version,
+      cpuModel: cpuModel(),
+      cpus: cpus().length,
+      store: opts.redis ? 'redis' : 'memory',
+      database: 'sqlite',
+      answerBase64Bytes: ANSWER_BASE64_BYTES,
+      edit: { images: EDIT_IMAGES, imageBytes: EDIT_IMAGE_BYTES },
+      concurrency: CONCURRENCY,
+      memoryInFlight: RSS_CONCURRENCY,
+      notes: [
+        'latency is to the last byte of the answer; added = target - direct in the same run; ratios against the floor of the same run',
+        'cpuMsPerRequest and peakRssMb are of the proxy process (floor or gateway) from /proc; mockCpuMsPerRequest is the mock\'s',
+        'OpenAI rows with reference "native generateContent" carry the native request\'s figures: the mock has no OpenAI route',
+      ],
+    },
+    rows,
+    memory,
+    checks,
+    gatewayLogProblems: [...distinct].map(([message, count]) => ({ message, count })),
+    segments,
+    memorySegments,
+  };
+  writeFileSync(opts.outPath, `${JSON.stringify(json, null, 2)}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});

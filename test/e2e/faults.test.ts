@@ -1,0 +1,187 @@
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { hashKey } from '../../src/tenants/keys.js';
+import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
+import { startRedisServer, type RunningRedis } from '../support/redis-server.js';
+import { GOOGLE_KEY, startGateway, type RunningGateway } from '../support/gateway-harness.js';
+
+const KEY = 'faults-tenant-key';
+
+const config = (opts: { timeoutMs?: number; bodyLimitBytes?: number; onFailure?: string } = {}) => `
+upstream: { baseUrl: $UPSTREAM, timeoutMs: ${opts.timeoutMs ?? 5000}, retries: 1 }
+projects:
+  - id: default
+    apiKey: ${GOOGLE_KEY}
+    tier: tier3
+tenants:
+  - id: t
+    project: default
+    keys: ["${hashKey(KEY)}"]
+store: { onFailure: ${opts.onFailure ?? 'local'} }
+server: { bodyLimitBytes: ${opts.bodyLimitBytes ?? 1_000_000} }
+database: { path: $DB_PATH }
+`;
+
+const good = JSON.stringify({ contents: [{ parts: [{ text: 'a banana' }] }] });
+
+let mock: MockGoogle;
+let gw: RunningGateway | undefined;
+
+beforeAll(async () => {
+  mock = await startMockGoogle({ apiKeys: [GOOGLE_KEY] });
+});
+afterAll(async () => {
+  await mock?.close();
+});
+beforeEach(() => mock.reset());
+afterEach(async () => {
+  await gw?.close();
+  gw = undefined;
+});
+
+function native(g: RunningGateway, path = '/v1beta/models/nano-banana:generateContent', body: string | Buffer = good, headers: Record<string, string> = {}) {
+  return request(`${g.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': KEY, ...headers }, body });
+}
+
+describe('upstream faults', () => {
+  it('answers 504 DEADLINE_EXCEEDED when Google does not answer in time, natively and on the OpenAI face', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config({ timeoutMs: 150 }) });
+    mock.setModelFault('gemini-2.5-flash-image', { kind: 'hang' });
+    const res = await native(gw);
+    expect(res.statusCode).toBe(504);
+    expect(((await res.body.json()) as { error: { status: string } }).error.status).toBe('DEADLINE_EXCEEDED');
+    const oa = await request(`${gw.url}/v1/images/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'nano-banana', prompt: 'x' }),
+    });
+    expect(oa.statusCode).toBe(504);
+    expect(((await oa.body.json()) as { error: { type: string } }).error.type).toBeTypeOf('string');
+    mock.setModelFault('gemini-2.5-flash-image', undefined);
+  });
+
+  it('retries a dropped connection and answers with the retry', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
+    mock.enqueue({ kind: 'drop' });
+    const res = await native(gw);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+  });
+
+  it('answers 502 in Google\'s envelope when Google cannot be reached at all', async () => {
+    gw = await startGateway({ upstreamUrl: 'http://127.0.0.1:9', configYaml: config() });
+    const res = await native(gw);
+    expect(res.statusCode).toBe(502);
+    expect(((await res.body.json()) as { error: { status: string } }).error.status).toBe('UNAVAILABLE');
+  });
+
+  it('aborts the upstream call when the client goes away', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
+    mock.setModelFault('gemini-2.5-flash-image', { kind: 'hang' });
+    const controller = new AbortController();
+    const aborted = request(`${gw.url}/v1beta/models/nano-banana:generateContent`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-goog-api-key': KEY },
+      body: good,
+      signal: controller.signal,
+    }).catch(() => 'aborted');
+    for (let i = 0; i < 200 && mock.openRequests() < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(mock.openRequests()).toBe(1);
+    controller.abort();
+    expect(await aborted).toBe('aborted');
+    for (let i = 0; i < 200 && mock.openRequests() > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(mock.openRequests()).toBe(0);
+    mock.setModelFault('gemini-2.5-flash-image', undefined);
+  });
+});
+
+describe('bad input limits', () => {
+  it('answers an oversized body with 413 in each face\'s shape', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config({ bodyLimitBytes: 10_000 }) });
+    const big = JSON.stringify({ contents: [{ parts: [{ text: 'x'.repeat(20_000) }] }] });
+    const res = await native(gw, undefined, big);
+    expect(res.statusCode).toBe(413);
+    expect(((await res.body.json()) as { error: { code: number } }).error.code).toBe(413);
+    const oa = await request(`${gw.url}/v1/images/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x'.repeat(20_000) }),
+    });
+    expect(oa.statusCode).toBe(413);
+    expect(((await oa.body.json()) as { error: { message: string } }).error.message).toBeTypeOf('string');
+    expect(mock.received).toHaveLength(0);
+  });
+
+  it('slows down repeated failed authentication from one address: 429 after 20 failures a minute', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) {
+      const r = await native(gw, undefined, good, { 'x-goog-api-key': `wrong-${i}` });
+      statuses.push(r.statusCode);
+      await r.body.dump();
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(20)).toEqual([429, 429]);
+    // Even the right key is refused while the address is blocked.
+    const right = await native(gw);
+    expect(right.statusCode).toBe(429);
+    expect(right.headers['retry-after']).toBeDefined();
+  });
+});
+
+describe('store faults', () => {
+  let redis: RunningRedis;
+  beforeEach(async () => {
+    redis = await startRedisServer();
+  });
+  afterEach(async () => {
+    await redis.stop();
+  });
+
+  it('fails /readyz and keeps serving on local counters while Redis is down (onFailure: local)', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config(), redisUrl: redis.url });
+    expect((await request(`${gw.url}/readyz`)).statusCode).toBe(200);
+    await redis.stop();
+    const ready = await request(`${gw.url}/readyz`);
+    expect(ready.statusCode).toBe(503);
+    expect(((await ready.body.json()) as { checks: Record<string, string> }).checks['store']).toMatch(/unavailable/);
+    expect((await native(gw)).statusCode).toBe(200);
+  });
+
+  it('refuses with 503 while Redis is down when onFailure is deny', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config({ onFailure: 'deny' }), redisUrl: redis.url });
+    await redis.stop();
+    const res = await native(gw);
+    expect(res.statusCode).toBe(503);
+    expect(mock.received).toHaveLength(0);
+  });
+});
+
+describe('PostgreSQL deployment', () => {
+  const pgUrl = inject('pgUrl');
+  it.skipIf(!pgUrl)('shares admin-made tenants between instances and records usage in PostgreSQL', async () => {
+    const a = await startGateway({ upstreamUrl: mock.url, configYaml: config(), databaseUrl: pgUrl, redisUrl: inject('redisUrl') });
+    const b = await startGateway({ upstreamUrl: mock.url, configYaml: config(), databaseUrl: pgUrl, redisUrl: inject('redisUrl') });
+    try {
+      const admin = { authorization: 'Bearer admin-secret-token', 'content-type': 'application/json' };
+      const id = `pg-${Date.now()}`;
+      expect((await request(`${a.url}/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ id, project: 'default' }) })).statusCode).toBe(201);
+      const created = await request(`${a.url}/admin/tenants/${id}/keys`, { method: 'POST', headers: admin, body: '{}' });
+      const { key } = (await created.body.json()) as { key: string };
+      // Instance b learns of it on its next refresh (every 2 s in production; here, on demand).
+      expect((await native(b, undefined, good, { 'x-goog-api-key': key })).statusCode).toBe(401);
+      await b.gateway.tenants.refresh();
+      const ok = await native(b, undefined, good, { 'x-goog-api-key': key });
+      expect(ok.statusCode).toBe(200);
+      await ok.body.dump();
+      await b.gateway.ledger.flush();
+      const today = new Date().toISOString().slice(0, 10);
+      const report = await request(`${a.url}/admin/usage?from=2026-01-01&to=2026-12-31&tenant=${id}&groupBy=tenant`, { headers: admin });
+      const json = (await report.body.json()) as { totals: { requests: number } };
+      expect(today >= '2026-01-01' ? json.totals.requests : 1).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
