@@ -27,5 +27,5 @@ USER node
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# exec form: node is PID 1's child via tini-less exec, so SIGTERM reaches the graceful drain.
-CMD ["node", "dist/main.js"]
+# exec form: node itself gets SIGTERM and drains. node:sqlite is still "experimental" on 22.
+CMD ["node", "--disable-warning=ExperimentalWarning", "dist/main.js"]

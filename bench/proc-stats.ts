@@ -3,7 +3,7 @@
  * process does to measure itself (or fails to count: GC threads, libuv's pool) stays out of it.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 function clockTicksPerSecond(): number {
   try {
@@ -24,6 +24,17 @@ export function cpuTimeMs(pid: number): number {
   // Fields 14 and 15 of proc(5) (utime, stime) are 12 and 13 after the command name.
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU time all processes spent in user and kernel mode, summed over CPUs, in milliseconds.
+ * Interrupt time is left out: loopback traffic's softirq work is the bench's own but is
+ * charged to no process.
+ */
+export function machineCpuTimeMs(): number {
+  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
+  const [user, nice, system] = line.trim().split(/\s+/).slice(1, 4).map(Number);
+  return (((user ?? 0) + (nice ?? 0) + (system ?? 0)) * 1000) / TICKS_PER_SECOND;
 }
 
 /** Resident set size of `pid` now, in bytes. */
@@ -73,4 +84,17 @@ export function cpuModel(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** The pid of a process whose command line contains `text` (redis-server retitles itself "redis-server HOST:PORT"). */
+export function findPid(text: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').replaceAll('\0', ' ').includes(text)) return Number(entry);
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return undefined;
 }

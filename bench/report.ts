@@ -25,6 +25,10 @@ export interface Segment {
   startRssMb?: number;
   /** The mock's own cost, to see when it, not the proxy, is the bottleneck. */
   mockCpuMsPerRequest: number;
+  /** The load generator's (this process's) CPU per request. */
+  loadGeneratorCpuMsPerRequest: number;
+  /** CPU used by processes other than the bench's, in percent of one core: noise on a shared machine. */
+  foreignCpuPct: number;
 }
 
 export interface Figures {

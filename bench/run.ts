@@ -12,7 +12,7 @@
  * store. --profile DIR: the gateway runs with --cpu-prof, profiles written to DIR on exit.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -20,7 +20,7 @@ import { MODELS } from '../src/models/catalog.js';
 import { startRedisServer, type RunningRedis } from '../test/support/redis-server.js';
 import { loadPool, percentile, runLoad, type RequestSpec } from './load.js';
 import { startFloor, startGateway, startMock, type Started, type StartedGateway } from './processes.js';
-import { cpuModel, cpuTimeMs, RssSampler } from './proc-stats.js';
+import { cpuModel, cpuTimeMs, findPid, machineCpuTimeMs, RssSampler } from './proc-stats.js';
 import {
   buildMemoryRows,
   buildRows,
@@ -117,6 +117,7 @@ interface Stack {
   floor: Started;
   gateway: StartedGateway;
   redis?: RunningRedis;
+  redisPid?: number;
   gatewayProblems: string[];
 }
 
@@ -139,8 +140,36 @@ async function restartGateway(opts: Options, stack: Stack): Promise<void> {
   stack.gateway = await launchGateway(opts, stack);
 }
 
+/** Other processes' CPU, in percent of one core, above which a segment is flagged. */
+const FOREIGN_CPU_WARN_PCT = 10;
+
 function cpuOf(pid: number | undefined): number {
   return pid === undefined ? 0 : cpuTimeMs(pid);
+}
+
+/**
+ * CPU the machine spent outside the bench's own processes. The machine is shared (2 cores):
+ * anything else running makes every figure of the segment suspect, so it is reported with it.
+ */
+class ForeignCpu {
+  readonly #pids: number[];
+  readonly #machine0 = machineCpuTimeMs();
+  readonly #ours0: number;
+
+  constructor(stack: Stack) {
+    this.#pids = [process.pid, stack.mock.pid, stack.floor.pid, stack.gateway.pid, ...(stack.redisPid !== undefined ? [stack.redisPid] : [])];
+    this.#ours0 = this.#ours();
+  }
+
+  #ours(): number {
+    return this.#pids.reduce((sum, pid) => sum + cpuOf(pid), 0);
+  }
+
+  /** Percent of one core used by other processes since construction. */
+  percentOfCore(elapsedMs: number): number {
+    const foreignMs = machineCpuTimeMs() - this.#machine0 - (this.#ours() - this.#ours0);
+    return Math.max(0, (100 * foreignMs) / elapsedMs);
+  }
 }
 
 async function measure(
@@ -161,11 +190,15 @@ async function measure(
     await runLoad({ pool, request, concurrency, durationMs: opts.warmupMs, minResponseBytes });
     const proxyCpu0 = cpuOf(proxy?.pid);
     const mockCpu0 = cpuTimeMs(stack.mock.pid);
+    const loadCpu0 = cpuTimeMs(process.pid);
+    const foreign = new ForeignCpu(stack);
     const sampler = proxy ? new RssSampler(proxy.pid) : undefined;
     const result = await runLoad({ pool, request, concurrency, durationMs: opts.measureMs, minResponseBytes });
     const peakRssBytes = sampler?.stop();
     const proxyCpuMs = cpuOf(proxy?.pid) - proxyCpu0;
     const mockCpuMs = cpuTimeMs(stack.mock.pid) - mockCpu0;
+    const loadCpuMs = cpuTimeMs(process.pid) - loadCpu0;
+    const foreignCpuPct = foreign.percentOfCore(result.elapsedMs);
     const requests = Math.max(1, result.completed + result.errors);
     const segment: Segment = {
       run,
@@ -184,12 +217,15 @@ async function measure(
         ? { cpuMsPerRequest: proxyCpuMs / requests, peakRssMb: peakRssBytes / 2 ** 20, startRssMb: sampler.startBytes / 2 ** 20 }
         : {}),
       mockCpuMsPerRequest: mockCpuMs / requests,
+      loadGeneratorCpuMsPerRequest: loadCpuMs / requests,
+      foreignCpuPct,
     };
     progress(
       `  ${body.padEnd(4)} ${face.padEnd(21)} ${target.padEnd(7)} c=${String(concurrency).padEnd(2)} ` +
         `${segment.requestsPerSec.toFixed(1).padStart(7)} req/s  p50 ${segment.p50Ms.toFixed(1).padStart(7)} ms  ` +
         `p99 ${segment.p99Ms.toFixed(1).padStart(7)} ms  errors ${segment.errors}` +
         (segment.cpuMsPerRequest !== undefined ? `  cpu ${segment.cpuMsPerRequest.toFixed(2)} ms/req  rss ${segment.peakRssMb!.toFixed(0)} MB` : '') +
+        (foreignCpuPct >= FOREIGN_CPU_WARN_PCT ? `  [other processes used ${foreignCpuPct.toFixed(0)}% of a core]` : '') +
         (segment.firstError ? `  (${segment.firstError})` : ''),
     );
     return segment;
@@ -270,7 +306,15 @@ async function main(): Promise<void> {
     started.push(mock);
     const floor = await startFloor(DIST_BENCH, mock.url);
     started.push(floor);
-    stack = { mock, floor, gateway: await launchGateway(opts, { mock, ...(redis ? { redis } : {}) }), ...(redis ? { redis } : {}), gatewayProblems: [] };
+    const redisPid = redis ? findPid(`redis-server 127.0.0.1:${redis.port}`) : undefined;
+    stack = {
+      mock,
+      floor,
+      gateway: await launchGateway(opts, { mock, ...(redis ? { redis } : {}) }),
+      ...(redis ? { redis } : {}),
+      ...(redisPid !== undefined ? { redisPid } : {}),
+      gatewayProblems: [],
+    };
 
     for (let run = 0; run < opts.runs; run++) {
       progress(`run ${run + 1}/${opts.runs}`);
@@ -311,13 +355,22 @@ async function main(): Promise<void> {
   }
   out.push('');
   out.push(formatChecks(checks));
+  const disturbed = segments.filter((s) => s.foreignCpuPct >= FOREIGN_CPU_WARN_PCT);
+  if (disturbed.length > 0) {
+    const worst = Math.max(...disturbed.map((s) => s.foreignCpuPct));
+    out.push('');
+    out.push(
+      `warning: in ${disturbed.length} of ${segments.length} segments other processes used >= ${FOREIGN_CPU_WARN_PCT}% of a core ` +
+        `(worst ${worst.toFixed(0)}%): those figures are disturbed; see segments[].foreignCpuPct in the JSON.`,
+    );
+  }
   const distinct = new Map<string, number>();
   for (const line of problems) {
     const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? line.slice(0, 160);
     distinct.set(msg, (distinct.get(msg) ?? 0) + 1);
   }
   out.push('');
-  out.push(`gateway log lines at warn or above: ${problems.length}${distinct.size ? '' : ''}`);
+  out.push(`gateway log lines at warn or above while serving: ${problems.length}`);
   for (const [msg, count] of distinct) out.push(`  ${count} x ${msg}`);
   out.push(`finished in ${durationSec.toFixed(0)} s; results in ${opts.outPath}`);
   process.stdout.write(`${out.join('\n')}\n`);
@@ -333,6 +386,7 @@ async function main(): Promise<void> {
       measureMs: opts.measureMs,
       node: process.version,
       cpuModel: cpuModel(),
+      loadAverageAtEnd: loadavg(),
       cpus: cpus().length,
       store: opts.redis ? 'redis' : 'memory',
       database: 'sqlite',

@@ -52,6 +52,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const tenants = new TenantRegistry({ tenants: config.tenants, db, logger, ...(opts.tenantRefreshMs !== undefined ? { refreshIntervalMs: opts.tenantRefreshMs } : {}) });
   await tenants.start();
+  for (const p of config.projects) {
+    if (!p.apiKey) logger.warn({ project: p.id }, 'project has no Google API key (set GEMINI_API_KEY): its calls are refused until it is set');
+  }
   for (const t of config.tenants) {
     if (t.keys.includes(DEV_KEY_HASH)) logger.warn({ tenant: t.id }, 'tenant uses the well-known development key "nanogate-dev-key": replace it before production');
   }

@@ -18,7 +18,6 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  if (!env.REDIS_URL) logger.warn('REDIS_URL is unset: quota counters are in this process only; run a single instance or set REDIS_URL');
 
   const gateway = await createGateway({
     config,

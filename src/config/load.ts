@@ -48,7 +48,6 @@ function checkReferences(config: GatewayConfig): string[] {
   config.projects.forEach((p, i) => {
     if (projectIds.has(p.id)) problems.push(`projects[${i}].id: duplicate project id ${p.id}`);
     projectIds.add(p.id);
-    if (!p.apiKey) problems.push(`projects[${i}].apiKey: must not be empty (set GEMINI_API_KEY)`);
     for (const model of Object.keys(p.limits ?? {})) {
       if (!modelIds.has(model)) problems.push(`projects[${i}].limits.${model}: unknown model (use a canonical id: ${[...modelIds].join(', ')})`);
     }

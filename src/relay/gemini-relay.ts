@@ -103,6 +103,9 @@ export class GeminiRelay {
 
   async start(req: CallRequest): Promise<StartedCall> {
     const d = this.#d;
+    if (!req.project.apiKey) {
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `Project ${req.project.id} has no Google API key configured; the operator must set it (GEMINI_API_KEY).`);
+    }
     if (d.ledger.isFull()) {
       throw new GatewayError('LEDGER_BACKLOG_FULL', 'Usage records cannot be written right now; the gateway refuses new calls until its backlog drains.');
     }

@@ -27,7 +27,10 @@ describe('main.ts', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
-      const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      const exitedEarly = once(child, 'exit').then(([code]) => {
+        throw new Error(`main.ts exited with ${String(code)} before printing its url`);
+      });
+      const [line] = (await Promise.race([once(createInterface({ input: child.stdout }), 'line'), exitedEarly])) as [string];
       const { url } = JSON.parse(line) as { url: string };
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const raw = await call(url, '/v1beta/models/gemini-3-pro-image-preview:generateContent', {

@@ -8,7 +8,7 @@ import { freePort } from '../support/free-port.js';
 
 /** The real process, as `npm start` runs it (production build in dist/, built by `pretest`). */
 function startProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['dist/main.js'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'dist/main.js'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -43,6 +43,23 @@ describe('the gateway process', () => {
     const ready = await request(`http://127.0.0.1:${port}/readyz`);
     expect(ready.statusCode).toBe(200);
     await ready.body.dump();
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.err()).toBe('');
+  });
+
+  it('starts on the shipped config with no Google key, warns, and refuses calls without reaching Google', async () => {
+    const port = await freePort();
+    const p = startProcess({ PORT: String(port), HOST: '127.0.0.1', GEMINI_BASE_URL: 'http://127.0.0.1:9', GATEWAY_CONFIG: 'config/gateway.yaml' });
+    for (let i = 0; i < 200 && !p.out().includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(p.out()).toContain('project has no Google API key');
+    const res = await request(`http://127.0.0.1:${port}/v1beta/models/nano-banana:generateContent`, {
+      method: 'POST',
+      headers: { 'x-goog-api-key': 'nanogate-dev-key', 'content-type': 'application/json' },
+      body: '{"contents":[{"parts":[{"text":"hi"}]}]}',
+    });
+    expect(res.statusCode).toBe(502);
+    expect(((await res.body.json()) as { error: { message: string } }).error.message).toContain('GEMINI_API_KEY');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
   });
