@@ -43,6 +43,8 @@ export interface Figures {
   errors: number;
   cpuMsPerRequest: number | null;
   peakRssMb: number | null;
+  /** Other processes' CPU during the segment, percent of one core: high means a disturbed figure. */
+  foreignCpuPct: number;
 }
 
 export interface Row {
@@ -109,6 +111,7 @@ function figures(s: Segment, direct: Segment | undefined, floor: Segment | undef
     errors: s.errors,
     cpuMsPerRequest: s.cpuMsPerRequest ?? null,
     peakRssMb: s.peakRssMb ?? null,
+    foreignCpuPct: s.foreignCpuPct,
   };
 }
 
@@ -123,6 +126,7 @@ function summarize(perRun: Figures[]): Figures {
     errors: perRun.reduce((sum, f) => sum + f.errors, 0),
     cpuMsPerRequest: medianOrNull(perRun.map((f) => f.cpuMsPerRequest)),
     peakRssMb: medianOrNull(perRun.map((f) => f.peakRssMb)),
+    foreignCpuPct: median(perRun.map((f) => f.foreignCpuPct)),
   };
 }
 
@@ -256,7 +260,7 @@ const BODY_LABEL: Readonly<Record<BodyKind, string>> = {
 const FACE_LABEL: Readonly<Record<Face, string>> = { generateContent: 'native', streamGenerateContent: 'native-sse', openai: 'openai' };
 
 export function formatTable(rows: readonly Row[]): string {
-  const header = ['body', 'face', 'target', 'c', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'req/s', 'x floor', 'errors', 'cpu ms/req', 'peak RSS MB'];
+  const header = ['body', 'face', 'target', 'c', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'req/s', 'x floor', 'errors', 'cpu ms/req', 'peak RSS MB', 'other cpu %'];
   let previousBody: BodyKind | undefined;
   const lines = rows.map((r) => {
     const m = r.median;
@@ -277,11 +281,14 @@ export function formatTable(rows: readonly Row[]): string {
       String(m.errors),
       cell(m.cpuMsPerRequest, 2),
       cell(m.peakRssMb, 0),
+      // A reference row's figures were measured on the native rows above.
+      r.reference ? '' : cell(m.foreignCpuPct, 0),
     ];
   });
   const notes = [
     '+p50/+p99: added latency, target minus direct-to-mock in the same run. x floor: throughput over the floor proxy\'s.',
     'cpu ms/req and peak RSS: of the proxy process (floor or gateway), from /proc (utime+stime; VmRSS every 50 ms).',
+    'other cpu %: CPU used meanwhile by processes that are not the bench\'s, in % of one core (2 cores): above ~10 the row is disturbed.',
     '*: OpenAI face rows marked * are the native generateContent request for the same image (the mock has no OpenAI route);',
     '   the OpenAI gateway row is compared with them. edit: 3 x 1 MB reference images uploaded, tiny answer.',
   ];

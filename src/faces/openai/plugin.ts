@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -124,7 +125,9 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       costNanoUsd,
     );
     reply.header('content-type', 'application/json');
-    return reply.send(Buffer.concat(response.chunks));
+    reply.header('content-length', String(response.byteLength));
+    // The chunks reference Google's base64 as it arrived: streamed out, never joined or copied.
+    return reply.send(Readable.from(response.chunks, { objectMode: false }));
   };
 
   const generations = async (request: FastifyRequest, reply: FastifyReply) =>
