@@ -116,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock: deps.clock,
     logger: deps.logger,
     onUpstreamCall: (model, status) => deps.metrics.upstreamCalls.inc({ model, status: String(status) }),
+    onRecord: (r) => deps.metrics.costNanoUsd.inc({ tenant: r.tenantId, model: r.model }, r.costNanoUsd),
   });
   const faceDeps: FaceDeps = {
     config,
@@ -127,6 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     projects,
     authLimiter,
     db: deps.db,
+    onError: (err) => deps.metrics.errors.inc({ code: err.code }),
   };
 
   app.setNotFoundHandler((request, reply) =>

@@ -156,7 +156,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     return { project: id, tier: project.tier, at: new Date(nowMs).toISOString(), models };
   });
 
-  app.get('/admin/usage', async (request, reply) => sendUsageReport(request, reply, deps.db, {}));
+  app.get('/admin/usage', async (request, reply) => sendUsageReport(request, reply, deps, {}));
 
   refuseOtherMethods(app, '/admin/tenants', ['GET', 'POST']);
   refuseOtherMethods(app, '/admin/tenants/:id', ['GET', 'PATCH', 'DELETE']);

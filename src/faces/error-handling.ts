@@ -19,12 +19,33 @@ export function sendError(reply: FastifyReply, err: GatewayError, render: ErrorR
  * A face's error handler: every error, thrown anywhere under it, rendered in the face's wire
  * shape. Unknown errors are logged with their stack and rendered as a plain 500.
  */
-export function installErrorHandler(instance: FastifyInstance, render: ErrorRenderer): void {
+export type ErrorObserver = (err: GatewayError, request: FastifyRequest, reply: FastifyReply) => void;
+
+/**
+ * A face's error handler: every error, thrown anywhere under it, rendered in the face's wire
+ * shape. Unknown errors are logged with their stack and rendered as a plain 500. `observe`
+ * sees each error first (metrics, headers).
+ */
+export function installErrorHandler(instance: FastifyInstance, render: ErrorRenderer, observe?: ErrorObserver): void {
   instance.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gatewayError = toGatewayError(error);
     if (gatewayError.code === 'INTERNAL') request.log.error({ err: error }, 'unhandled error');
+    observe?.(gatewayError, request, reply);
     return sendError(reply, gatewayError, render);
   });
+}
+
+/**
+ * For the model faces: a refusal or error still says what it cost (contract §4: known before
+ * the body, so a header), zero unless the handler already set what its upstream calls cost,
+ * and which model it concerned when that was resolved.
+ */
+export function modelRouteErrorObserver(onError: (err: GatewayError) => void): ErrorObserver {
+  return (err, request, reply) => {
+    onError(err);
+    if (!reply.hasHeader('x-nanogate-cost-usd')) reply.header('x-nanogate-cost-usd', '0.000000');
+    if (request.modelId && !reply.hasHeader('x-nanogate-model')) reply.header('x-nanogate-model', request.modelId);
+  };
 }
 
 /** Answers 405 with Allow for every method a path does not serve (contract §11). */

@@ -6,6 +6,7 @@ import type { TenantRegistry } from '../tenants/registry.js';
 import type { Clock } from '../time/clock.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import type { Database } from '../db/database.js';
+import type { GatewayError } from '../errors/gateway-error.js';
 
 /** What a face plugin needs: handed in as plugin options, never imported as module state. */
 export interface FaceDeps {
@@ -18,4 +19,6 @@ export interface FaceDeps {
   projects: ReadonlyMap<string, ProjectRuntime>;
   authLimiter: AuthFailureLimiter;
   db: Database;
+  /** Every error a face answers with, for metrics. */
+  onError: (err: GatewayError) => void;
 }

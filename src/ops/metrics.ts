@@ -7,7 +7,7 @@ export class GatewayMetrics {
   readonly requestDuration: Histogram<'face'>;
   readonly upstreamCalls: Counter<'model' | 'status'>;
   readonly costNanoUsd: Counter<'tenant' | 'model'>;
-  readonly refusals: Counter<'reason'>;
+  readonly errors: Counter<'code'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'nanogate_' });
@@ -21,6 +21,6 @@ export class GatewayMetrics {
     });
     this.upstreamCalls = new Counter({ name: 'nanogate_upstream_calls_total', help: 'Calls made to Google', labelNames: ['model', 'status'], registers: [this.registry] });
     this.costNanoUsd = new Counter({ name: 'nanogate_cost_nano_usd_total', help: 'Cost of upstream calls in nano-USD', labelNames: ['tenant', 'model'], registers: [this.registry] });
-    this.refusals = new Counter({ name: 'nanogate_refusals_total', help: 'Requests the gateway refused itself', labelNames: ['reason'], registers: [this.registry] });
+    this.errors = new Counter({ name: 'nanogate_errors_total', help: 'Error answers by gateway error code (refusals included)', labelNames: ['code'], registers: [this.registry] });
   }
 }

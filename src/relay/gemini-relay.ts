@@ -84,6 +84,7 @@ export interface RelayDeps {
   clock: Clock;
   logger: Logger;
   onUpstreamCall?: (model: string, status: number) => void;
+  onRecord?: (record: UsageRecord) => void;
 }
 
 /** Cool-down Google asks for with a 429 that has no RetryInfo (contract §7). */
@@ -253,6 +254,7 @@ export class GeminiRelay {
       priceVersion: cost.priceVersion,
     };
     d.ledger.record(record);
+    d.onRecord?.(record);
 
     const settleWork: Promise<unknown>[] = [];
     if (m.reservation) settleWork.push(d.budgets.settle(m.reservation, cost.costNanoUsd));

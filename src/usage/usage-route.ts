@@ -1,13 +1,24 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.js';
+import type { ModelResolver } from '../models/resolver.js';
 import { parseUsageQuery, renderUsageCsv, renderUsageJson, usageCsvFilename } from './report.js';
 
 /**
  * Answers a usage report request: `GET /admin/usage` (every tenant) and `GET /v1/usage` (the
  * caller's own rows only, `scope.tenantId`). Parameters are validated with the parameter named.
  */
-export async function sendUsageReport(request: FastifyRequest, reply: FastifyReply, db: Database, scope: { tenantId?: string }): Promise<FastifyReply> {
-  const { query, format } = parseUsageQuery(request.query as Record<string, unknown>, scope.tenantId !== undefined ? { scopeTenantId: scope.tenantId } : {});
+export async function sendUsageReport(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: { db: Database; models: ModelResolver },
+  scope: { tenantId?: string },
+): Promise<FastifyReply> {
+  const params = { ...(request.query as Record<string, unknown>) };
+  // Records hold canonical ids; an alias in the filter means its model.
+  const model = params['model'];
+  if (typeof model === 'string' && model) params['model'] = deps.models.resolve(model)?.id ?? model;
+  const { query, format } = parseUsageQuery(params, scope.tenantId !== undefined ? { scopeTenantId: scope.tenantId } : {});
+  const db = deps.db;
   const rows = await db.queryUsage(query);
   if (format === 'csv') {
     return reply

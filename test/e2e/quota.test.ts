@@ -108,6 +108,9 @@ describe('quota shared by gateway instances on one Redis', () => {
     // 17:00Z on 2026-06-15 is 10:00 PDT: midnight Pacific is 14 hours away.
     expect(seconds(detail(json, 'RetryInfo')!['retryDelay'])).toBe(14 * 3600);
     expect(refused.headers['retry-after']).toBe(String(14 * 3600));
+    // A refusal still says what it cost, and which model it concerned.
+    expect(refused.headers['x-nanogate-cost-usd']).toBe('0.000000');
+    expect(refused.headers['x-nanogate-model']).toBe('gemini-2.5-flash-image');
   });
 
   it('refuses the 4th request in a minute against rpm 3 until the first ages out', async () => {

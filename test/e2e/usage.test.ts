@@ -101,6 +101,9 @@ describe('usage records', () => {
     const expected = usage.promptTokenCount * 2000 + 2000 * 120_000 + (usage.candidatesTokenCount - 2000 + (usage.thoughtsTokenCount ?? 0)) * 12_000;
     expect(Number(r!['cost_nano_usd'])).toBe(expected);
     expect(r!['price_version']).toBe('2026-11-google-paid');
+    const metrics = await (await request(`${gw.url}/metrics`)).body.text();
+    expect(metrics).toContain(`nanogate_cost_nano_usd_total{tenant="design",model="gemini-3-pro-image-preview"} ${expected}`);
+    expect(metrics).toContain('nanogate_upstream_calls_total{model="gemini-3-pro-image-preview",status="200"} 1');
   });
 
   it('prices a streamed call exactly like the same call unstreamed', async () => {

@@ -7,7 +7,7 @@ import type { ProjectRuntime } from '../../relay/gemini-relay.js';
 import { authenticateTenant } from '../../tenants/auth-hook.js';
 import type { Caller } from '../../tenants/registry.js';
 import { formatUsd } from '../../usage/pricing.js';
-import { installErrorHandler, refuseOtherMethods } from '../error-handling.js';
+import { installErrorHandler, modelRouteErrorObserver, refuseOtherMethods } from '../error-handling.js';
 import type { FaceDeps } from '../face-deps.js';
 import { renderGoogleError } from './errors.js';
 import { googleModelList, googleModelResource } from './models.js';
@@ -73,7 +73,7 @@ function parseGenerateBody(body: unknown): GenerateContentRequest {
 }
 
 export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<void> {
-  installErrorHandler(app, renderGoogleError);
+  installErrorHandler(app, renderGoogleError, modelRouteErrorObserver(deps.onError));
 
   // The native face relays bodies byte for byte: keep them as Buffers, parse only to inspect.
   app.removeAllContentTypeParsers();

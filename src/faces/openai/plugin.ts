@@ -12,7 +12,7 @@ import { authenticateTenant } from '../../tenants/auth-hook.js';
 import type { Caller } from '../../tenants/registry.js';
 import { formatUsd } from '../../usage/pricing.js';
 import { sendUsageReport } from '../../usage/usage-route.js';
-import { installErrorHandler, refuseOtherMethods } from '../error-handling.js';
+import { installErrorHandler, modelRouteErrorObserver, refuseOtherMethods } from '../error-handling.js';
 import type { FaceDeps } from '../face-deps.js';
 import { abortOnClientGone } from '../client-connection.js';
 import { googleModelList, googleModelResource } from '../native/models.js';
@@ -46,7 +46,7 @@ function upstreamFailure(answer: Extract<StartedCall, { ok: false }>): GatewayEr
 }
 
 export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<void> {
-  installErrorHandler(app, renderOpenAIError);
+  installErrorHandler(app, renderOpenAIError, modelRouteErrorObserver(deps.onError));
   await app.register(multipart, {
     limits: { files: 15, fileSize: deps.config.server.bodyLimitBytes, fields: 50, fieldSize: 1 << 20, parts: 80 },
   });
@@ -174,6 +174,6 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     refuseOtherMethods(app, path, ['GET']);
   }
 
-  app.get('/v1/usage', { preHandler: auth }, async (request, reply) => sendUsageReport(request, reply, deps.db, { tenantId: request.caller!.tenant.id }));
+  app.get('/v1/usage', { preHandler: auth }, async (request, reply) => sendUsageReport(request, reply, deps, { tenantId: request.caller!.tenant.id }));
   refuseOtherMethods(app, '/v1/usage', ['GET']);
 }
