@@ -31,7 +31,11 @@ function moduleOf(url: string): string {
 function summarize(profile: CpuProfile, top: number): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  // Idle samples are the event loop waiting: shares are of the time it was busy.
+  const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  profile.samples.forEach((id, i) => {
+    if (!idle.has(id)) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
   const byFunction = new Map<string, number>();
   const byModule = new Map<string, number>();
@@ -47,7 +51,7 @@ function summarize(profile: CpuProfile, top: number): string {
       .slice(0, n)
       .map(([name, us]) => `${((100 * us) / totalUs).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}`)
       .join('\n');
-  return `sampled ${(totalUs / 1000).toFixed(0)} ms\n\ntop self time by function:\n${list(byFunction, top)}\n\nself time by module:\n${list(byModule, 15)}`;
+  return `busy ${(totalUs / 1000).toFixed(0)} ms (idle left out)\n\ntop self time by function:\n${list(byFunction, top)}\n\nself time by module:\n${list(byModule, 15)}`;
 }
 
 const [file, topArg] = process.argv.slice(2);

@@ -78,9 +78,10 @@ function parseOptions(argv: readonly string[]): Options {
   const opts: Options = {
     mode: quick ? 'quick' : 'full',
     runs: quick ? 1 : 3,
-    warmupMs: quick ? 500 : 1_000,
-    measureMs: quick ? 2_000 : 3_000,
-    memoryRequestsPerLoop: quick ? 1 : 2,
+    warmupMs: quick ? 500 : 750,
+    measureMs: quick ? 2_000 : 2_500,
+    // One round is enough: all 64 answers are in flight together at the start.
+    memoryRequestsPerLoop: 1,
     redis: false,
     faces: [...FACES],
     bodies: [...BODIES],
@@ -118,6 +119,8 @@ interface Stack {
   gateway: StartedGateway;
   redis?: RunningRedis;
   redisPid?: number;
+  /** False until the gateway has served a segment: a fresh one need not be restarted. */
+  gatewayUsed: boolean;
   gatewayProblems: string[];
 }
 
@@ -135,6 +138,8 @@ async function launchGateway(opts: Options, stack: { mock: Started; redis?: Runn
 
 /** A fresh gateway: memory a previous segment left behind must not count as this one's peak. */
 async function restartGateway(opts: Options, stack: Stack): Promise<void> {
+  if (!stack.gatewayUsed) return;
+  stack.gatewayUsed = false;
   stack.gatewayProblems.push(...stack.gateway.problems());
   await stack.gateway.stop();
   stack.gateway = await launchGateway(opts, stack);
@@ -182,6 +187,7 @@ async function measure(
   request: RequestSpec,
 ): Promise<Segment> {
   const proxy = target === 'direct' ? undefined : target === 'floor' ? stack.floor : stack.gateway;
+  if (target === 'gateway') stack.gatewayUsed = true;
   const origin = proxy?.url ?? stack.mock.url;
   const concurrency = CONCURRENCY[body];
   const minResponseBytes = minAnswerBytes(body);
@@ -236,7 +242,10 @@ async function measure(
 
 /** 64 answers of 20 MB in flight at once through one proxy: its peak RSS is the figure. */
 async function measureMemory(opts: Options, stack: Stack, book: RequestBook, run: number, target: 'floor' | 'gateway', face: 'generateContent' | 'openai'): Promise<MemorySegment> {
-  if (target === 'gateway') await restartGateway(opts, stack);
+  if (target === 'gateway') {
+    await restartGateway(opts, stack);
+    stack.gatewayUsed = true;
+  }
   const proxy = target === 'floor' ? stack.floor : stack.gateway;
   const pool = loadPool(proxy.url, RSS_CONCURRENCY);
   try {
@@ -313,6 +322,7 @@ async function main(): Promise<void> {
       gateway: await launchGateway(opts, { mock, ...(redis ? { redis } : {}) }),
       ...(redis ? { redis } : {}),
       ...(redisPid !== undefined ? { redisPid } : {}),
+      gatewayUsed: false,
       gatewayProblems: [],
     };
 

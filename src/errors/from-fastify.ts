@@ -45,7 +45,3 @@ export function toGatewayError(err: unknown): GatewayError {
   }
   return new GatewayError('INTERNAL', 'Internal error. The gateway logged the details under this request id.');
 }
-
-export function isInternal(err: unknown): boolean {
-  return toGatewayError(err).code === 'INTERNAL';
-}

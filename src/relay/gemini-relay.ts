@@ -5,7 +5,6 @@ import type { Logger } from 'pino';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RequestEstimate } from '../gemini/request-inspect.js';
 import { ResponseScanner, type Framing, type ScanSummary } from '../gemini/response-scanner.js';
-import { parseGoogleError } from '../gemini/errors.js';
 import type { ModelSpec } from '../models/catalog.js';
 import type { Admission, QuotaService } from '../quota/quota-service.js';
 import type { Tier } from '../quota/limits.js';
@@ -268,9 +267,4 @@ export class GeminiRelay {
     }
     return { summary: m.summary, cost, record };
   }
-}
-
-/** Google's error envelope from an error answer, if it is one (for translation and logging). */
-export function upstreamErrorOf(answer: ErrorAnswer): ReturnType<typeof parseGoogleError> {
-  return parseGoogleError(answer.body);
 }

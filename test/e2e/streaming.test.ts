@@ -41,7 +41,7 @@ async function records(): Promise<Array<Record<string, unknown>>> {
   await gw.gateway.ledger.flush();
   const db = new DatabaseSync(gw.dbPath, { readOnly: true });
   try {
-    return db.prepare('SELECT route, cost_nano_usd, images_returned FROM usage_records ORDER BY time_ms').all() as Array<Record<string, unknown>>;
+    return db.prepare('SELECT route, cost_nano_usd, images_returned FROM usage_records ORDER BY rowid').all() as Array<Record<string, unknown>>;
   } finally {
     db.close();
   }

@@ -67,7 +67,7 @@ async function records(): Promise<Row[]> {
   await gw.gateway.ledger.flush();
   const db = new DatabaseSync(gw.dbPath, { readOnly: true });
   try {
-    return db.prepare('SELECT * FROM usage_records ORDER BY time_ms, id').all() as Row[];
+    return db.prepare('SELECT * FROM usage_records ORDER BY rowid').all() as Row[];
   } finally {
     db.close();
   }
