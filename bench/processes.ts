@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -196,6 +196,7 @@ export async function startGateway(opts: GatewayLaunch): Promise<StartedGateway>
     pid: child.pid!,
     problems: () => {
       // Start-up warnings (no REDIS_URL, ...) are expected; what it logs under load is not.
+      if (!existsSync(logPath)) return [];
       const lines = readFileSync(logPath, 'utf8').split('\n');
       const ready = lines.findIndex((line) => line.includes('"msg":"listening"'));
       return lines.slice(ready + 1).filter((line) => {

@@ -291,13 +291,16 @@ async function main(): Promise<void> {
 
   const started: Array<{ stop(): Promise<void> }> = [];
   let stack: Stack | undefined;
-  const stopAll = async () => {
-    if (stack) {
-      stack.gatewayProblems.push(...stack.gateway.problems());
-      await stack.gateway.stop();
-    }
-    for (const s of started.reverse()) await s.stop();
-    started.length = 0;
+  let stopping: Promise<void> | undefined;
+  const stopAll = () => {
+    stopping ??= (async () => {
+      if (stack) {
+        stack.gatewayProblems.push(...stack.gateway.problems());
+        await stack.gateway.stop();
+      }
+      for (const s of started.reverse()) await s.stop();
+    })();
+    return stopping;
   };
   const onSignal = (signal: NodeJS.Signals) => {
     progress(`${signal}: stopping everything the bench started`);

@@ -6,8 +6,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { RequestEstimate } from '../gemini/request-inspect.js';
 import { ResponseScanner, type Framing, type ScanSummary } from '../gemini/response-scanner.js';
 import type { ModelSpec } from '../models/catalog.js';
-import type { Admission, QuotaService } from '../quota/quota-service.js';
-import type { Tier } from '../quota/limits.js';
+import type { Admission, QuotaProject, QuotaService } from '../quota/quota-service.js';
 import type { Caller } from '../tenants/registry.js';
 import type { Clock } from '../time/clock.js';
 import { pacificDay } from '../time/pacific.js';
@@ -17,11 +16,9 @@ import type { UsageLedger } from '../usage/ledger.js';
 import { computeCost, worstCaseCostNanoUsd, type CostBreakdown, type PriceTable } from '../usage/pricing.js';
 import type { UsageFlag, UsageRecord } from '../usage/record.js';
 
-export interface ProjectRuntime {
-  id: string;
+/** A configured Google project: its quota identity plus the key calls are made with. */
+export interface ProjectRuntime extends QuotaProject {
   apiKey: string;
-  tier: Tier;
-  limits?: Record<string, { rpm?: number; tpm?: number; rpd?: number; ipm?: number }>;
 }
 
 export type GenerateAction = 'generateContent' | 'streamGenerateContent';

@@ -1,19 +1,7 @@
 import type { Logger } from 'pino';
 import type { TenantConfig } from '../config/schema.js';
-import type { Database, StoredKey, StoredTenant } from '../db/database.js';
+import type { Database, StoredKey, StoredTenant, TenantBudget, TenantLimits } from '../db/database.js';
 import { hashesEqual, hashKey, keyIdForHash } from './keys.js';
-
-export interface TenantLimits {
-  rpm?: number;
-  tpm?: number;
-  rpd?: number;
-  ipm?: number;
-}
-
-export interface TenantBudget {
-  dailyUsd?: number;
-  monthlyUsd?: number;
-}
 
 export interface Tenant {
   id: string;
