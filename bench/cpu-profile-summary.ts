@@ -1,6 +1,8 @@
 /**
- * Top self-time functions, and self time by module, of a V8 .cpuprofile (what
- * `npm run bench -- --profile DIR` leaves behind for each gateway process).
+ * Where a gateway process spent its CPU, from a V8 .cpuprofile (what `npm run bench -- --profile
+ * DIR` leaves behind for each gateway process): self time by function and by module, and total
+ * (inclusive) time of the gateway's own functions. Idle samples are left out, and so are samples
+ * taken while loading modules (start-up, not serving), which are reported as one figure.
  *
  *   node dist-bench/bench/cpu-profile-summary.js FILE.cpuprofile [top=25]
  */
@@ -9,6 +11,7 @@ import { readFileSync } from 'node:fs';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -17,7 +20,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** node_modules/<package>, the file under src/, or node:internal. */
+/** node_modules/<package>, the file under dist/, or node's internal area. */
 function moduleOf(url: string): string {
   if (url === '') return '(native / V8)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
@@ -28,30 +31,63 @@ function moduleOf(url: string): string {
   return url;
 }
 
+function nameOf(node: ProfileNode): string {
+  const frame = node.callFrame;
+  return `${frame.functionName || '(anonymous)'}  ${moduleOf(frame.url)}:${frame.lineNumber + 1}`;
+}
+
+const isModuleLoading = (node: ProfileNode) => node.callFrame.url.startsWith('node:internal/modules/') || node.callFrame.functionName === 'compileForInternalLoader';
+
 function summarize(profile: CpuProfile, top: number): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfUs = new Map<number, number>();
-  // Idle samples are the event loop waiting: shares are of the time it was busy.
-  const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
-  profile.samples.forEach((id, i) => {
-    if (!idle.has(id)) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  });
-  const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
-  const byFunction = new Map<string, number>();
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  const stackOf = (id: number): ProfileNode[] => {
+    const stack: ProfileNode[] = [];
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) stack.push(byId.get(at)!);
+    return stack;
+  };
+
+  const self = new Map<string, number>();
   const byModule = new Map<string, number>();
-  for (const [id, us] of selfUs) {
-    const frame = byId.get(id)!.callFrame;
-    const name = `${frame.functionName || '(anonymous)'}  ${moduleOf(frame.url)}:${frame.lineNumber + 1}`;
-    byFunction.set(name, (byFunction.get(name) ?? 0) + us);
-    byModule.set(moduleOf(frame.url), (byModule.get(moduleOf(frame.url)) ?? 0) + us);
-  }
+  const inclusiveOwn = new Map<string, number>();
+  let busyUs = 0;
+  let loadingUs = 0;
+  const add = (m: Map<string, number>, key: string, us: number) => m.set(key, (m.get(key) ?? 0) + us);
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    const leaf = byId.get(id)!;
+    if (leaf.callFrame.functionName === '(idle)') return;
+    const stack = stackOf(id);
+    if (stack.some(isModuleLoading)) {
+      loadingUs += us;
+      return;
+    }
+    busyUs += us;
+    add(self, nameOf(leaf), us);
+    add(byModule, moduleOf(leaf.callFrame.url), us);
+    // Each function once per sample, however deep the recursion.
+    for (const name of new Set(stack.filter((n) => n.callFrame.url.includes('/dist/')).map(nameOf))) add(inclusiveOwn, name, us);
+  });
+
   const list = (m: Map<string, number>, n: number) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
-      .map(([name, us]) => `${((100 * us) / totalUs).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}`)
+      .map(([name, us]) => `${((100 * us) / busyUs).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}`)
       .join('\n');
-  return `busy ${(totalUs / 1000).toFixed(0)} ms (idle left out)\n\ntop self time by function:\n${list(byFunction, top)}\n\nself time by module:\n${list(byModule, 15)}`;
+  return [
+    `busy ${(busyUs / 1000).toFixed(0)} ms serving (idle left out; ${(loadingUs / 1000).toFixed(0)} ms loading modules, left out)`,
+    '',
+    'self time by function:',
+    list(self, top),
+    '',
+    'self time by module:',
+    list(byModule, 15),
+    '',
+    "total time (self + callees) of the gateway's own functions:",
+    list(inclusiveOwn, top),
+  ].join('\n');
 }
 
 const [file, topArg] = process.argv.slice(2);

@@ -45,8 +45,8 @@ function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
 }
 
 /** Starts `node script` and waits for the one JSON line {"url": ...} it prints when listening. */
-function startAnnouncing(name: string, script: string, env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+function startAnnouncing(name: string, script: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<Started> {
+  const child = spawn(process.execPath, [...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   track(child);
   return new Promise((resolve, reject) => {
     let buffered = '';
@@ -92,8 +92,8 @@ export function startMock(distRoot: string, apiKey: string, imageBase64Bytes: Mo
   });
 }
 
-export function startFloor(distRoot: string, upstreamUrl: string): Promise<Started> {
-  return startAnnouncing('floor', join(distRoot, 'bench/floor-proxy.js'), { UPSTREAM_URL: upstreamUrl, PORT: '0', HOST: '127.0.0.1' });
+export function startFloor(distRoot: string, upstreamUrl: string, nodeArgs: readonly string[] = []): Promise<Started> {
+  return startAnnouncing('floor', join(distRoot, 'bench/floor-proxy.js'), { UPSTREAM_URL: upstreamUrl, PORT: '0', HOST: '127.0.0.1' }, nodeArgs);
 }
 
 export interface GatewayLaunch {

@@ -9,7 +9,8 @@
  *
  * --quick: one run of short segments (under 3 minutes). Default: three runs, medians reported
  * (under 10 minutes). --redis: the gateway uses a private redis-server instead of its in-memory
- * store. --profile DIR: the gateway runs with --cpu-prof, profiles written to DIR on exit.
+ * store. --profile DIR: the gateway and the floor run with --cpu-prof; each process writes its
+ * profile to DIR/gateway or DIR/floor on exit (read one with dist-bench/bench/cpu-profile-summary.js).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -132,8 +133,13 @@ async function launchGateway(opts: Options, stack: { mock: Started; redis?: Runn
     tenantKey: TENANT_KEY,
     models: MODELS.map((m) => m.id),
     ...(stack.redis ? { redisUrl: stack.redis.url } : {}),
-    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] } : {}),
+    ...(opts.profileDir ? { nodeArgs: profileArgs(opts.profileDir, 'gateway') } : {}),
   });
+}
+
+/** V8 CPU profiles, written by each process as it exits: DIR/gateway/*.cpuprofile, DIR/floor/... */
+function profileArgs(dir: string, name: string): string[] {
+  return ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`];
 }
 
 /** A fresh gateway: memory a previous segment left behind must not count as this one's peak. */
@@ -316,9 +322,10 @@ async function main(): Promise<void> {
     if (redis) started.push(redis);
     const mock = await startMock(DIST_BENCH, GOOGLE_KEY, ANSWER_BASE64_BYTES);
     started.push(mock);
-    const floor = await startFloor(DIST_BENCH, mock.url);
+    const floor = await startFloor(DIST_BENCH, mock.url, opts.profileDir ? profileArgs(opts.profileDir, 'floor') : []);
     started.push(floor);
     const redisPid = redis ? findPid(`redis-server 127.0.0.1:${redis.port}`) : undefined;
+    if (redis) progress(`private redis-server on port ${redis.port}${redisPid === undefined ? ' (pid not found: its CPU counts as other processes\')' : `, pid ${redisPid}`}`);
     stack = {
       mock,
       floor,

@@ -20,7 +20,10 @@
  */
 
 /** How the handler wants a string value delivered. */
-export type StringCapture = 'skip' | 'text' | 'raw';
+export type StringCapture = 'skip' | 'text' | 'raw' | 'range';
+
+/** [start, end) byte offsets into everything written to the tokenizer, in write order. */
+export type ByteRange = readonly [start: number, end: number];
 
 /** Member name inside an object, index inside an array, undefined at the top level (or for a member name too long to keep). */
 export type JsonKey = string | number | undefined;
@@ -37,6 +40,12 @@ export interface JsonHandler {
    * they are the string's raw bytes). If it contained escapes, one decoded Buffer instead.
    */
   raw(key: JsonKey, pieces: Buffer[], byteLength: number): void;
+  /**
+   * A string captured as 'range': where its raw bytes sit in the written stream, so a consumer
+   * that kept the stream elsewhere (a spool file) can read them back without the tokenizer
+   * holding any chunk. `escaped` means the bytes still contain JSON escapes.
+   */
+  range(key: JsonKey, ranges: ByteRange[], byteLength: number, escaped: boolean): void;
   /** A number (NaN when longer than the number cap), boolean or null. */
   scalar(key: JsonKey, value: number | boolean | null): void;
 }
@@ -100,6 +109,10 @@ export class JsonTokenizer {
   #capture: StringCapture = 'skip';
   #pieces: Buffer[] = [];
   #pieceBytes = 0;
+  #ranges: Array<[number, number]> = [];
+  /** Bytes written so far, and the stream offset of index 0 of the chunk being read. */
+  #written = 0;
+  #bufBase = 0;
   #overlong = false;
   #escaped = false;
   #afterBackslash = false;
@@ -145,7 +158,8 @@ export class JsonTokenizer {
 
   /** Bytes of received data this tokenizer holds (pieces of the string being captured, a number's text). */
   retainedBytes(): number {
-    return this.#pieceBytes + this.#numberText.length;
+    // A string captured as ranges holds no bytes, only where they were.
+    return (this.#capture === 'range' ? 0 : this.#pieceBytes) + this.#numberText.length;
   }
 
   /** Marks the document malformed from outside (e.g. a framing fault) and stops reading it. */
@@ -153,6 +167,7 @@ export class JsonTokenizer {
     this.#state = S_ERROR;
     this.#token = T_NONE;
     this.#pieces = [];
+    this.#ranges = [];
     this.#pieceBytes = 0;
   }
 
@@ -164,6 +179,7 @@ export class JsonTokenizer {
     this.#isArray = [];
     this.#keys = [];
     this.#pieces = [];
+    this.#ranges = [];
     this.#pieceBytes = 0;
     this.#numberText = '';
   }
@@ -178,6 +194,8 @@ export class JsonTokenizer {
   }
 
   write(buf: Buffer, start = 0, end = buf.length): void {
+    this.#bufBase = this.#written - start;
+    this.#written += end - start;
     let i = start;
     while (i < end && this.#state !== S_ERROR) {
       if (this.#token === T_STRING) {
@@ -286,6 +304,7 @@ export class JsonTokenizer {
     this.#stringIsKey = isKey;
     this.#capture = isKey ? 'text' : this.#handler.stringCapture(this.#currentKey());
     this.#pieces = [];
+    this.#ranges = [];
     this.#pieceBytes = 0;
     this.#overlong = false;
     this.#escaped = false;
@@ -356,6 +375,14 @@ export class JsonTokenizer {
 
   #collect(buf: Buffer, from: number, to: number): void {
     if (to <= from || this.#capture === 'skip' || this.#overlong) return;
+    if (this.#capture === 'range') {
+      const absFrom = this.#bufBase + from;
+      const last = this.#ranges[this.#ranges.length - 1];
+      if (last && last[1] === absFrom) last[1] = this.#bufBase + to;
+      else this.#ranges.push([absFrom, this.#bufBase + to]);
+      this.#pieceBytes += to - from;
+      return;
+    }
     if (this.#capture === 'raw') {
       this.#pieces.push(buf.subarray(from, to));
       this.#pieceBytes += to - from;
@@ -375,8 +402,10 @@ export class JsonTokenizer {
   #endString(): void {
     this.#token = T_NONE;
     const pieces = this.#pieces;
+    const ranges = this.#ranges;
     const byteLength = this.#pieceBytes;
     this.#pieces = [];
+    this.#ranges = [];
     this.#pieceBytes = 0;
     if (this.#stringIsKey) {
       this.#keys[this.#keys.length - 1] = this.#overlong ? undefined : this.#decodeText(pieces);
@@ -384,7 +413,9 @@ export class JsonTokenizer {
       return;
     }
     const key = this.#currentKey();
-    if (this.#capture === 'text') {
+    if (this.#capture === 'range') {
+      this.#handler.range(key, ranges, byteLength, this.#escaped);
+    } else if (this.#capture === 'text') {
       this.#handler.text(key, this.#overlong ? undefined : this.#decodeText(pieces));
     } else if (this.#capture === 'raw') {
       if (this.#escaped) {

@@ -7,7 +7,7 @@
  * flight. The bytes go through an incremental tokenizer (json-tokenizer.ts) that skips or slices
  * big strings with memchr, and only the small values the summary needs become JS values.
  */
-import { JsonTokenizer, type JsonHandler, type JsonKey, type StringCapture } from './json-tokenizer.js';
+import { JsonTokenizer, type ByteRange, type JsonHandler, type JsonKey, type StringCapture } from './json-tokenizer.js';
 import { SseEventReader } from './sse-events.js';
 import type { ModalityTokenCount, UsageMetadata } from './types.js';
 
@@ -22,8 +22,11 @@ export interface ScanOptions {
    * request that fails before it starts (§5).
    */
   framing: Framing;
-  /** Keep image data (for the OpenAI face); default false. */
-  captureImages?: boolean;
+  /**
+   * Keep image data (for the OpenAI face); default false. 'ranges' keeps only where each image's
+   * base64 sits in the body (framing 'json' only), for a consumer that spools the body itself.
+   */
+  captureImages?: boolean | 'ranges';
 }
 
 export interface ScannedImage {
@@ -31,6 +34,10 @@ export interface ScannedImage {
   /** The base64 text exactly as Google sent it, as zero-copy slices (Buffer.subarray) of the received chunks; concatenated they are the string's raw bytes. If the JSON string contained escapes (e.g. `\/`), one decoded Buffer instead. */
   base64: Buffer[];
   base64Length: number;
+  /** With captureImages 'ranges': where the base64 bytes are in the body (base64 is then empty). */
+  ranges?: readonly ByteRange[];
+  /** With ranges: the bytes there still contain JSON escapes (e.g. `\/`) to decode. */
+  escaped?: boolean;
   thought: boolean;
   candidateIndex: number;
 }
@@ -74,6 +81,9 @@ export class ResponseScanner {
   #broken = false;
 
   constructor(options: ScanOptions) {
+    if (options.captureImages === 'ranges' && options.framing !== 'json') {
+      throw new Error("captureImages 'ranges' needs framing 'json': offsets are body offsets only there");
+    }
     this.#reader = new AnswerReader(this.#summary, options.captureImages ?? false);
     this.#tokenizer = new JsonTokenizer(this.#reader);
     this.#mode = options.framing === 'sse' ? 'sniff' : 'json';
@@ -131,7 +141,7 @@ export class ResponseScanner {
   /** Bytes of the body this scanner holds: the string being captured and captured images. For tests of memory use. */
   retainedBytes(): number {
     let bytes = this.#tokenizer.retainedBytes() + this.#reader.pendingBytes();
-    for (const image of this.#summary.images) bytes += image.base64Length;
+    for (const image of this.#summary.images) if (!image.ranges) bytes += image.base64Length;
     return bytes;
   }
 
@@ -183,6 +193,8 @@ interface PartFrame {
   thought: boolean;
   mimeType: string | undefined;
   data: Buffer[] | undefined;
+  ranges?: ByteRange[];
+  escaped?: boolean;
   dataLength: number;
 }
 
@@ -211,10 +223,10 @@ const SKIP: Frame = { kind: 'skip' };
 /** Turns tokenizer events into the summary, keeping one frame per open container. */
 class AnswerReader implements JsonHandler {
   readonly #summary: ScanSummary;
-  readonly #captureImages: boolean;
+  readonly #captureImages: boolean | 'ranges';
   #frames: Frame[] = [];
 
-  constructor(summary: ScanSummary, captureImages: boolean) {
+  constructor(summary: ScanSummary, captureImages: boolean | 'ranges') {
     this.#summary = summary;
     this.#captureImages = captureImages;
   }
@@ -227,7 +239,7 @@ class AnswerReader implements JsonHandler {
   /** Image bytes of parts still open. */
   pendingBytes(): number {
     let bytes = 0;
-    for (const frame of this.#frames) if (frame.kind === 'part' && frame.data) bytes += frame.dataLength;
+    for (const frame of this.#frames) if (frame.kind === 'part' && frame.data && !frame.ranges) bytes += frame.dataLength;
     return bytes;
   }
 
@@ -259,7 +271,8 @@ class AnswerReader implements JsonHandler {
         return key === 'text' ? 'text' : 'skip';
       case 'inline-data':
         if (key === 'mimeType') return 'text';
-        return key === 'data' && this.#captureImages ? 'raw' : 'skip';
+        if (key !== 'data' || !this.#captureImages) return 'skip';
+        return this.#captureImages === 'ranges' ? 'range' : 'raw';
       default:
         return 'skip';
     }
@@ -273,6 +286,16 @@ class AnswerReader implements JsonHandler {
     const kind = this.#frames[this.#frames.length - 1]?.kind;
     if (kind === undefined || kind === 'messages') this.#summary.malformed = true;
     else this.#assign(key, value);
+  }
+
+  range(key: JsonKey, ranges: ByteRange[], byteLength: number, escaped: boolean): void {
+    const frame = this.#frames[this.#frames.length - 1];
+    if (frame?.kind === 'inline-data' && key === 'data') {
+      frame.part.data = [];
+      frame.part.ranges = ranges;
+      frame.part.escaped = escaped;
+      frame.part.dataLength = byteLength;
+    }
   }
 
   raw(key: JsonKey, pieces: Buffer[], byteLength: number): void {
@@ -373,6 +396,7 @@ class AnswerReader implements JsonHandler {
           mimeType: part.mimeType,
           base64: part.data,
           base64Length: part.dataLength,
+          ...(part.ranges ? { ranges: part.ranges, escaped: part.escaped ?? false } : {}),
           thought: part.thought,
           candidateIndex: part.candidate.index ?? part.candidate.position,
         };

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RequestEstimate } from '../gemini/request-inspect.js';
-import { ResponseScanner, type Framing, type ScanSummary } from '../gemini/response-scanner.js';
+import { ResponseScanner, type Framing, type ScanOptions, type ScanSummary } from '../gemini/response-scanner.js';
 import type { ModelSpec } from '../models/catalog.js';
 import type { Admission, QuotaProject, QuotaService } from '../quota/quota-service.js';
 import type { Caller } from '../tenants/registry.js';
@@ -38,7 +38,7 @@ export interface CallRequest {
   body: Buffer;
   estimate: RequestEstimate;
   user?: string;
-  captureImages?: boolean;
+  captureImages?: ScanOptions['captureImages'];
   signal: AbortSignal;
 }
 

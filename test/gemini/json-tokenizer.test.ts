@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonTokenizer, unescapeJsonString, type JsonHandler, type JsonKey, type StringCapture } from '../../src/gemini/json-tokenizer.js';
+import { JsonTokenizer, unescapeJsonString, type ByteRange, type JsonHandler, type JsonKey, type StringCapture } from '../../src/gemini/json-tokenizer.js';
 
 /** Rebuilds the document from the tokenizer's events, to compare with JSON.parse. */
 class Rebuilder implements JsonHandler {
@@ -9,8 +9,12 @@ class Rebuilder implements JsonHandler {
   value: unknown;
   rawPieces: Buffer[][] = [];
 
-  constructor(capture: StringCapture = 'text') {
+  /** The whole document, for resolving 'range' captures. */
+  readonly #source: Buffer | undefined;
+
+  constructor(capture: StringCapture = 'text', source?: Buffer) {
     this.#capture = capture;
+    this.#source = source;
   }
 
   openContainer(key: JsonKey, isArray: boolean): void {
@@ -31,6 +35,11 @@ class Rebuilder implements JsonHandler {
     expect(Buffer.concat(pieces).length).toBe(byteLength);
     this.rawPieces.push(pieces);
     this.#put(key, Buffer.concat(pieces).toString('utf8'));
+  }
+  range(key: JsonKey, ranges: ByteRange[], byteLength: number, escaped: boolean): void {
+    const bytes = Buffer.concat(ranges.map(([start, end]) => this.#source!.subarray(start, end)));
+    expect(bytes.length).toBe(byteLength);
+    this.#put(key, (escaped ? unescapeJsonString(bytes) : bytes).toString('utf8'));
   }
   scalar(key: JsonKey, value: number | boolean | null): void {
     this.#put(key, value);
@@ -53,7 +62,7 @@ class Rebuilder implements JsonHandler {
 
 function tokenize(text: string | Buffer, cuts: number[] = [], capture: StringCapture = 'text') {
   const body = Buffer.from(text);
-  const handler = new Rebuilder(capture);
+  const handler = new Rebuilder(capture, body);
   const tokenizer = new JsonTokenizer(handler);
   let from = 0;
   for (const cut of [...new Set(cuts.map((c) => c % (body.length + 1)))].sort((a, b) => a - b)) {
@@ -119,6 +128,7 @@ describe('JsonTokenizer', () => {
       },
       text: () => undefined,
       raw: () => undefined,
+      range: () => undefined,
       scalar: (key) => keys.push(key),
     };
     const tokenizer = new JsonTokenizer(handler);
@@ -138,6 +148,25 @@ describe('JsonTokenizer', () => {
     const pieces = handler.rawPieces[0]!;
     expect(pieces.map((p) => p.toString())).toEqual(['abc', 'defghij']);
     for (const piece of pieces) expect(piece.buffer).toBe(body.buffer);
+  });
+
+  it('reports range captures as offsets into the written stream, however it is cut, escapes included', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.array(fc.nat(), { maxLength: 8 }), (value, cuts) => {
+        const json = JSON.stringify(value, null, 1);
+        expect(tokenize(json, cuts, 'range').value).toEqual(JSON.parse(json));
+      }),
+      { numRuns: 500 },
+    );
+    const body = Buffer.from('{"data": "abc\\/def"}');
+    const t = tokenize(body, [12], 'range');
+    expect(t.value).toEqual({ data: 'abc/def' });
+  });
+
+  it('holds no bytes of a string captured as a range', () => {
+    const tokenizer = new JsonTokenizer(new Rebuilder('range', Buffer.alloc(0)));
+    tokenizer.write(Buffer.from('["' + 'A'.repeat(100_000)));
+    expect(tokenizer.retainedBytes()).toBe(0);
   });
 
   it('completes a number only when the document ends', () => {

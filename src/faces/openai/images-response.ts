@@ -13,10 +13,18 @@ export interface ImagesUsage {
   total_tokens: number;
 }
 
+/** An image whose base64 was spooled rather than kept: the caller streams it from its spool. */
+export interface SpooledImage {
+  /** Index of the result (upstream call) whose answer holds it. */
+  result: number;
+  image: ScannedImage;
+}
+
 export interface BuiltImagesResponse {
-  /** The JSON body in order; image data are the scanner's own Buffers, not copies. */
-  chunks: Buffer[];
-  byteLength: number;
+  /** The JSON body in order; image data are the scanner's own Buffers (not copies) or spooled images. */
+  chunks: Array<Buffer | SpooledImage>;
+  /** Undefined when a spooled image still holds JSON escapes (its decoded length is not known yet). */
+  byteLength: number | undefined;
   imageCount: number;
   usage: ImagesUsage;
 }
@@ -152,16 +160,22 @@ const OUTPUT_FORMATS: Readonly<Record<string, string>> = { 'image/png': 'png', '
  * sums every call passed in, failed ones included, since Google bills them too.
  */
 export function buildImagesResponse(results: ReadonlyArray<{ summary: ScanSummary }>, createdSec: number, costNanoUsd: number): BuiltImagesResponse {
-  const chunks: Buffer[] = [Buffer.from(`{"created":${Math.floor(createdSec)},"data":[`)];
+  const chunks: Array<Buffer | SpooledImage> = [Buffer.from(`{"created":${Math.floor(createdSec)},"data":[`)];
   const mimeTypes = new Set<string>();
   let imageCount = 0;
-  for (const { summary } of results) {
+  let byteLength: number | undefined = 0;
+  for (const [result, { summary }] of results.entries()) {
     if (!classifyResult(summary).ok) continue;
     const text = summary.text.trim();
     const revised = text ? `,"revised_prompt":${JSON.stringify(text)}` : '';
     for (const image of finalImages(summary)) {
       chunks.push(Buffer.from(`${imageCount > 0 ? ',' : ''}{"b64_json":"`));
-      for (const slice of image.base64) chunks.push(slice);
+      if (image.ranges) {
+        chunks.push({ result, image });
+        byteLength = image.escaped || byteLength === undefined ? undefined : byteLength + image.base64Length;
+      } else {
+        for (const slice of image.base64) chunks.push(slice);
+      }
       chunks.push(Buffer.from(`"${revised}}`));
       mimeTypes.add(image.mimeType);
       imageCount += 1;
@@ -176,7 +190,6 @@ export function buildImagesResponse(results: ReadonlyArray<{ summary: ScanSummar
       `]${outputFormat ? `,"output_format":"${outputFormat}"` : ''},"usage":${usageJson},"cost_usd":${formatUsd(costNanoUsd)}}}`,
     ),
   );
-  let byteLength = 0;
-  for (const chunk of chunks) byteLength += chunk.length;
+  if (byteLength !== undefined) for (const chunk of chunks) if (Buffer.isBuffer(chunk)) byteLength += chunk.length;
   return { chunks, byteLength, imageCount, usage };
 }

@@ -1,5 +1,4 @@
 import { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
@@ -19,7 +18,11 @@ import { googleModelList, googleModelResource } from '../native/models.js';
 import { parseEditsFields } from './edits-request.js';
 import { renderOpenAIError, rateLimitHeaders } from './errors.js';
 import { buildGeminiRequest, parseGenerationsBody, type GenerationsRequest } from './generations-request.js';
+import { AnswerSpool } from './answer-spool.js';
 import { buildImagesResponse, classifyResult } from './images-response.js';
+
+/** Answers above this go to a spool file while the response waits for them (see AnswerSpool). */
+const SPILL_AT_BYTES = 2 * 1024 * 1024;
 
 /** Unix seconds at which the gateway's served models "were created", for OpenAI's list shape. */
 const MODELS_CREATED_SEC = 1_764_000_000;
@@ -73,7 +76,8 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     };
     const signal = abortOnClientGone(request, reply);
     const project = projectOf(caller);
-    const one = async (): Promise<{ outcome: CallOutcome; admission: Admission }> => {
+    const spools: AnswerSpool[] = [];
+    const one = async (): Promise<{ outcome: CallOutcome; admission: Admission; spool: AnswerSpool }> => {
       const answer = await deps.relay.start({
         requestId: request.id,
         caller,
@@ -87,17 +91,20 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
         body,
         estimate,
         ...(req.user !== undefined ? { user: req.user } : {}),
-        captureImages: true,
+        captureImages: 'ranges',
         signal,
       });
       if (!answer.ok) {
         await answer.outcome;
         throw upstreamFailure(answer);
       }
-      answer.body.resume();
-      await finished(answer.body);
-      return { outcome: await answer.outcome, admission: answer.admission };
+      const spool = new AnswerSpool({ spillAtBytes: SPILL_AT_BYTES });
+      spools.push(spool);
+      await spool.consume(answer.body);
+      return { outcome: await answer.outcome, admission: answer.admission, spool };
     };
+    const disposeAll = () => Promise.allSettled(spools.map((s) => s.dispose()));
+    reply.raw.once('close', () => void disposeAll());
     const settled = await Promise.allSettled(Array.from({ length: req.n }, one));
 
     const done = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -119,15 +126,22 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       reply.headers(rateLimitHeaders({ limit: last.limitRequests, remaining: last.remainingRequests, resetMs: last.resetRequestsMs }));
     }
     // Every answered call's usage counts (it is charged); only accepted images go into data.
+    const answered = done.filter((r) => r.outcome.summary);
     const response = buildImagesResponse(
-      done.flatMap((r) => (r.outcome.summary ? [{ summary: r.outcome.summary }] : [])),
+      answered.map((r) => ({ summary: r.outcome.summary! })),
       Math.floor(deps.clock.nowMs() / 1000),
       costNanoUsd,
     );
     reply.header('content-type', 'application/json');
-    reply.header('content-length', String(response.byteLength));
-    // The chunks reference Google's base64 as it arrived: streamed out, never joined or copied.
-    return reply.send(Readable.from(response.chunks, { objectMode: false }));
+    if (response.byteLength !== undefined) reply.header('content-length', String(response.byteLength));
+    // Google's base64 goes out as it was kept (memory or spool file): never decoded or joined.
+    async function* responseBody(): AsyncGenerator<Buffer> {
+      for (const chunk of response.chunks) {
+        if (Buffer.isBuffer(chunk)) yield chunk;
+        else yield* answered[chunk.result]!.spool.read(chunk.image.ranges ?? [], chunk.image.escaped);
+      }
+    }
+    return reply.send(Readable.from(responseBody(), { objectMode: false }));
   };
 
   const generations = async (request: FastifyRequest, reply: FastifyReply) =>

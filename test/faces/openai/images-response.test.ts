@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildImagesResponse, classifyResult, sumUsage } from '../../../src/faces/openai/images-response.js';
+import { buildImagesResponse, classifyResult, sumUsage, type SpooledImage } from '../../../src/faces/openai/images-response.js';
 import { renderOpenAIError } from '../../../src/faces/openai/errors.js';
 import type { ScanSummary, ScannedImage } from '../../../src/gemini/response-scanner.js';
 import type { UsageMetadata } from '../../../src/gemini/types.js';
@@ -49,8 +49,8 @@ interface ParsedResponse {
   };
 }
 
-function parse(chunks: Buffer[]): ParsedResponse {
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as ParsedResponse;
+function parse(chunks: ReadonlyArray<Buffer | SpooledImage>): ParsedResponse {
+  return JSON.parse(Buffer.concat(chunks as Buffer[]).toString('utf8')) as ParsedResponse;
 }
 
 const proUsage: UsageMetadata = {
@@ -77,7 +77,7 @@ describe('buildImagesResponse', () => {
     expect(body.data.map((d) => d.b64_json)).toEqual([b64(3000, 1), b64(5, 2)]);
     for (const slice of [...first.base64, ...second.base64]) expect(built.chunks).toContain(slice);
     expect(built.imageCount).toBe(2);
-    expect(built.byteLength).toBe(Buffer.concat(built.chunks).length);
+    expect(built.byteLength).toBe(Buffer.concat(built.chunks as Buffer[]).length);
   });
 
   it('parses as JSON whatever the slice boundaries', () => {
@@ -151,7 +151,7 @@ describe('buildImagesResponse', () => {
   });
 
   it('writes cost_usd with six decimals', () => {
-    const raw = Buffer.concat(buildImagesResponse([{ summary: summary({ images: [image('QUJD')] }) }], 1, 134_000_000).chunks).toString();
+    const raw = Buffer.concat(buildImagesResponse([{ summary: summary({ images: [image("QUJD")] }) }], 1, 134_000_000).chunks as Buffer[]).toString();
     expect(raw).toContain('"cost_usd":0.134000}');
   });
 
@@ -164,7 +164,7 @@ describe('buildImagesResponse', () => {
   ];
   for (const [nano, usd] of costs) {
     it(`writes ${nano} nano-dollars as cost_usd ${usd}, as the cost header does`, () => {
-      const raw = Buffer.concat(buildImagesResponse([], 1, nano).chunks).toString();
+      const raw = Buffer.concat(buildImagesResponse([], 1, nano).chunks as Buffer[]).toString();
       expect(raw).toContain(`"cost_usd":${usd}}`);
     });
   }
