@@ -10,7 +10,8 @@ import type { ModelSpec } from '../models/catalog.js';
 import { projectLimitsFor, type Limits, type Tier } from './limits.js';
 import { quotaMetricFor } from './quota-ids.js';
 import type { QuotaCounters, QuotaDimension, RequestCounts } from './store.js';
-import { PacificPeriods, WINDOW_MS } from './windows.js';
+import { PacificPeriods } from '../time/pacific-periods.js';
+import { WINDOW_MS } from './windows.js';
 
 export interface QuotaProject {
   id: string;

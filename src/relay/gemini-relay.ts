@@ -9,7 +9,7 @@ import type { ModelSpec } from '../models/catalog.js';
 import type { Admission, QuotaProject, QuotaService } from '../quota/quota-service.js';
 import type { Caller } from '../tenants/registry.js';
 import type { Clock } from '../time/clock.js';
-import { pacificDay } from '../time/pacific.js';
+import { PacificPeriods } from '../time/pacific-periods.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import type { BudgetReservation, BudgetService } from '../usage/budget.js';
 import type { UsageLedger } from '../usage/ledger.js';
@@ -93,6 +93,7 @@ const DEFAULT_COOLDOWN_MS = 60_000;
  */
 export class GeminiRelay {
   readonly #d: RelayDeps;
+  readonly #periods = new PacificPeriods();
 
   constructor(deps: RelayDeps) {
     this.#d = deps;
@@ -223,7 +224,7 @@ export class GeminiRelay {
     const record: UsageRecord = {
       id: randomUUID(),
       timeMs: m.startedAtMs,
-      day: pacificDay(m.startedAtMs),
+      day: this.#periods.day(m.startedAtMs).key,
       requestId: req.requestId,
       tenantId: req.caller.tenant.id,
       keyId: req.caller.keyId,

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { GatewayError, type BudgetRefusal } from '../errors/gateway-error.js';
 import type { BudgetCounters, BudgetPeriodRef } from '../quota/store.js';
-import { PacificPeriods, type CalendarPeriod } from '../quota/windows.js';
+import { PacificPeriods, type CalendarPeriod } from '../time/pacific-periods.js';
 
 export interface TenantBudget {
   dailyUsd?: number;
