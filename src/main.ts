@@ -6,7 +6,18 @@ import { REDACT_PATHS } from './ops/log-redaction.js';
 /** env -> config -> real deps -> listen; SIGTERM drains. The only reader of process.env with cli.ts. */
 async function main(): Promise<void> {
   const env = process.env;
-  const logger: Logger = pino({ level: env.LOG_LEVEL ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+  // Asynchronous stdout: lines written while a write is in flight go out together, so logging
+  // never blocks a request on the terminal or a log collector. Flushed before every exit.
+  const destination = pino.destination({ dest: 1, sync: false });
+  const logger: Logger = pino({ level: env.LOG_LEVEL ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  const exit = (code: number) => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout already gone: nothing more to say
+    }
+    process.exit(code);
+  };
   const configPath = env.GATEWAY_CONFIG ?? 'config/gateway.yaml';
   let config;
   try {
@@ -34,7 +45,7 @@ async function main(): Promise<void> {
     logger.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down: finishing in-flight requests');
     const force = setTimeout(() => {
       logger.error('shutdown grace period over; exiting with requests still in flight');
-      process.exit(1);
+      exit(1);
     }, config.server.shutdownGraceMs + 5_000);
     force.unref();
     // In-flight requests get the grace period; then connections are cut and the ledger flushed.
@@ -44,11 +55,11 @@ async function main(): Promise<void> {
       .close()
       .then(() => {
         logger.info('stopped');
-        process.exit(0);
+        exit(0);
       })
       .catch((e: unknown) => {
         logger.error({ err: e }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
