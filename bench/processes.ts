@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -17,6 +17,8 @@ export interface Started {
   name: string;
   url: string;
   pid: number;
+  /** How it ended if it ended before stop() was called ('exit code 1', 'signal SIGABRT'), else undefined. */
+  died(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -26,13 +28,22 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-function track(child: ChildProcess): void {
+/** Tracks the child for the last-resort kill; returns how it died, if it dies unasked. */
+function track(child: ChildProcess): () => string | undefined {
   running.add(child);
-  child.once('exit', () => running.delete(child));
+  let death: string | undefined;
+  child.once('exit', (code, signal) => {
+    running.delete(child);
+    if (!stopRequested.has(child)) death = signal ? `signal ${signal}` : `exit code ${code}`;
+  });
+  return () => death;
 }
+
+const stopRequested = new WeakSet<ChildProcess>();
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
 function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  stopRequested.add(child);
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -47,7 +58,7 @@ function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
 /** Starts `node script` and waits for the one JSON line {"url": ...} it prints when listening. */
 function startAnnouncing(name: string, script: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<Started> {
   const child = spawn(process.execPath, [...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  track(child);
+  const died = track(child);
   return new Promise((resolve, reject) => {
     let buffered = '';
     const onExit = (code: number | null) => reject(new Error(`${name} exited with ${code} before listening`));
@@ -63,7 +74,7 @@ function startAnnouncing(name: string, script: string, env: Record<string, strin
       child.stdout!.resume();
       try {
         const { url } = JSON.parse(buffered.slice(0, newline)) as { url: string };
-        resolve({ name, url, pid: child.pid!, stop: () => stopChild(child) });
+        resolve({ name, url, pid: child.pid!, died, stop: () => stopChild(child) });
       } catch (e) {
         void stopChild(child);
         reject(new Error(`${name} printed ${buffered.slice(0, newline)} instead of {"url": ...}: ${(e as Error).message}`));
@@ -106,11 +117,15 @@ export interface GatewayLaunch {
   redisUrl?: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** Where the log of a gateway that died unasked is kept (the temp folder is removed). */
+  crashLogDir: string;
 }
 
 export interface StartedGateway extends Started {
   /** Lines the gateway logged at warn or above (it logs at info, like production, to a file). */
   problems(): string[];
+  /** The last lines of its log. */
+  logTail(lines: number): string;
 }
 
 function benchConfigYaml(opts: GatewayLaunch, dbPath: string): string {
@@ -181,7 +196,7 @@ export async function startGateway(opts: GatewayLaunch): Promise<StartedGateway>
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.mainJs], { env, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
-  track(child);
+  const died = track(child);
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitHealthy(url, child, logPath);
@@ -194,6 +209,8 @@ export async function startGateway(opts: GatewayLaunch): Promise<StartedGateway>
     name: 'gateway',
     url,
     pid: child.pid!,
+    died,
+    logTail: (n) => (existsSync(logPath) ? readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : ''),
     problems: () => {
       // Start-up warnings (no REDIS_URL, ...) are expected; what it logs under load is not.
       if (!existsSync(logPath)) return [];
@@ -206,6 +223,10 @@ export async function startGateway(opts: GatewayLaunch): Promise<StartedGateway>
     },
     stop: async () => {
       await stopChild(child, 10_000);
+      if (died() !== undefined) {
+        mkdirSync(opts.crashLogDir, { recursive: true });
+        copyFileSync(logPath, join(opts.crashLogDir, `gateway-${child.pid}-crash.log`));
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -8,7 +8,8 @@
  *                    [--profile DIR] [--out FILE]
  *
  * --quick: one run of short segments (under 3 minutes). Default: three runs, medians reported
- * (under 10 minutes). --redis: the gateway uses a private redis-server instead of its in-memory
+ * (under 10 minutes). The issue's targets are checked at the end either way (--check is
+ * accepted and changes nothing); the exit code is 0 whether they pass or not. --redis: the gateway uses a private redis-server instead of its in-memory
  * store. --profile DIR: the gateway and the floor run with --cpu-prof; each process writes its
  * profile to DIR/gateway or DIR/floor on exit (read one with dist-bench/bench/cpu-profile-summary.js).
  */
@@ -54,8 +55,6 @@ interface Options {
   runs: number;
   warmupMs: number;
   measureMs: number;
-  /** Requests each of the 64 loops sends in the memory scenario. */
-  memoryRequestsPerLoop: number;
   redis: boolean;
   faces: Face[];
   bodies: BodyKind[];
@@ -81,8 +80,6 @@ function parseOptions(argv: readonly string[]): Options {
     runs: quick ? 1 : 3,
     warmupMs: quick ? 500 : 750,
     measureMs: quick ? 2_000 : 2_500,
-    // One round is enough: all 64 answers are in flight together at the start.
-    memoryRequestsPerLoop: 1,
     redis: false,
     faces: [...FACES],
     bodies: [...BODIES],
@@ -102,8 +99,7 @@ function parseOptions(argv: readonly string[]): Options {
     } else if (arg === '--bodies') {
       const chosen = listArg(next(), BODIES, '--bodies');
       opts.bodies = BODIES.filter((b) => chosen.includes(b));
-    }
-    else if (arg === '--profile') opts.profileDir = resolve(next() ?? '/tmp/nanogate-prof');
+    } else if (arg === '--profile') opts.profileDir = resolve(next() ?? '/tmp/nanogate-prof');
     else if (arg === '--out') opts.outPath = resolve(next() ?? opts.outPath);
     else throw new Error(`unknown option ${arg}`);
   }
@@ -123,6 +119,15 @@ interface Stack {
   /** False until the gateway has served a segment: a fresh one need not be restarted. */
   gatewayUsed: boolean;
   gatewayProblems: string[];
+  gatewayDeaths: GatewayDeath[];
+}
+
+interface GatewayDeath {
+  run: number;
+  during: string;
+  how: string;
+  pid: number;
+  logTail: string;
 }
 
 async function launchGateway(opts: Options, stack: { mock: Started; redis?: RunningRedis }): Promise<StartedGateway> {
@@ -134,6 +139,7 @@ async function launchGateway(opts: Options, stack: { mock: Started; redis?: Runn
     models: MODELS.map((m) => m.id),
     ...(stack.redis ? { redisUrl: stack.redis.url } : {}),
     ...(opts.profileDir ? { nodeArgs: profileArgs(opts.profileDir, 'gateway') } : {}),
+    crashLogDir: dirname(opts.outPath),
   });
 }
 
@@ -155,7 +161,32 @@ async function restartGateway(opts: Options, stack: Stack): Promise<void> {
 const FOREIGN_CPU_WARN_PCT = 10;
 
 function cpuOf(pid: number | undefined): number {
-  return pid === undefined ? 0 : cpuTimeMs(pid);
+  if (pid === undefined) return 0;
+  try {
+    return cpuTimeMs(pid);
+  } catch {
+    // It died during the segment: reported as such, its figures left out.
+    return Number.NaN;
+  }
+}
+
+/** A gateway that died is a finding, not the end of the run: keep its log, note it, start another. */
+async function replaceIfDead(opts: Options, stack: Stack, run: number, during: string): Promise<string | undefined> {
+  const how = stack.gateway.died();
+  if (how === undefined) return undefined;
+  const tail = stack.gateway.logTail(20);
+  stack.gatewayDeaths.push({ run, during, how, pid: stack.gateway.pid, logTail: tail });
+  progress(`  the gateway (pid ${stack.gateway.pid}) died during ${during}: ${how}; its log is kept in ${dirname(opts.outPath)}; starting another\n${tail}`);
+  stack.gatewayUsed = true;
+  await restartGateway(opts, stack);
+  return how;
+}
+
+function assertAlive(stack: Stack): void {
+  for (const p of [stack.mock, stack.floor]) {
+    const how = p.died();
+    if (how !== undefined) throw new Error(`the ${p.name} process died (${how}): the run cannot go on`);
+  }
 }
 
 /**
@@ -207,6 +238,9 @@ async function measure(
     const sampler = proxy ? new RssSampler(proxy.pid) : undefined;
     const result = await runLoad({ pool, request, concurrency, durationMs: opts.measureMs, minResponseBytes });
     const peakRssBytes = sampler?.stop();
+    assertAlive(stack);
+    const death = target === 'gateway' ? await replaceIfDead(opts, stack, run, `${body} ${face}`) : undefined;
+    if (death !== undefined) result.firstError = `gateway died: ${death}`;
     const proxyCpuMs = cpuOf(proxy?.pid) - proxyCpu0;
     const mockCpuMs = cpuTimeMs(stack.mock.pid) - mockCpu0;
     const loadCpuMs = cpuTimeMs(process.pid) - loadCpu0;
@@ -225,7 +259,7 @@ async function measure(
       p50Ms: percentile(result.latenciesMs, 50),
       p99Ms: percentile(result.latenciesMs, 99),
       requestsPerSec: (result.completed * 1000) / result.elapsedMs,
-      ...(proxy && sampler && peakRssBytes !== undefined
+      ...(proxy && sampler && peakRssBytes !== undefined && death === undefined
         ? { cpuMsPerRequest: proxyCpuMs / requests, peakRssMb: peakRssBytes / 2 ** 20, startRssMb: sampler.startBytes / 2 ** 20 }
         : {}),
       mockCpuMsPerRequest: mockCpuMs / requests,
@@ -256,16 +290,20 @@ async function measureMemory(opts: Options, stack: Stack, book: RequestBook, run
   const pool = loadPool(proxy.url, RSS_CONCURRENCY);
   try {
     // Loads the face's code paths; tiny answers leave no memory behind worth the name.
-    await runLoad({ pool, request: book.request(face, 'tiny', target === 'floor' ? 'floor' : 'gateway'), concurrency: 4, durationMs: 300, minResponseBytes: minAnswerBytes('tiny') });
+    await runLoad({ pool, request: book.request(face, 'tiny', target), concurrency: 4, durationMs: 300, minResponseBytes: minAnswerBytes('tiny') });
     const sampler = new RssSampler(proxy.pid);
     const result = await runLoad({
       pool,
       request: book.request(face, '4K', target),
       concurrency: RSS_CONCURRENCY,
-      requestsPerLoop: opts.memoryRequestsPerLoop,
+      // One round is enough: the 64 answers are all in flight together from the start.
+      requestsPerLoop: 1,
       minResponseBytes: minAnswerBytes('4K'),
     });
     const peak = sampler.stop();
+    assertAlive(stack);
+    const death = target === 'gateway' ? await replaceIfDead(opts, stack, run, `64 x 4K ${face}`) : undefined;
+    if (death !== undefined) result.firstError = `gateway died: ${death}`;
     const segment: MemorySegment = {
       run,
       target,
@@ -334,6 +372,7 @@ async function main(): Promise<void> {
       ...(redisPid !== undefined ? { redisPid } : {}),
       gatewayUsed: false,
       gatewayProblems: [],
+      gatewayDeaths: [],
     };
 
     for (let run = 0; run < opts.runs; run++) {
@@ -390,6 +429,12 @@ async function main(): Promise<void> {
     distinct.set(msg, (distinct.get(msg) ?? 0) + 1);
   }
   out.push('');
+  const deaths = stack?.gatewayDeaths ?? [];
+  if (deaths.length > 0) {
+    out.push('');
+    out.push(`the gateway DIED ${deaths.length} time(s); logs kept in ${dirname(opts.outPath)}/gateway-PID-crash.log:`);
+    for (const d of deaths) out.push(`  run ${d.run + 1}, during ${d.during}: ${d.how} (pid ${d.pid})`);
+  }
   out.push(`gateway log lines at warn or above while serving: ${problems.length}`);
   for (const [msg, count] of distinct) out.push(`  ${count} x ${msg}`);
   out.push(`finished in ${durationSec.toFixed(0)} s; results in ${opts.outPath}`);
@@ -424,6 +469,7 @@ async function main(): Promise<void> {
     memory,
     checks,
     gatewayLogProblems: [...distinct].map(([message, count]) => ({ message, count })),
+    gatewayDeaths: stack?.gatewayDeaths ?? [],
     segments,
     memorySegments,
   };
