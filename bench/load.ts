@@ -21,21 +21,27 @@ export interface LoadOptions {
   /** A shorter 2xx answer counts as an error: a relay that truncates must not look fast. */
   minResponseBytes: number;
   concurrency: number;
-  /** Loops stop starting requests after this long; requests already sent are finished and counted. */
+  /**
+   * The measurement window. Loops stop sending at its end; answers still in flight are drained
+   * but count only toward `finishedTotal` (their ramp-down is not steady state), as autocannon does.
+   */
   durationMs?: number;
   /** Or: each loop sends exactly this many requests (the in-flight memory scenario). */
   requestsPerLoop?: number;
 }
 
 export interface LoadResult {
+  /** Successful answers completed within the window: throughput and latency come from these. */
   completed: number;
   errors: number;
   /** Status or error message of the first failure, for the report. */
   firstError?: string;
+  /** The window (or, without one, the time until the last answer). */
   elapsedMs: number;
-  /** Sorted ascending. */
+  /** Sorted ascending, of the answers in `completed`. */
   latenciesMs: number[];
-  responseBytes: number;
+  /** Every request finished, the drained ones included: what the processes' CPU time paid for. */
+  finishedTotal: number;
 }
 
 export function loadPool(origin: string, concurrency: number): Pool {
@@ -53,7 +59,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const latenciesMs: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
-  let responseBytes = 0;
+  let finishedTotal = 0;
   const startMs = performance.now();
   const deadlineMs = startMs + (opts.durationMs ?? Number.POSITIVE_INFINITY);
 
@@ -64,21 +70,23 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         const answer = await pool.request({ method: request.method, path: request.path, headers: request.headers, body: request.body });
         let bytes = 0;
         for await (const chunk of answer.body) bytes += (chunk as Buffer).length;
-        responseBytes += bytes;
+        const doneMs = performance.now();
+        finishedTotal++;
         if (answer.statusCode >= 200 && answer.statusCode < 300 && bytes >= opts.minResponseBytes) {
-          latenciesMs.push(performance.now() - sentMs);
+          if (doneMs <= deadlineMs) latenciesMs.push(doneMs - sentMs);
         } else {
           errors++;
           firstError ??= answer.statusCode < 300 ? `short answer: ${bytes} bytes` : `HTTP ${answer.statusCode}`;
         }
       } catch (e) {
+        finishedTotal++;
         errors++;
         firstError ??= e instanceof Error ? e.message : String(e);
       }
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  const elapsedMs = performance.now() - startMs;
+  const elapsedMs = opts.durationMs ?? performance.now() - startMs;
   latenciesMs.sort((a, b) => a - b);
-  return { completed: latenciesMs.length, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs, latenciesMs, responseBytes };
+  return { completed: latenciesMs.length, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs, latenciesMs, finishedTotal };
 }

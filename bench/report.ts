@@ -307,7 +307,7 @@ export function formatMemoryTable(memory: readonly MemoryRow[]): string {
     cell(m.startRssMb, 0),
     cell(m.peakRssMb, 0),
   ]);
-  return `${table(header, lines, (i) => i >= 3)}\n(gateway restarted before each; RSS of the proxy process, sampled from /proc every 50 ms)`;
+  return `${table(header, lines, (i) => i >= 3)}\n(floor and gateway restarted before each; RSS of the proxy process, sampled from /proc every 50 ms)`;
 }
 
 export function formatChecks(checks: readonly Check[]): string {

@@ -1,18 +1,16 @@
 /**
  * Paths pino censors in every log line. The gateway never logs headers or keys on purpose;
- * these catch an accidental `{ req }`, `{ headers }` or config object.
+ * these catch an accidental `{ req }`, `{ headers }` or config object. Exact paths only: a
+ * wildcard makes pino walk every object it logs, which cost ~5% of a tiny request's CPU.
  */
 export const REDACT_PATHS = [
   'apiKey',
-  '*.apiKey',
-  'projects[*].apiKey',
   'key',
-  '*.key',
-  'req.headers.authorization',
-  'req.headers["x-goog-api-key"]',
   'headers.authorization',
   'headers["x-goog-api-key"]',
-  '*.headers.authorization',
-  '*.headers["x-goog-api-key"]',
+  'req.headers.authorization',
+  'req.headers["x-goog-api-key"]',
   'req.query.key',
+  'config.projects[*].apiKey',
+  'projects[*].apiKey',
 ];
