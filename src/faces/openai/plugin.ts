@@ -100,7 +100,11 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       }
       const spool = new AnswerSpool({ spillAtBytes: SPILL_AT_BYTES });
       spools.push(spool);
-      await spool.consume(answer.body);
+      try {
+        await spool.consume(answer.body);
+      } catch {
+        throw new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before it was complete.");
+      }
       return { outcome: await answer.outcome, admission: answer.admission, spool };
     };
     const disposeAll = () => Promise.allSettled(spools.map((s) => s.dispose()));
