@@ -21,27 +21,29 @@ export interface LoadOptions {
   /** A shorter 2xx answer counts as an error: a relay that truncates must not look fast. */
   minResponseBytes: number;
   concurrency: number;
-  /**
-   * The measurement window. Loops stop sending at its end; answers still in flight are drained
-   * but count only toward `finishedTotal` (their ramp-down is not steady state), as autocannon does.
-   */
+  /** Loops stop sending after this long; the answers in flight are finished and counted. */
   durationMs?: number;
   /** Or: each loop sends exactly this many requests (the in-flight memory scenario). */
   requestsPerLoop?: number;
 }
 
 export interface LoadResult {
-  /** Successful answers completed within the window: throughput and latency come from these. */
+  /** Successful answers. */
   completed: number;
   errors: number;
   /** Status or error message of the first failure, for the report. */
   firstError?: string;
-  /** The window (or, without one, the time until the last answer). */
+  /** Until the last answer. */
   elapsedMs: number;
-  /** Sorted ascending, of the answers in `completed`. */
+  /**
+   * The sum over loops of each loop's successful answers over its own busy time (its first send
+   * to its last answer). Counting answers in a fixed window instead is off by up to a whole wave
+   * when a few large answers are in flight together (8 answers of 400 ms in a 1 s window: 16 or
+   * 24), and dividing by the time to the very last answer charges the ramp-down as idle.
+   */
+  requestsPerSec: number;
+  /** Sorted ascending, of the successful answers. */
   latenciesMs: number[];
-  /** Every request finished, the drained ones included: what the processes' CPU time paid for. */
-  finishedTotal: number;
 }
 
 export function loadPool(origin: string, concurrency: number): Pool {
@@ -59,34 +61,37 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const latenciesMs: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
-  let finishedTotal = 0;
+  let requestsPerSec = 0;
   const startMs = performance.now();
   const deadlineMs = startMs + (opts.durationMs ?? Number.POSITIVE_INFINITY);
 
   const loop = async () => {
+    let answered = 0;
+    let lastDoneMs = startMs;
     for (let i = 0; opts.requestsPerLoop === undefined ? performance.now() < deadlineMs : i < opts.requestsPerLoop; i++) {
       const sentMs = performance.now();
       try {
         const answer = await pool.request({ method: request.method, path: request.path, headers: request.headers, body: request.body });
         let bytes = 0;
         for await (const chunk of answer.body) bytes += (chunk as Buffer).length;
-        const doneMs = performance.now();
-        finishedTotal++;
+        lastDoneMs = performance.now();
         if (answer.statusCode >= 200 && answer.statusCode < 300 && bytes >= opts.minResponseBytes) {
-          if (doneMs <= deadlineMs) latenciesMs.push(doneMs - sentMs);
+          latenciesMs.push(lastDoneMs - sentMs);
+          answered++;
         } else {
           errors++;
           firstError ??= answer.statusCode < 300 ? `short answer: ${bytes} bytes` : `HTTP ${answer.statusCode}`;
         }
       } catch (e) {
-        finishedTotal++;
+        lastDoneMs = performance.now();
         errors++;
         firstError ??= e instanceof Error ? e.message : String(e);
       }
     }
+    if (answered > 0) requestsPerSec += (answered * 1000) / (lastDoneMs - startMs);
   };
   await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  const elapsedMs = opts.durationMs ?? performance.now() - startMs;
+  const elapsedMs = performance.now() - startMs;
   latenciesMs.sort((a, b) => a - b);
-  return { completed: latenciesMs.length, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs, latenciesMs, finishedTotal };
+  return { completed: latenciesMs.length, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs, requestsPerSec, latenciesMs };
 }

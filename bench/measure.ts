@@ -1,17 +1,23 @@
 /**
- * One measured segment: warm-up, then a window of load on one target while the proxy's CPU time
- * and RSS are read from /proc, with what other processes on the machine did meanwhile.
+ * Measured segments: load on one target at a time while the proxy's CPU time and RSS are read
+ * from /proc, with what other processes on the machine did meanwhile.
  */
 import { performance } from 'node:perf_hooks';
-import { loadPool, percentile, runLoad } from './load.js';
+import type { Pool } from 'undici';
+import { loadPool, percentile, runLoad, type RequestSpec } from './load.js';
+import type { Started } from './processes.js';
 import { cpuTimeMs, machineCpuTimeMs, RssSampler } from './proc-stats.js';
 import type { MemorySegment, Segment } from './report.js';
 import { CONCURRENCY, minAnswerBytes, RSS_CONCURRENCY, type BodyKind, type Face, type RequestBook, type Target } from './scenarios.js';
 import type { BenchStack } from './stack.js';
 
 export interface Timing {
+  /** Per target, before its first slice. */
   warmupMs: number;
+  /** Per target, summed over its slices. */
   measureMs: number;
+  /** Slices per target, interleaved with the other targets'. */
+  rounds: number;
 }
 
 /** Other processes' CPU, in percent of one core, above which a segment is flagged. */
@@ -52,70 +58,152 @@ class ForeignCpu {
   }
 }
 
-export async function measureSegment(
+/** One target, face and body: its pool and what its slices have added up to so far. */
+interface Lane {
+  face: Face;
+  target: Target;
+  request: RequestSpec;
+  pool: Pool;
+  /** Set once the gateway under this lane died: its later slices are skipped. */
+  death?: string;
+  latenciesMs: number[];
+  completed: number;
+  errors: number;
+  firstError?: string;
+  /** Answers over requests-per-second, summed over slices: the time the answers took, as if one after another at that rate. */
+  rateMs: number;
+  proxyCpuMs: number;
+  mockCpuMs: number;
+  loadCpuMs: number;
+  foreignPctTimesMs: number;
+  elapsedMs: number;
+  startRssBytes?: number;
+  peakRssBytes?: number;
+}
+
+function proxyOf(stack: BenchStack, target: Target): Started | undefined {
+  return target === 'direct' ? undefined : target === 'floor' ? stack.floor : stack.gateway;
+}
+
+async function measureSlice(stack: BenchStack, lane: Lane, body: BodyKind, windowMs: number, run: number): Promise<void> {
+  const proxy = proxyOf(stack, lane.target);
+  const concurrency = CONCURRENCY[body];
+  const startedMs = performance.now();
+  const proxyCpu0 = cpuOf(proxy?.pid);
+  const mockCpu0 = cpuOf(stack.mock.pid);
+  const loadCpu0 = cpuTimeMs(process.pid);
+  const foreign = new ForeignCpu(stack.pids());
+  const sampler = proxy ? new RssSampler(proxy.pid) : undefined;
+  const result = await runLoad({ pool: lane.pool, request: lane.request, concurrency, durationMs: windowMs, minResponseBytes: minAnswerBytes(body) });
+  const peakRssBytes = sampler?.stop();
+  lane.proxyCpuMs += cpuOf(proxy?.pid) - proxyCpu0;
+  lane.mockCpuMs += cpuOf(stack.mock.pid) - mockCpu0;
+  lane.loadCpuMs += cpuTimeMs(process.pid) - loadCpu0;
+  const elapsedMs = performance.now() - startedMs;
+  lane.foreignPctTimesMs += foreign.percentOfCore() * elapsedMs;
+  lane.elapsedMs += elapsedMs;
+  const gatewayDeath = await stack.checkAfterSegment(run, `${body} ${lane.face} ${lane.target}`);
+  // Only the gateway's own lane loses its figures; another target's are sound.
+  if (lane.target === 'gateway' && gatewayDeath !== undefined) lane.death = gatewayDeath;
+  for (const ms of result.latenciesMs) lane.latenciesMs.push(ms);
+  lane.completed += result.completed;
+  lane.errors += result.errors;
+  lane.firstError ??= lane.death !== undefined ? `gateway died: ${lane.death}` : result.firstError;
+  if (result.requestsPerSec > 0) lane.rateMs += (result.completed * 1000) / result.requestsPerSec;
+  if (sampler && peakRssBytes !== undefined) {
+    lane.startRssBytes ??= sampler.startBytes;
+    lane.peakRssBytes = Math.max(lane.peakRssBytes ?? 0, peakRssBytes);
+  }
+}
+
+function segmentOf(lane: Lane, run: number, body: BodyKind): Segment {
+  lane.latenciesMs.sort((a, b) => a - b);
+  const requests = Math.max(1, lane.completed + lane.errors);
+  const proxyFigures =
+    lane.peakRssBytes !== undefined && lane.startRssBytes !== undefined && lane.death === undefined
+      ? { cpuMsPerRequest: lane.proxyCpuMs / requests, peakRssMb: lane.peakRssBytes / 2 ** 20, startRssMb: lane.startRssBytes / 2 ** 20 }
+      : {};
+  return {
+    run,
+    face: lane.face,
+    body,
+    target: lane.target,
+    concurrency: CONCURRENCY[body],
+    completed: lane.completed,
+    errors: lane.errors,
+    ...(lane.firstError !== undefined ? { firstError: lane.firstError } : {}),
+    elapsedMs: lane.elapsedMs,
+    p50Ms: percentile(lane.latenciesMs, 50),
+    p99Ms: percentile(lane.latenciesMs, 99),
+    requestsPerSec: lane.rateMs > 0 ? (lane.completed * 1000) / lane.rateMs : 0,
+    ...proxyFigures,
+    mockCpuMsPerRequest: lane.mockCpuMs / requests,
+    loadGeneratorCpuMsPerRequest: lane.loadCpuMs / requests,
+    foreignCpuPct: lane.foreignPctTimesMs / Math.max(1, lane.elapsedMs),
+  };
+}
+
+/**
+ * Every target and face of one body, measured in interleaved slices (direct, floor, gateway, ...
+ * then again) rather than one after the other: this machine's speed drifts over seconds, and a
+ * target measured in its own few seconds would carry that drift into every ratio.
+ */
+export async function measureBody(
   stack: BenchStack,
   book: RequestBook,
   timing: Timing,
-  at: { run: number; face: Face; body: BodyKind; target: Target },
+  at: { run: number; body: BodyKind; faces: readonly Face[] },
   progress: (text: string) => void,
-): Promise<Segment> {
-  const { run, face, body, target } = at;
-  const request = book.request(face, body, target);
-  const proxy = target === 'direct' ? undefined : target === 'floor' ? stack.floor : stack.gateway;
+): Promise<Segment[]> {
+  const { run, body, faces } = at;
   const concurrency = CONCURRENCY[body];
-  const minResponseBytes = minAnswerBytes(body);
-  const pool = loadPool(proxy?.url ?? stack.mock.url, concurrency);
+  const lanes: Lane[] = [];
+  for (const face of faces) {
+    // The mock has no OpenAI route: the OpenAI face is compared with the native request's direct and floor figures.
+    const targets: readonly Target[] = face === 'openai' ? ['gateway'] : ['direct', 'floor', 'gateway'];
+    for (const target of targets) {
+      const origin = proxyOf(stack, target)?.url ?? stack.mock.url;
+      lanes.push({
+        face,
+        target,
+        request: book.request(face, body, target),
+        pool: loadPool(origin, concurrency),
+        latenciesMs: [],
+        completed: 0,
+        errors: 0,
+        rateMs: 0,
+        proxyCpuMs: 0,
+        mockCpuMs: 0,
+        loadCpuMs: 0,
+        foreignPctTimesMs: 0,
+        elapsedMs: 0,
+      });
+    }
+  }
   try {
-    await runLoad({ pool, request, concurrency, durationMs: timing.warmupMs, minResponseBytes });
-    const proxyCpu0 = cpuOf(proxy?.pid);
-    const mockCpu0 = cpuTimeMs(stack.mock.pid);
-    const loadCpu0 = cpuTimeMs(process.pid);
-    const foreign = new ForeignCpu(stack.pids());
-    const sampler = proxy ? new RssSampler(proxy.pid) : undefined;
-    const result = await runLoad({ pool, request, concurrency, durationMs: timing.measureMs, minResponseBytes });
-    const peakRssBytes = sampler?.stop();
-    const proxyCpuMs = cpuOf(proxy?.pid) - proxyCpu0;
-    const mockCpuMs = cpuOf(stack.mock.pid) - mockCpu0;
-    const loadCpuMs = cpuTimeMs(process.pid) - loadCpu0;
-    const foreignCpuPct = foreign.percentOfCore();
-    const gatewayDeath = await stack.checkAfterSegment(run, `${body} ${face} ${target}`);
-    // Only the gateway's own segment loses its figures; another target's are sound.
-    const death = target === 'gateway' ? gatewayDeath : undefined;
-    if (death !== undefined) result.firstError = `gateway died: ${death}`;
-    // The CPU readings cover the drained answers too, so they are divided among all of them.
-    const requests = Math.max(1, result.finishedTotal);
-    const segment: Segment = {
-      run,
-      face,
-      body,
-      target,
-      concurrency,
-      completed: result.completed,
-      errors: result.errors,
-      ...(result.firstError !== undefined ? { firstError: result.firstError } : {}),
-      elapsedMs: result.elapsedMs,
-      p50Ms: percentile(result.latenciesMs, 50),
-      p99Ms: percentile(result.latenciesMs, 99),
-      requestsPerSec: (result.completed * 1000) / result.elapsedMs,
-      ...(sampler && peakRssBytes !== undefined && death === undefined
-        ? { cpuMsPerRequest: proxyCpuMs / requests, peakRssMb: peakRssBytes / 2 ** 20, startRssMb: sampler.startBytes / 2 ** 20 }
-        : {}),
-      mockCpuMsPerRequest: mockCpuMs / requests,
-      loadGeneratorCpuMsPerRequest: loadCpuMs / requests,
-      foreignCpuPct,
-    };
+    for (const lane of lanes) {
+      await runLoad({ pool: lane.pool, request: lane.request, concurrency, durationMs: timing.warmupMs, minResponseBytes: minAnswerBytes(body) });
+    }
+    for (let round = 0; round < timing.rounds; round++) {
+      for (const lane of lanes) {
+        if (lane.death === undefined) await measureSlice(stack, lane, body, timing.measureMs / timing.rounds, run);
+      }
+    }
+  } finally {
+    await Promise.all(lanes.map((lane) => lane.pool.close()));
+  }
+  const segments = lanes.map((lane) => segmentOf(lane, run, body));
+  for (const segment of segments) {
     progress(
-      `  ${body.padEnd(4)} ${face.padEnd(21)} ${target.padEnd(7)} c=${String(concurrency).padEnd(2)} ` +
+      `  ${body.padEnd(4)} ${segment.face.padEnd(21)} ${segment.target.padEnd(7)} c=${String(concurrency).padEnd(2)} ` +
         `${segment.requestsPerSec.toFixed(1).padStart(7)} req/s  p50 ${segment.p50Ms.toFixed(1).padStart(7)} ms  ` +
         `p99 ${segment.p99Ms.toFixed(1).padStart(7)} ms  errors ${segment.errors}` +
         (segment.cpuMsPerRequest !== undefined ? `  cpu ${segment.cpuMsPerRequest.toFixed(2)} ms/req  rss ${segment.peakRssMb!.toFixed(0)} MB` : '') +
-        (foreignCpuPct >= FOREIGN_CPU_WARN_PCT ? `  [other processes used ${foreignCpuPct.toFixed(0)}% of a core]` : '') +
+        (segment.foreignCpuPct >= FOREIGN_CPU_WARN_PCT ? `  [other processes used ${segment.foreignCpuPct.toFixed(0)}% of a core]` : '') +
         (segment.firstError ? `  (${segment.firstError})` : ''),
     );
-    return segment;
-  } finally {
-    await pool.close();
   }
+  return segments;
 }
 
 /** 64 answers of 20 MB in flight at once through one fresh proxy: its peak RSS is the figure. */

@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FOREIGN_CPU_WARN_PCT, measureMemory, measureSegment } from './measure.js';
+import { FOREIGN_CPU_WARN_PCT, measureBody, measureMemory } from './measure.js';
 import { cpuModel } from './proc-stats.js';
 import {
   buildMemoryRows,
@@ -41,7 +41,6 @@ import {
   RSS_CONCURRENCY,
   type BodyKind,
   type Face,
-  type Target,
 } from './scenarios.js';
 import { BenchStack } from './stack.js';
 
@@ -50,6 +49,7 @@ interface Options {
   runs: number;
   warmupMs: number;
   measureMs: number;
+  rounds: number;
   redis: boolean;
   faces: Face[];
   bodies: BodyKind[];
@@ -73,8 +73,9 @@ function parseOptions(argv: readonly string[]): Options {
   const opts: Options = {
     mode: quick ? 'quick' : 'full',
     runs: quick ? 1 : 3,
-    warmupMs: quick ? 500 : 750,
+    warmupMs: 500,
     measureMs: quick ? 2_000 : 2_500,
+    rounds: quick ? 2 : 3,
     redis: false,
     faces: [...FACES],
     bodies: [...BODIES],
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const startedMs = Date.now();
   const book = new RequestBook();
-  progress(`nanogate bench (${opts.mode}: ${opts.runs} run(s), warm-up ${opts.warmupMs} ms, ${opts.measureMs} ms per segment)`);
+  progress(`nanogate bench (${opts.mode}: ${opts.runs} run(s), warm-up ${opts.warmupMs} ms, ${opts.measureMs} ms per target in ${opts.rounds} interleaved slices)`);
 
   let stack: BenchStack | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -136,11 +137,7 @@ async function main(): Promise<void> {
       progress(`run ${run + 1}/${opts.runs}`);
       for (const body of opts.bodies) {
         await stack.freshProxies(book);
-        for (const face of opts.faces) {
-          // The mock has no OpenAI route: the OpenAI face is compared with the native request's direct and floor figures.
-          const targets: readonly Target[] = face === 'openai' ? ['gateway'] : ['direct', 'floor', 'gateway'];
-          for (const target of targets) segments.push(await measureSegment(stack, book, opts, { run, face, body, target }, progress));
-        }
+        segments.push(...(await measureBody(stack, book, opts, { run, body, faces: opts.faces }, progress)));
       }
       if (opts.bodies.includes('4K')) {
         memorySegments.push(await measureMemory(stack, book, { run, target: 'floor', face: 'generateContent' }, progress));
@@ -204,6 +201,7 @@ async function main(): Promise<void> {
       runs: opts.runs,
       warmupMs: opts.warmupMs,
       measureMs: opts.measureMs,
+      rounds: opts.rounds,
       node: process.version,
       cpuModel: cpuModel(),
       loadAverageAtEnd: loadavg(),

@@ -138,9 +138,12 @@ export class BenchStack {
       const how = p.died();
       if (how !== undefined) throw new Error(`the ${p.name} process died (${how}) during ${during}: the run cannot go on`);
     }
-    const how = this.gateway.died();
-    if (how === undefined) return undefined;
+    const exit = this.gateway.died();
+    if (exit === undefined) return undefined;
     const logTail = this.gateway.logTail(5);
+    // A clean exit after a signal the bench did not send: something else on the machine stopped it.
+    const signal = /"signal":"(SIG[A-Z]+)"[^\n]*shutting down/.exec(this.gateway.logTail(100_000))?.[1];
+    const how = signal ? `${exit} after a ${signal} the bench did not send` : exit;
     this.gatewayDeaths.push({ run, during, how, pid: this.gateway.pid, logTail });
     this.#settings.progress(`  the gateway (pid ${this.gateway.pid}) died during ${during}: ${how}; its log is kept in ${this.#settings.crashLogDir}; starting another\n${logTail}`);
     this.#gatewayUsed = true;
