@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { estimateRequest } from '../../gemini/request-inspect.js';
+import { parseRequestSkeleton } from '../../gemini/request-skeleton.js';
 import type { GenerateContentRequest } from '../../gemini/types.js';
 import type { ModelSpec } from '../../models/catalog.js';
 import type { ProjectRuntime } from '../../relay/gemini-relay.js';
@@ -40,9 +41,9 @@ function parseGenerateBody(body: unknown): GenerateContentRequest {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = parseRequestSkeleton(body);
   } catch (e) {
-    throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received. ${(e as Error).message}`);
+    throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received: ${(e as Error).message}.`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new GatewayError('INVALID_ARGUMENT', 'Invalid JSON payload received. Expected a GenerateContentRequest object.');
@@ -166,9 +167,9 @@ async function relayCountTokens(request: FastifyRequest, reply: FastifyReply, de
   const body = request.body;
   if (!Buffer.isBuffer(body) || body.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'The request body is empty; a CountTokensRequest JSON object is required.');
   try {
-    JSON.parse(body.toString('utf8'));
+    parseRequestSkeleton(body);
   } catch (e) {
-    throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received. ${(e as Error).message}`);
+    throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received: ${(e as Error).message}.`);
   }
   // countTokens is relayed, not counted against RPM/RPD and not billed (contract §5).
   const answer = await deps.upstream.send({
