@@ -140,7 +140,7 @@ export class GeminiRelay {
       });
     } catch (e) {
       const status = e instanceof GatewayError && e.code === 'UPSTREAM_TIMEOUT' ? 504 : 502;
-      await meter(status, undefined, ['upstream_error']);
+      await meter(status, undefined, [req.signal.aborted ? 'aborted' : 'upstream_error']);
       throw e;
     }
     d.onUpstreamCall?.(req.model.id, answer.status);
