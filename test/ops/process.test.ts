@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { DatabaseSync } from 'node:sqlite';
+import { hashKey } from '../../src/tenants/keys.js';
+import { startMockGoogle } from '../mock-google/server.js';
 import { freePort } from '../support/free-port.js';
 
 /** The real process, as `npm start` runs it (production build in dist/, built by `pretest`). */
@@ -62,5 +65,38 @@ describe('the gateway process', () => {
     expect(((await res.body.json()) as { error: { message: string } }).error.message).toContain('GEMINI_API_KEY');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
+  });
+
+  it('flushes usage records to the database on SIGTERM, before the next batch would have gone', async () => {
+    const mock = await startMockGoogle({ apiKeys: ['proc-google-key'] });
+    const dir = mkdtempSync(join(tmpdir(), 'nanogate-proc-'));
+    const file = join(dir, 'gw.yaml');
+    const dbPath = join(dir, 'n.db');
+    writeFileSync(
+      file,
+      `upstream: { baseUrl: "${mock.url}" }\nprojects:\n  - id: default\n    apiKey: proc-google-key\ntenants:\n  - id: t\n    project: default\n    keys: ["${hashKey('proc-tenant-key')}"]\ndatabase:\n  path: ${dbPath}\n`,
+    );
+    const port = await freePort();
+    const p = startProcess({ GATEWAY_CONFIG: file, PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      for (let i = 0; i < 200 && !p.out().includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 25));
+      const res = await request(`http://127.0.0.1:${port}/v1beta/models/nano-banana:generateContent`, {
+        method: 'POST',
+        headers: { 'x-goog-api-key': 'proc-tenant-key', 'content-type': 'application/json' },
+        body: '{"contents":[{"parts":[{"text":"hi"}]}]}',
+      });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      const db = new DatabaseSync(dbPath, { readOnly: true });
+      const row = db.prepare('SELECT count(*) AS n, sum(cost_nano_usd) AS cost FROM usage_records').get() as { n: number; cost: number };
+      db.close();
+      expect(row.n).toBe(1);
+      expect(row.cost).toBeGreaterThan(0);
+    } finally {
+      p.child.kill('SIGKILL');
+      await mock.close();
+    }
   });
 });
