@@ -110,6 +110,8 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     const disposeAll = () => Promise.allSettled(spools.map((s) => s.dispose()));
     reply.raw.once('close', () => void disposeAll());
     const settled = await Promise.allSettled(Array.from({ length: req.n }, one));
+    // A client gone before the calls settled: its 'close' has fired already, free what came after.
+    if (reply.raw.closed) void disposeAll();
 
     const done = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const costNanoUsd = done.reduce((sum, r) => sum + r.outcome.cost.costNanoUsd, 0);
