@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import { MIGRATIONS } from '../../src/db/migrations/index.js';
+import { withPgClient } from '../support/postgres.js';
 import { databaseContract } from './database.contract.js';
 
 const pgUrl = inject('pgUrl');
@@ -13,15 +14,7 @@ function schemaUrl(schema: string): string {
   return u.toString();
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: pgUrl });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => withPgClient(pgUrl, fn);
 
 const recreateSchema = (schema: string) =>
   admin(async (c) => {

@@ -10,6 +10,7 @@ import { ManualClock } from '../../src/time/clock.js';
 import { UsageLedger, type LedgerOptions, type LedgerTimers } from '../../src/usage/ledger.js';
 import type { UsageRecord } from '../../src/usage/record.js';
 import { usageRecord } from '../db/usage-fixtures.js';
+import { withPgClient } from '../support/postgres.js';
 
 /** Timers fired by the test, so no test waits for time to pass. */
 class ManualTimers implements LedgerTimers {
@@ -288,15 +289,7 @@ describe('UsageLedger', () => {
 const pgUrl = inject('pgUrl');
 
 describe.skipIf(!pgUrl)('UsageLedger on PostgreSQL', () => {
-  async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    try {
-      return await fn(c);
-    } finally {
-      await c.end();
-    }
-  }
+  const admin = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => withPgClient(pgUrl, fn);
 
   it('holds records while the database refuses connections and writes them after it recovers', async () => {
     const name = `nanogate_outage_${process.pid}_${Date.now().toString(36)}`;

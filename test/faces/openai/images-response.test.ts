@@ -4,6 +4,7 @@ import { buildImagesResponse, classifyResult, sumUsage, type SpooledImage } from
 import { renderOpenAIError } from '../../../src/faces/openai/errors.js';
 import type { ScanSummary, ScannedImage } from '../../../src/gemini/response-scanner.js';
 import type { UsageMetadata } from '../../../src/gemini/types.js';
+import { FINAL_USAGE } from '../../gemini/gemini-answers.js';
 
 function summary(over: Partial<ScanSummary> = {}): ScanSummary {
   const images = over.images ?? [];
@@ -53,20 +54,7 @@ function parse(chunks: ReadonlyArray<Buffer | SpooledImage>): ParsedResponse {
   return JSON.parse(Buffer.concat(chunks as Buffer[]).toString('utf8')) as ParsedResponse;
 }
 
-const proUsage: UsageMetadata = {
-  promptTokenCount: 1139,
-  candidatesTokenCount: 1127,
-  thoughtsTokenCount: 200,
-  totalTokenCount: 2466,
-  promptTokensDetails: [
-    { modality: 'TEXT', tokenCount: 19 },
-    { modality: 'IMAGE', tokenCount: 1120 },
-  ],
-  candidatesTokensDetails: [
-    { modality: 'TEXT', tokenCount: 7 },
-    { modality: 'IMAGE', tokenCount: 1120 },
-  ],
-};
+const proUsage: UsageMetadata = FINAL_USAGE;
 
 describe('buildImagesResponse', () => {
   it('copies the captured base64 slices in untouched, referencing the same Buffers', () => {
