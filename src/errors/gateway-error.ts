@@ -87,7 +87,3 @@ export class GatewayError extends Error {
     this.details = details;
   }
 }
-
-export function isGatewayError(e: unknown): e is GatewayError {
-  return e instanceof GatewayError;
-}
