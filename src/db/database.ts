@@ -51,19 +51,23 @@ export interface UsageQuery {
   groupBy: GroupBy[];
 }
 
-export interface UsageRow {
-  tenant?: string;
-  model?: string;
-  day?: string;
-  project?: string;
-  key?: string;
-  month?: string;
+/** The counts a usage report sums per group; money is kept apart (exact nano-USD here, USD text in reports). */
+export interface UsageCounts {
   requests: number;
   images: number;
   inputTokens: number;
   outputImageTokens: number;
   outputTextTokens: number;
   thinkingTokens: number;
+}
+
+export interface UsageRow extends UsageCounts {
+  tenant?: string;
+  model?: string;
+  day?: string;
+  project?: string;
+  key?: string;
+  month?: string;
   costNanoUsd: bigint;
 }
 

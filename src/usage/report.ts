@@ -3,7 +3,7 @@
  * here, run `Database.queryUsage`, and render JSON or CSV. Costs are summed as exact bigint
  * nano-USD and formatted once, so totals equal the sum of their rows to the last digit.
  */
-import { GROUP_BY_KEYS, type GroupBy, type UsageQuery, type UsageRow } from '../db/database.js';
+import { GROUP_BY_KEYS, type GroupBy, type UsageCounts, type UsageQuery, type UsageRow } from '../db/database.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isCalendarDay } from '../time/pacific.js';
 import { formatUsd } from './pricing.js';
@@ -104,13 +104,7 @@ export function parseUsageQuery(
   return { query, format };
 }
 
-export interface UsageSums {
-  requests: number;
-  images: number;
-  inputTokens: number;
-  outputImageTokens: number;
-  outputTextTokens: number;
-  thinkingTokens: number;
+export interface UsageSums extends UsageCounts {
   /** Six decimals, rounded half-up from the exact nano-USD sum. */
   costUsd: string;
 }
