@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RequestEstimate } from '../gemini/request-inspect.js';
@@ -10,6 +9,7 @@ import type { Admission, QuotaProject, QuotaService } from '../quota/quota-servi
 import type { Caller } from '../tenants/registry.js';
 import type { Clock } from '../time/clock.js';
 import { PacificPeriods } from '../time/pacific-periods.js';
+import type { AnswerBody } from '../upstream/answer-body.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import type { BudgetReservation, BudgetService } from '../usage/budget.js';
 import type { UsageLedger } from '../usage/ledger.js';
@@ -56,10 +56,10 @@ interface StartedBase {
   outcome: Promise<CallOutcome>;
 }
 
-/** A successful answer whose body the caller relays (or consumes); the scanner taps it as it passes. */
+/** A successful answer whose body the caller relays (or consumes); the scanner sees it as it passes. */
 export interface StreamingAnswer extends StartedBase {
   ok: true;
-  body: Readable;
+  body: AnswerBody;
 }
 
 /** A Google error answer, read whole: callers relay or translate it. */
@@ -172,14 +172,12 @@ export class GeminiRelay {
         const summary = scanner.end();
         meter(answer.status, summary, req.framing === 'json' ? flags : [...flags, 'streamed']).then(resolve, reject);
       };
-      // A 'data' listener beside the consumer's pipe: no Transform stage on the hot path.
-      // pause() undoes the flowing mode that 'data' switches on, so no chunk passes before
-      // the consumer attaches (a pipe or its own reader resumes the stream).
-      body.on('data', (chunk: Buffer) => scanner.write(chunk));
-      body.pause();
-      body.once('end', () => finish([]));
-      body.once('error', () => finish(['aborted']));
-      body.once('close', () => finish(['aborted']));
+      // The scanner sees each chunk as it arrives, beside the consumer: no stream stage between.
+      body.observe({
+        data: (chunk) => scanner.write(chunk),
+        end: () => finish([]),
+        error: () => finish(['aborted']),
+      });
     });
     // Metering failures are logged by #meter; never an unhandled rejection.
     outcome.catch(() => {});

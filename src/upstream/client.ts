@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseGoogleError, retryDelayFromGoogle } from '../gemini/errors.js';
+import { AnswerBody } from './answer-body.js';
 import { retryDelayMs, type AttemptOutcome } from './retry-policy.js';
 
 export interface UpstreamOptions {
@@ -31,8 +31,12 @@ export interface UpstreamRequest {
 }
 
 export type UpstreamResponse =
-  | { ok: true; status: number; headers: IncomingHttpHeaders; body: Readable; attempts: number }
+  | { ok: true; status: number; headers: IncomingHttpHeaders; body: AnswerBody; attempts: number }
   | { ok: false; status: number; headers: IncomingHttpHeaders; body: Buffer; attempts: number; retryAfterMs?: number };
+
+type AttemptResult =
+  | { ok: true; status: number; headers: IncomingHttpHeaders; body: AnswerBody }
+  | { ok: false; status: number; headers: IncomingHttpHeaders; body: Buffer };
 
 const defaultSleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal }).then(() => undefined);
 
@@ -44,20 +48,82 @@ function isAbort(e: unknown, signal?: AbortSignal): boolean {
   return signal?.aborted === true || (e instanceof Error && (e.name === 'AbortError' || e instanceof undiciErrors.RequestAbortedError));
 }
 
-async function readCapped(body: Readable, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    if (size < maxBytes) chunks.push(buf.subarray(0, maxBytes - size));
-    size += buf.length;
+/**
+ * One attempt, as an undici dispatch handler: settles at the response's start for a 2xx answer
+ * (its body then flows through an AnswerBody), at its end for any other (read whole, capped).
+ * The caller's signal aborts the call at any point, before the answer or while its body flows.
+ */
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  readonly #maxErrorBytes: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #resolve: (result: AttemptResult) => void;
+  readonly #reject: (err: unknown) => void;
+  #controller: Dispatcher.DispatchController | undefined;
+  #body: AnswerBody | undefined;
+  #error: { status: number; headers: IncomingHttpHeaders; chunks: Buffer[]; size: number } | undefined;
+  #done = false;
+
+  constructor(maxErrorBytes: number, signal: AbortSignal | undefined, resolve: (result: AttemptResult) => void, reject: (err: unknown) => void) {
+    this.#maxErrorBytes = maxErrorBytes;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    signal?.addEventListener('abort', this.#onAbort);
   }
-  return Buffer.concat(chunks);
+
+  readonly #onAbort = (): void => {
+    this.#controller?.abort(new undiciErrors.RequestAbortedError());
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#signal?.aborted) controller.abort(new undiciErrors.RequestAbortedError());
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return;
+    if (status < 300) {
+      this.#body = new AnswerBody(controller);
+      this.#resolve({ ok: true, status, headers, body: this.#body });
+    } else {
+      this.#error = { status, headers, chunks: [], size: 0 };
+    }
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#body) return this.#body.push(chunk);
+    const e = this.#error;
+    if (!e) return;
+    if (e.size < this.#maxErrorBytes) e.chunks.push(chunk.subarray(0, this.#maxErrorBytes - e.size));
+    e.size += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    if (!this.#settle()) return;
+    if (this.#body) return this.#body.finish();
+    const e = this.#error;
+    if (e) this.#resolve({ ok: false, status: e.status, headers: e.headers, body: Buffer.concat(e.chunks) });
+    else this.#reject(new Error('Google ended the answer before it started.'));
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (!this.#settle()) return;
+    if (this.#body) this.#body.fail(err);
+    else this.#reject(err);
+  }
+
+  /** True the first time: the attempt is over, the signal is let go. */
+  #settle(): boolean {
+    if (this.#done) return false;
+    this.#done = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    return true;
+  }
 }
 
 /**
  * The one way to reach Google: a pooled undici client for the configured origin, per-attempt
- * timeouts, and the retry policy. Bodies of successful answers come back as streams, never
+ * timeouts, and the retry policy. Bodies of successful answers come back as AnswerBody, never
  * read here; error answers are read whole (they are small) so callers can parse them.
  */
 export class UpstreamClient {
@@ -92,27 +158,11 @@ export class UpstreamClient {
       let outcome: AttemptOutcome;
       let failure: GatewayError;
       try {
-        const res = await this.#dispatcher.request({
-          origin: this.#origin,
-          method: req.method,
-          path: this.#basePath + req.path,
-          headers: {
-            'x-goog-api-key': req.apiKey,
-            ...(req.body ? { 'content-type': 'application/json' } : {}),
-            'user-agent': 'nanogate',
-          },
-          body: req.body ?? null,
-          signal: req.signal,
-          headersTimeout: this.#opts.timeoutMs,
-          bodyTimeout: this.#opts.timeoutMs,
-        });
-        if (res.statusCode >= 200 && res.statusCode < 300) {
-          return { ok: true, status: res.statusCode, headers: res.headers, body: res.body, attempts: attempt + 1 };
-        }
-        const body = await readCapped(res.body, this.#opts.maxErrorBodyBytes ?? 1 << 20);
-        const retryAfterMs = retryDelayFromGoogle(parseGoogleError(body), res.headers['retry-after']);
-        const answer: UpstreamResponse = { ok: false, status: res.statusCode, headers: res.headers, body, attempts: attempt + 1, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-        const wait = retryDelayMs(this.#opts, attempt, { kind: 'status', status: res.statusCode, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, this.#random());
+        const res = await this.#attempt(req);
+        if (res.ok) return { ...res, attempts: attempt + 1 };
+        const retryAfterMs = retryDelayFromGoogle(parseGoogleError(res.body), res.headers['retry-after']);
+        const answer: UpstreamResponse = { ...res, attempts: attempt + 1, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+        const wait = retryDelayMs(this.#opts, attempt, { kind: 'status', status: res.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, this.#random());
         if (wait === undefined) return answer;
         await this.#sleep(wait, req.signal);
         continue;
@@ -135,6 +185,29 @@ export class UpstreamClient {
         throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The client closed the request before Google answered.');
       }
     }
+  }
+
+  #attempt(req: UpstreamRequest): Promise<AttemptResult> {
+    return new Promise<AttemptResult>((resolve, reject) => {
+      if (req.signal?.aborted) return reject(new undiciErrors.RequestAbortedError());
+      const handler = new AttemptHandler(this.#opts.maxErrorBodyBytes ?? 1 << 20, req.signal, resolve, reject);
+      try {
+        this.#dispatcher.dispatch(
+          {
+            origin: this.#origin,
+            method: req.method,
+            path: this.#basePath + req.path,
+            headers: req.body ? { 'x-goog-api-key': req.apiKey, 'content-type': 'application/json', 'user-agent': 'nanogate' } : { 'x-goog-api-key': req.apiKey, 'user-agent': 'nanogate' },
+            body: req.body ?? null,
+            headersTimeout: this.#opts.timeoutMs,
+            bodyTimeout: this.#opts.timeoutMs,
+          },
+          handler,
+        );
+      } catch (e) {
+        handler.onResponseError(undefined, e as Error);
+      }
+    });
   }
 
   async close(): Promise<void> {

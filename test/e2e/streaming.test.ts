@@ -41,7 +41,7 @@ async function records(): Promise<Array<Record<string, unknown>>> {
   await gw.gateway.ledger.flush();
   const db = new DatabaseSync(gw.dbPath, { readOnly: true });
   try {
-    return db.prepare('SELECT route, cost_nano_usd, images_returned FROM usage_records ORDER BY rowid').all() as Array<Record<string, unknown>>;
+    return db.prepare('SELECT route, cost_nano_usd, images_returned, flags FROM usage_records ORDER BY rowid').all() as Array<Record<string, unknown>>;
   } finally {
     db.close();
   }
@@ -79,6 +79,24 @@ describe('streaming relay', () => {
     const rows = (await records()).slice(-4);
     expect(rows.map((r) => r['images_returned'])).toEqual([1, 1, 1, 1]);
     expect(new Set(rows.map((r) => Number(r['cost_nano_usd']))).size).toBe(1);
+  });
+
+  it('stops reading from Google when the client leaves mid-answer, and records the call as aborted', async () => {
+    mock.enqueue({ kind: 'slowBody', chunkBytes: 64, intervalMs: 20 });
+    const res = await open('/v1beta/models/nano-banana:generateContent', JSON.stringify({ contents: [{ parts: [{ text: 'banana' }] }] }));
+    expect(res.statusCode).toBe(200);
+    await new Promise((resolve) => res.once('data', resolve));
+    expect(mock.openRequests()).toBe(1);
+    res.destroy();
+    for (let i = 0; i < 200 && mock.openRequests() > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(mock.openRequests()).toBe(0);
+    let last: Record<string, unknown> | undefined;
+    for (let i = 0; i < 200 && !String(last?.['flags'] ?? '').includes('aborted'); i++) {
+      last = (await records()).at(-1);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(last?.['route']).toBe('native.generateContent');
+    expect(String(last?.['flags'])).toContain('aborted');
   });
 
   it('answers concurrent 4K requests on the OpenAI face with the image intact', async () => {

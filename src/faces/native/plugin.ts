@@ -1,10 +1,11 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { estimateRequest } from '../../gemini/request-inspect.js';
 import { parseRequestSkeleton } from '../../gemini/request-skeleton.js';
 import type { GenerateContentRequest } from '../../gemini/types.js';
 import type { ModelSpec } from '../../models/catalog.js';
-import type { ProjectRuntime } from '../../relay/gemini-relay.js';
+import type { ProjectRuntime, StreamingAnswer } from '../../relay/gemini-relay.js';
 import { authenticateTenant } from '../../tenants/auth-hook.js';
 import type { Caller } from '../../tenants/registry.js';
 import { formatUsd } from '../../usage/pricing.js';
@@ -145,22 +146,61 @@ async function relayGenerate(
     signal,
   });
 
-  reply.code(answer.status);
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
-  }
-  reply.header('x-nanogate-model', call.model.id);
   if (!answer.ok) {
+    reply.code(answer.status);
+    copyEndToEndHeaders(answer.headers, reply);
+    reply.header('x-nanogate-model', call.model.id);
     const { cost } = await answer.outcome;
     reply.header('x-nanogate-cost-usd', formatUsd(cost.costNanoUsd));
     return reply.send(answer.body);
   }
-  if (wantsTrailers(request)) {
-    // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
-    reply.removeHeader('content-length');
-    reply.trailer('x-nanogate-cost-usd', async () => formatUsd((await answer.outcome).cost.costNanoUsd));
+  relayAnswer(request, reply, answer, call.model.id);
+  return reply;
+}
+
+function copyEndToEndHeaders(from: IncomingHttpHeaders, reply: FastifyReply): void {
+  for (const name in from) {
+    const value = from[name];
+    if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
   }
-  return reply.send(answer.body);
+}
+
+/**
+ * Writes a successful answer to the client's socket as it arrives. The reply is hijacked so
+ * nothing sits between undici and the socket: each chunk is written as Google sends it, and a
+ * small answer's body and end leave in one write (Fastify's onResponse hook still runs when the
+ * response finishes). A full socket pauses the read from Google until it drains.
+ */
+function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string): void {
+  copyEndToEndHeaders(answer.headers, reply);
+  reply.header('x-nanogate-model', modelId);
+  // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
+  const trailers = wantsTrailers(request);
+  if (trailers) {
+    reply.removeHeader('content-length');
+    reply.header('trailer', 'x-nanogate-cost-usd');
+  }
+  const headers = reply.getHeaders();
+  reply.hijack();
+  const res = reply.raw;
+  const body = answer.body;
+  res.writeHead(answer.status, headers as OutgoingHttpHeaders);
+  res.on('drain', () => body.resume());
+  body.attach({
+    data: (chunk) => res.write(chunk),
+    end: () => {
+      if (!trailers) return void res.end();
+      answer.outcome.then(
+        (o) => res.addTrailers({ 'x-nanogate-cost-usd': formatUsd(o.cost.costNanoUsd) }),
+        () => {},
+      ).finally(() => res.end());
+    },
+    error: (err) => {
+      // Headers are gone: the client learns of the break from the connection closing early.
+      request.log.warn({ err: err.message }, "Google's answer broke off while it was being relayed");
+      res.destroy();
+    },
+  });
 }
 
 async function relayCountTokens(request: FastifyRequest, reply: FastifyReply, deps: FaceDeps, project: ProjectRuntime, model: ModelSpec, version: string): Promise<FastifyReply> {
@@ -184,5 +224,5 @@ async function relayCountTokens(request: FastifyRequest, reply: FastifyReply, de
   if (contentType) reply.header('content-type', contentType);
   reply.header('x-nanogate-model', model.id);
   reply.header('x-nanogate-cost-usd', formatUsd(0));
-  return reply.send(answer.body);
+  return reply.send(answer.ok ? answer.body.toReadable() : answer.body);
 }

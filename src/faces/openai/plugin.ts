@@ -101,7 +101,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       const spool = new AnswerSpool({ spillAtBytes: SPILL_AT_BYTES });
       spools.push(spool);
       try {
-        await spool.consume(answer.body);
+        await spool.consume(answer.body.toReadable());
       } catch {
         throw new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before it was complete.");
       }
