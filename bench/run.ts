@@ -61,10 +61,16 @@ interface Options {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST_BENCH = join(ROOT, 'dist-bench');
 
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--redis] [--bodies ${BODIES.join(',')}]
+                     [--faces ${FACES.join(',')}] [--profile DIR] [--out FILE]`;
+
+/** A mistake in the command line: told in one line with the usage, not as a stack trace. */
+class UsageError extends Error {}
+
 function listArg<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T[] {
-  if (value === undefined) throw new Error(`${name} needs a value`);
+  if (value === undefined) throw new UsageError(`${name} needs a value`);
   const items = value.split(',').map((s) => s.trim());
-  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`${name}: "${item}" is not one of ${allowed.join(', ')}`);
+  for (const item of items) if (!allowed.includes(item as T)) throw new UsageError(`${name}: "${item}" is not one of ${allowed.join(', ')}`);
   return items as T[];
 }
 
@@ -84,10 +90,14 @@ function parseOptions(argv: readonly string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const next = () => argv[++i];
+    if (arg === '--help' || arg === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
     if (arg === '--quick' || arg === '--check') continue;
     else if (arg === '--runs') {
       opts.runs = Number(next());
-      if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error('--runs needs a positive integer');
+      if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new UsageError('--runs needs a positive integer');
     } else if (arg === '--redis') opts.redis = true;
     else if (arg === '--faces') {
       const chosen = listArg(next(), FACES, '--faces');
@@ -97,7 +107,7 @@ function parseOptions(argv: readonly string[]): Options {
       opts.bodies = BODIES.filter((b) => chosen.includes(b));
     } else if (arg === '--profile') opts.profileDir = resolve(next() ?? '/tmp/nanogate-prof');
     else if (arg === '--out') opts.outPath = resolve(next() ?? opts.outPath);
-    else throw new Error(`unknown option ${arg}`);
+    else throw new UsageError(`unknown option ${arg}`);
   }
   return opts;
 }
@@ -230,6 +240,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`bench: ${e.message}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
   process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exitCode = 1;
 });

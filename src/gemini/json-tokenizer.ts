@@ -52,11 +52,11 @@ export interface JsonHandler {
 
 /** Text-captured strings longer than this are reported as undefined (Google's are a few KB). */
 export const MAX_TEXT_BYTES = 4 * 1024 * 1024;
-const MAX_KEY_BYTES = 1024;
+export const MAX_KEY_BYTES = 1024;
 /** Longer numbers are still validated, but reported as NaN. */
 const MAX_NUMBER_CHARS = 64;
 /** Google's answers nest about 8 deep; a deeper document is garbage, not a reason to grow a stack. */
-const MAX_DEPTH = 512;
+export const MAX_DEPTH = 512;
 
 // Structural states: what may come next outside a token.
 const S_VALUE = 0; // a value (top level, after ':' or after ',' in an array)
