@@ -44,8 +44,13 @@ const int = (n: number): number => (Number.isFinite(n) ? Math.round(n) : 0);
 // PostgreSQL refuses NUL in text and JSONB, and `user` comes straight from the client.
 const text = (s: string): string => (s.includes('\0') ? s.replaceAll('\0', '') : s);
 const optText = (s: string | null): string | null => (s === null ? null : text(s));
-const jsonText = (v: unknown): string | null =>
-  v === undefined || v === null ? null : JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' ? text(x) : x));
+const withoutNul = (_k: string, x: unknown): unknown => (typeof x === 'string' ? text(x) : x);
+/** JSON.stringify writes a NUL as the escape \u0000, which JSONB refuses; only then is the slower replacer pass needed. */
+const jsonText = (v: unknown): string | null => {
+  if (v === undefined || v === null) return null;
+  const json = JSON.stringify(v);
+  return json.includes('\\u0000') ? JSON.stringify(v, withoutNul) : json;
+};
 
 /** A record's values in USAGE_COLUMNS order. */
 export function usageValues(r: UsageRecord): UsageColumnValue[] {
