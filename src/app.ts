@@ -79,11 +79,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('credentialSource', null);
   app.decorateRequest('modelId', null);
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks on every request are callback style: no promise and microtask per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   // One log line per request; keys never appear in it (no headers, no query string).
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const face = rendererForPath(request.url) === renderOpenAIError ? 'openai' : request.url.startsWith('/admin') ? 'admin' : 'native';
     deps.metrics.requests.inc({ face, status: String(reply.statusCode) });
     deps.metrics.requestDuration.observe({ face }, reply.elapsedTime / 1000);
@@ -99,6 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       'request',
     );
+    done();
   });
 
   await app.register(rateLimit, { global: false });

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 import { readCredential } from './credentials.js';
 import type { TenantRegistry } from './registry.js';
@@ -42,28 +42,37 @@ export function createAuthFailureLimiter(app: FastifyInstance, opts: { max: numb
   };
 }
 
-/** preHandler for tenant routes: sets request.caller, or throws the face's 401/429. */
-export function authenticateTenant(registry: TenantRegistry, limiter: AuthFailureLimiter): preHandlerAsyncHookHandler {
-  return async (request) => {
+/**
+ * preHandler for tenant routes: sets request.caller, or fails with the face's 401/429. Callback
+ * style rather than async: a known key is settled synchronously, with no promise per request;
+ * only a failure waits for the failure counter.
+ */
+export function authenticateTenant(registry: TenantRegistry, limiter: AuthFailureLimiter): preHandlerHookHandler {
+  return (request, _reply, done) => {
     const blockedMs = limiter.blockedFor(request);
     if (blockedMs > 0) {
-      throw new GatewayError('AUTH_RATE_LIMITED', 'Too many failed authentication attempts from this address; try again later.', { retryAfterMs: blockedMs });
+      return done(new GatewayError('AUTH_RATE_LIMITED', 'Too many failed authentication attempts from this address; try again later.', { retryAfterMs: blockedMs }));
     }
     const credential = readCredential(request.headers, request.query);
     const caller = credential ? registry.authenticate(credential.key) : undefined;
-    if (!credential || !caller) {
-      const { blocked, retryAfterMs } = await limiter.recordFailure(request);
-      if (blocked) {
-        throw new GatewayError('AUTH_RATE_LIMITED', 'Too many failed authentication attempts from this address; try again later.', { retryAfterMs });
-      }
-      throw new GatewayError(
-        'UNAUTHENTICATED',
-        credential
-          ? 'API key not valid. Please pass a valid nanogate API key.'
-          : 'Missing API key: send it in the x-goog-api-key header, the key query parameter, or Authorization: Bearer.',
-      );
+    if (credential && caller) {
+      request.caller = caller;
+      request.credentialSource = credential.source;
+      return done();
     }
-    request.caller = caller;
-    request.credentialSource = credential.source;
+    limiter.recordFailure(request).then(
+      ({ blocked, retryAfterMs }) =>
+        done(
+          blocked
+            ? new GatewayError('AUTH_RATE_LIMITED', 'Too many failed authentication attempts from this address; try again later.', { retryAfterMs })
+            : new GatewayError(
+                'UNAUTHENTICATED',
+                credential
+                  ? 'API key not valid. Please pass a valid nanogate API key.'
+                  : 'Missing API key: send it in the x-goog-api-key header, the key query parameter, or Authorization: Bearer.',
+              ),
+        ),
+      (err: unknown) => done(err as Error),
+    );
   };
 }
