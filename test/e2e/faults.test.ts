@@ -1,3 +1,4 @@
+import { DatabaseSync } from 'node:sqlite';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { hashKey } from '../../src/tenants/keys.js';
@@ -73,6 +74,37 @@ describe('upstream faults', () => {
     const res = await native(gw);
     expect(res.statusCode).toBe(502);
     expect(((await res.body.json()) as { error: { status: string } }).error.status).toBe('UNAVAILABLE');
+  });
+
+  it("cuts the client's answer short when Google breaks off mid-answer, and records the call as aborted", async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
+    mock.enqueue({ kind: 'breakOff', afterBytes: 100 });
+    const res = await native(gw);
+    expect(res.statusCode).toBe(200);
+    // The headers went out before the break: the body ends with a connection error, never as complete.
+    await expect(res.body.text()).rejects.toThrow();
+    let rows: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 100 && rows.length === 0; i++) {
+      await gw.gateway.ledger.flush();
+      const db = new DatabaseSync(gw.dbPath, { readOnly: true });
+      rows = db.prepare('SELECT route, http_status, flags FROM usage_records').all() as Array<Record<string, unknown>>;
+      db.close();
+      if (rows.length === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ route: 'native.generateContent', http_status: 200 });
+    expect(String(rows[0]!['flags']).split(',')).toContain('aborted');
+    for (let i = 0; i < 100 && !gw.logs.some((l) => l.includes('broke off')); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(gw.logs.some((l) => l.includes("Google's answer broke off while it was being relayed"))).toBe(true);
+
+    mock.enqueue({ kind: 'breakOff', afterBytes: 100 });
+    const oa = await request(`${gw.url}/v1/images/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'nano-banana', prompt: 'x' }),
+    });
+    expect(oa.statusCode).toBe(502);
+    expect(((await oa.body.json()) as { error: { message: string } }).error.message).toMatch(/broke off/);
   });
 
   it('aborts the upstream call when the client goes away', async () => {

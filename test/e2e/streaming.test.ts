@@ -97,6 +97,8 @@ describe('streaming relay', () => {
     }
     expect(last?.['route']).toBe('native.generateContent');
     expect(String(last?.['flags'])).toContain('aborted');
+    // The client left: nothing went wrong with Google, so nothing is logged as a break.
+    expect(gw.logs.some((l) => l.includes('broke off'))).toBe(false);
   });
 
   it('answers concurrent 4K requests on the OpenAI face with the image intact', async () => {

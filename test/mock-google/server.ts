@@ -47,6 +47,8 @@ export type Fault =
   | { kind: 'delay'; ms: number }
   | { kind: 'hang' }
   | { kind: 'drop' }
+  /** The answer starts (status, headers, the first `afterBytes` of the body), then the connection breaks. */
+  | { kind: 'breakOff'; afterBytes: number }
   | { kind: 'slowBody'; chunkBytes: number; intervalMs: number };
 
 export interface MockGoogle {
@@ -258,6 +260,14 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
         return;
       case 'hang':
         return;
+      case 'breakOff': {
+        const reply = generationReply(model, body, stream, sse, outcome, startedMs);
+        res.writeHead(reply.status, reply.headers);
+        res.write(Buffer.concat(reply.frames.flat()).subarray(0, fault.afterBytes));
+        // Let the first bytes leave before the connection goes.
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
       case 'status':
         return writeReply(res, statusReply(fault, startedMs), undefined);
       case 'rateLimit':

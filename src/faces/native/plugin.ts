@@ -181,23 +181,29 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
     reply.header('trailer', 'x-nanogate-cost-usd');
   }
   const headers = reply.getHeaders();
+  const body = answer.body;
+  try {
+    // Validates every header; one Node refuses surfaces here, before the reply is given up.
+    reply.raw.writeHead(answer.status, headers as OutgoingHttpHeaders);
+  } catch (e) {
+    body.destroy();
+    throw new GatewayError('UPSTREAM_UNAVAILABLE', `Google's answer could not be relayed: ${(e as Error).message}`);
+  }
   reply.hijack();
   const res = reply.raw;
-  const body = answer.body;
-  res.writeHead(answer.status, headers as OutgoingHttpHeaders);
   res.on('drain', () => body.resume());
   body.attach({
     data: (chunk) => res.write(chunk),
     end: () => {
       if (!trailers) return void res.end();
-      answer.outcome.then(
-        (o) => res.addTrailers({ 'x-nanogate-cost-usd': formatUsd(o.cost.costNanoUsd) }),
-        () => {},
-      ).finally(() => res.end());
+      void answer.outcome
+        .then((o) => res.addTrailers({ 'x-nanogate-cost-usd': formatUsd(o.cost.costNanoUsd) }), () => {})
+        .finally(() => res.end());
     },
     error: (err) => {
-      // Headers are gone: the client learns of the break from the connection closing early.
-      request.log.warn({ err: err.message }, "Google's answer broke off while it was being relayed");
+      // A client that left is no news (its call is metered as aborted). Otherwise Google broke
+      // off after the headers went out: the client learns of it from the connection closing early.
+      if (!res.destroyed) request.log.warn({ err: err.message }, "Google's answer broke off while it was being relayed");
       res.destroy();
     },
   });
