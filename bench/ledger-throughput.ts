@@ -1,9 +1,7 @@
 /**
- * Usage ledger write throughput (records/s) with batches of 1000, on SQLite (a file in a temp
- * folder) and PostgreSQL (TEST_DATABASE_URL, else a local server, else a private initdb cluster,
- * as the test suite finds one). Not a test: it prints figures.
- *
- *   npx tsc -p tsconfig.json --outDir /tmp/nanogate-bench && node /tmp/nanogate-bench/bench/ledger-throughput.js [records]
+ * Usage ledger write throughput (records/s) with batches of 1000, a part of `npm run bench`: on
+ * SQLite (a file in a temp folder) and PostgreSQL (TEST_DATABASE_URL, else a local server, else a
+ * private initdb cluster, as the test suite finds one, in a throwaway database).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,18 +11,28 @@ import pino from 'pino';
 import { openDatabase, type Database } from '../src/db/database.js';
 import { pacificDay } from '../src/time/pacific.js';
 import { UsageLedger } from '../src/usage/ledger.js';
-import type { UsageRecord } from '../src/usage/record.js';
+import { newRecordId, type UsageRecord } from '../src/usage/record.js';
 import { createThrowawayPostgres } from '../test/support/postgres.js';
 
-const RECORDS = Number(process.argv[2] ?? 100_000);
 const ROUNDS = 3;
 const BATCH = 1_000;
+
+export interface LedgerRow {
+  database: 'sqlite' | 'postgresql';
+  records: number;
+  /** Records/s of each round: one flush() of `records` records in batches of BATCH. */
+  rates: number[];
+  medianPerSecond: number;
+  /** Why the database was not measured (PostgreSQL unreachable and not startable). */
+  skipped?: string;
+}
 
 function makeRecords(n: number, round: number, startMs: number): UsageRecord[] {
   return Array.from({ length: n }, (_, i) => {
     const timeMs = startMs + i * 37;
     return {
-      id: `bench_${round}_${i}`,
+      // Ids as the relay makes them, so the primary-key index sees the same inserts.
+      id: newRecordId(timeMs),
       timeMs,
       day: pacificDay(timeMs),
       requestId: `req_${round}_${i}`,
@@ -62,47 +70,55 @@ function makeRecords(n: number, round: number, startMs: number): UsageRecord[] {
   });
 }
 
-async function measure(label: string, db: Database): Promise<void> {
+async function measure(database: LedgerRow['database'], db: Database, records: number): Promise<LedgerRow> {
   await db.migrate();
   const logger = pino({ level: 'warn' });
   const rates: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const records = makeRecords(RECORDS, round, Date.parse('2025-06-01T00:00:00Z') + round * 86_400_000);
+    const batch = makeRecords(records, round, Date.parse('2025-06-01T00:00:00Z') + round * 86_400_000);
     // A long interval: the timer never fires, flush() does all the writing being measured.
-    const ledger = new UsageLedger({ db, logger, maxBatch: BATCH, maxBacklog: RECORDS + 1, flushIntervalMs: 3_600_000 });
-    for (const r of records) ledger.record(r);
+    const ledger = new UsageLedger({ db, logger, maxBatch: BATCH, maxBacklog: records + 1, flushIntervalMs: 3_600_000 });
+    for (const r of batch) ledger.record(r);
     const t0 = performance.now();
     await ledger.flush();
     const seconds = (performance.now() - t0) / 1000;
     await ledger.close();
-    rates.push(RECORDS / seconds);
+    rates.push(records / seconds);
   }
   const stored = await db.queryUsage({ fromDay: '2025-05-01', toDay: '2025-12-31', groupBy: [] });
-  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-  console.log(
-    `${label.padEnd(10)} ${RECORDS} records x ${ROUNDS} rounds, batches of ${BATCH}: ` +
-      `${rates.map(fmt).join(' / ')} records/s (best ${fmt(Math.max(...rates))}); stored ${stored[0]?.requests ?? 0}`,
-  );
+  if (Number(stored[0]?.requests ?? 0) !== records * ROUNDS) throw new Error(`${database}: ${stored[0]?.requests ?? 0} records stored, ${records * ROUNDS} written`);
+  const sorted = [...rates].sort((a, b) => a - b);
+  return { database, records, rates, medianPerSecond: sorted[Math.floor(sorted.length / 2)]! };
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'nanogate-bench-'));
-try {
-  const sqlite = await openDatabase({ sqlitePath: join(dir, 'nanogate.db') });
-  await measure('SQLite', sqlite);
-  await sqlite.close();
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
-
-const pg = await createThrowawayPostgres(process.env.TEST_DATABASE_URL);
-if (!pg) {
-  console.log('PostgreSQL  skipped: none reachable or startable');
-} else {
+/** SQLite, then PostgreSQL when one is reachable or can be started. */
+export async function measureLedger(records: number): Promise<LedgerRow[]> {
+  const rows: LedgerRow[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'nanogate-bench-'));
+  try {
+    const sqlite = await openDatabase({ sqlitePath: join(dir, 'nanogate.db') });
+    try {
+      rows.push(await measure('sqlite', sqlite, records));
+    } finally {
+      await sqlite.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const pg = await createThrowawayPostgres(process.env.TEST_DATABASE_URL);
+  if (!pg) {
+    rows.push({ database: 'postgresql', records, rates: [], medianPerSecond: Number.NaN, skipped: 'no PostgreSQL reachable or startable' });
+    return rows;
+  }
   try {
     const db = await openDatabase({ url: pg.url, sqlitePath: 'unused' });
-    await measure('PostgreSQL', db);
-    await db.close();
+    try {
+      rows.push(await measure('postgresql', db, records));
+    } finally {
+      await db.close();
+    }
   } finally {
     await pg.drop();
   }
+  return rows;
 }

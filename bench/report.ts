@@ -3,6 +3,8 @@
  * is computed within its run (added latency against that run's direct, ratios against that run's
  * floor), then the median over runs is reported, figure by figure.
  */
+import type { AdmissionRow } from './admission.js';
+import type { LedgerRow } from './ledger-throughput.js';
 import type { BodyKind, Face, Target } from './scenarios.js';
 
 /** One measured segment: one target, face and body, in one run. */
@@ -207,7 +209,13 @@ const ms = (v: number) => `${v.toFixed(2)} ms`;
 const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
 
 /** The performance issue's targets, each against the floor measured in the same run. */
-export function checkTargets(rows: readonly Row[], memory: readonly MemoryRow[]): Check[] {
+/** The parts measured outside HTTP: quota admission and ledger writes (absent when not run). */
+export interface ComponentFigures {
+  admission?: readonly AdmissionRow[];
+  ledger?: readonly LedgerRow[];
+}
+
+export function checkTargets(rows: readonly Row[], memory: readonly MemoryRow[], components: ComponentFigures = {}): Check[] {
   const checks: Check[] = [];
   const add = (target: string, measured: number | null | undefined, limit: number | null | undefined, fmt: (v: number) => string, atMost: boolean) => {
     if (measured === null || measured === undefined || limit === null || limit === undefined || !Number.isFinite(measured) || !Number.isFinite(limit)) {
@@ -236,6 +244,12 @@ export function checkTargets(rows: readonly Row[], memory: readonly MemoryRow[])
   const rss = (face: 'generateContent' | 'openai') => memory.find((m) => m.target === 'gateway' && m.face === face)?.peakRssMb;
   add('peak gateway RSS, 64 x 4K in flight, native', rss('generateContent'), 300, mb, true);
   add('peak gateway RSS, 64 x 4K in flight, openai', rss('openai'), 600, mb, true);
+  const redisSequential = components.admission?.find((a) => a.store === 'redis' && a.mode === 'sequential');
+  add('quota admission against local Redis: p99', redisSequential?.p99Ms, 1, (v) => `${v.toFixed(3)} ms`, true);
+  const perSecond = (v: number) => `${Math.round(v).toLocaleString('en-US')}/s`;
+  const ledger = (db: LedgerRow['database']) => components.ledger?.find((l) => l.database === db && !l.skipped)?.medianPerSecond;
+  add('usage ledger on SQLite, batches of 1000: records', ledger('sqlite'), 20_000, perSecond, false);
+  add('usage ledger on PostgreSQL, batches of 1000: records', ledger('postgresql'), 10_000, perSecond, false);
   return checks;
 }
 
@@ -308,6 +322,20 @@ export function formatMemoryTable(memory: readonly MemoryRow[]): string {
     cell(m.peakRssMb, 0),
   ]);
   return `${table(header, lines, (i) => i >= 3)}\n(floor and gateway restarted before each; RSS of the proxy process, sampled from /proc every 50 ms)`;
+}
+
+export function formatAdmissionTable(rows: readonly AdmissionRow[]): string {
+  const header = ['quota store', 'mode', 'admissions', 'per s', 'p50 ms', 'p99 ms', 'scripts/admission'];
+  const lines = rows.map((r) => [r.store === 'redis' ? 'redis (local)' : r.store, r.mode, String(r.admissions), cell(r.perSecond, 0), cell(r.p50Ms, 3), cell(r.p99Ms, 3), cell(r.scriptsPerAdmission, 3)]);
+  return `${table(header, lines, (i) => i >= 2)}
+(QuotaService.admit in this process; redis-server private, on loopback; nothing refused)`;
+}
+
+export function formatLedgerTable(rows: readonly LedgerRow[]): string {
+  const header = ['ledger database', 'records/round', 'records/s per round', 'median records/s'];
+  const lines = rows.map((r) => [r.database, String(r.records), r.skipped ?? r.rates.map((x) => Math.round(x).toLocaleString('en-US')).join(' / '), cell(r.medianPerSecond, 0)]);
+  return `${table(header, lines, (i) => i === 1 || i === 3)}
+(UsageLedger.flush() in batches of 1000; PostgreSQL in a throwaway database)`;
 }
 
 export function formatChecks(checks: readonly Check[]): string {

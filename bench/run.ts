@@ -5,12 +5,15 @@
  * prints a table and the issue's targets, and writes bench/results/latest.json.
  *
  *   npm run bench -- [--quick] [--runs N] [--redis] [--bodies tiny,1K] [--faces generateContent,openai]
- *                    [--profile DIR] [--out FILE]
+ *                    [--parts http,admission,ledger] [--profile DIR] [--out FILE]
  *
  * --quick: one run of short segments (under 3 minutes). Default: three runs, medians reported
  * (under 10 minutes). The issue's targets are checked at the end either way (--check is
  * accepted and changes nothing); the exit code is 0 whether they pass or not.
  * --redis: the gateway uses a private redis-server instead of its in-memory store.
+ * --parts: what to measure, default all: the HTTP segments, quota admission (memory and a
+ * private redis-server), usage ledger writes (SQLite, PostgreSQL); the latter two after the
+ * HTTP segments, in this process.
  * --profile DIR: the gateway and the floor run with --cpu-prof; each process writes its
  * profile to DIR/gateway or DIR/floor on exit (read one with dist-bench/bench/cpu-profile-summary.js).
  */
@@ -18,6 +21,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureAdmission } from './admission.js';
+import { measureLedger } from './ledger-throughput.js';
 import { FOREIGN_CPU_WARN_PCT, measureBody, measureMemory } from './measure.js';
 import { cpuModel } from './proc-stats.js';
 import {
@@ -25,8 +30,11 @@ import {
   buildRows,
   checkTargets,
   formatChecks,
+  formatAdmissionTable,
+  formatLedgerTable,
   formatMemoryTable,
   formatTable,
+  type ComponentFigures,
   type MemorySegment,
   type Segment,
 } from './report.js';
@@ -55,14 +63,20 @@ interface Options {
   bodies: BodyKind[];
   profileDir?: string;
   outPath: string;
+  parts: Part[];
 }
+
+/** What a run measures: the HTTP segments, quota admission, ledger writes. */
+const PARTS = ['http', 'admission', 'ledger'] as const;
+type Part = (typeof PARTS)[number];
 
 /** dist-bench/bench/run.js -> the repository root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST_BENCH = join(ROOT, 'dist-bench');
 
 const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--redis] [--bodies ${BODIES.join(',')}]
-                     [--faces ${FACES.join(',')}] [--profile DIR] [--out FILE]`;
+                     [--faces ${FACES.join(',')}] [--parts http,admission,ledger]
+                     [--profile DIR] [--out FILE]`;
 
 /** A mistake in the command line: told in one line with the usage, not as a stack trace. */
 class UsageError extends Error {}
@@ -86,6 +100,7 @@ function parseOptions(argv: readonly string[]): Options {
     faces: [...FACES],
     bodies: [...BODIES],
     outPath: join(ROOT, 'bench/results/latest.json'),
+    parts: [...PARTS],
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -107,6 +122,10 @@ function parseOptions(argv: readonly string[]): Options {
       opts.bodies = BODIES.filter((b) => chosen.includes(b));
     } else if (arg === '--profile') opts.profileDir = resolve(next() ?? '/tmp/nanogate-prof');
     else if (arg === '--out') opts.outPath = resolve(next() ?? opts.outPath);
+    else if (arg === '--parts') {
+      const chosen = listArg(next(), PARTS, '--parts');
+      opts.parts = PARTS.filter((p) => chosen.includes(p));
+    }
     else throw new UsageError(`unknown option ${arg}`);
   }
   return opts;
@@ -132,48 +151,68 @@ async function main(): Promise<void> {
 
   const segments: Segment[] = [];
   const memorySegments: MemorySegment[] = [];
-  stack = await BenchStack.start({
-    root: ROOT,
-    distBench: DIST_BENCH,
-    redis: opts.redis,
-    ...(opts.profileDir ? { profileDir: opts.profileDir } : {}),
-    crashLogDir: dirname(opts.outPath),
-    warmMs: opts.mode === 'quick' ? 300 : 500,
-    faces: opts.faces,
-    progress,
-  });
-  try {
-    for (let run = 0; run < opts.runs; run++) {
-      progress(`run ${run + 1}/${opts.runs}`);
-      for (const body of opts.bodies) {
-        await stack.freshProxies(book);
-        segments.push(...(await measureBody(stack, book, opts, { run, body, faces: opts.faces }, progress)));
-      }
-      if (opts.bodies.includes('4K')) {
-        memorySegments.push(await measureMemory(stack, book, { run, target: 'floor', face: 'generateContent' }, progress));
-        for (const face of ['generateContent', 'openai'] as const) {
-          if (opts.faces.includes(face)) memorySegments.push(await measureMemory(stack, book, { run, target: 'gateway', face }, progress));
+  if (opts.parts.includes('http')) {
+    stack = await BenchStack.start({
+      root: ROOT,
+      distBench: DIST_BENCH,
+      redis: opts.redis,
+      ...(opts.profileDir ? { profileDir: opts.profileDir } : {}),
+      crashLogDir: dirname(opts.outPath),
+      warmMs: opts.mode === 'quick' ? 300 : 500,
+      faces: opts.faces,
+      progress,
+    });
+    try {
+      for (let run = 0; run < opts.runs; run++) {
+        progress(`run ${run + 1}/${opts.runs}`);
+        for (const body of opts.bodies) {
+          await stack.freshProxies(book);
+          segments.push(...(await measureBody(stack, book, opts, { run, body, faces: opts.faces }, progress)));
+        }
+        if (opts.bodies.includes('4K')) {
+          memorySegments.push(await measureMemory(stack, book, { run, target: 'floor', face: 'generateContent' }, progress));
+          for (const face of ['generateContent', 'openai'] as const) {
+            if (opts.faces.includes(face)) memorySegments.push(await measureMemory(stack, book, { run, target: 'gateway', face }, progress));
+          }
         }
       }
+    } finally {
+      await stack.stop();
     }
-  } finally {
-    await stack.stop();
+  }
+  // After the HTTP segments, with their processes gone: these run in this process alone.
+  const components: ComponentFigures = {};
+  if (opts.parts.includes('admission')) {
+    progress('quota admission: memory and a private redis-server');
+    components.admission = await measureAdmission(opts.mode === 'quick' ? { sequential: 5_000, concurrent: 10_000 } : { sequential: 20_000, concurrent: 50_000 });
+  }
+  if (opts.parts.includes('ledger')) {
+    progress('usage ledger: SQLite and PostgreSQL');
+    components.ledger = await measureLedger(opts.mode === 'quick' ? 20_000 : 100_000);
   }
 
   const rows = buildRows(segments, opts.runs, opts.faces, opts.bodies);
   const memory = buildMemoryRows(memorySegments);
-  const checks = checkTargets(rows, memory);
-  const problems = stack.gatewayProblems;
+  const checks = checkTargets(rows, memory, components);
+  const problems = stack?.gatewayProblems ?? [];
   const durationSec = (Date.now() - startedMs) / 1000;
 
   const out: string[] = [];
   out.push('');
   out.push(`nanogate bench, ${opts.mode}, ${opts.runs === 1 ? '1 run' : `median of ${opts.runs} runs`}, node ${process.version}, ${cpus().length} x ${cpuModel()}, ${opts.redis ? 'Redis store' : 'in-memory store'}, SQLite ledger`);
   out.push('');
-  out.push(formatTable(rows));
+  if (rows.length > 0) out.push(formatTable(rows));
   if (memory.length > 0) {
     out.push('');
     out.push(formatMemoryTable(memory));
+  }
+  if (components.admission) {
+    out.push('');
+    out.push(formatAdmissionTable(components.admission));
+  }
+  if (components.ledger) {
+    out.push('');
+    out.push(formatLedgerTable(components.ledger));
   }
   out.push('');
   out.push(formatChecks(checks));
@@ -192,13 +231,15 @@ async function main(): Promise<void> {
     distinct.set(msg, (distinct.get(msg) ?? 0) + 1);
   }
   out.push('');
-  const deaths = stack.gatewayDeaths;
+  const deaths = stack?.gatewayDeaths ?? [];
   if (deaths.length > 0) {
     out.push(`the gateway DIED ${deaths.length} time(s); logs kept in ${dirname(opts.outPath)}/gateway-PID-crash.log:`);
     for (const d of deaths) out.push(`  run ${d.run + 1}, during ${d.during}: ${d.how} (pid ${d.pid})`);
   }
-  out.push(`gateway log lines at warn or above while serving: ${problems.length}`);
-  for (const [msg, count] of distinct) out.push(`  ${count} x ${msg}`);
+  if (stack) {
+    out.push(`gateway log lines at warn or above while serving: ${problems.length}`);
+    for (const [msg, count] of distinct) out.push(`  ${count} x ${msg}`);
+  }
   out.push(`finished in ${durationSec.toFixed(0)} s; results in ${opts.outPath}`);
   process.stdout.write(`${out.join('\n')}\n`);
 
@@ -232,7 +273,9 @@ async function main(): Promise<void> {
     memory,
     checks,
     gatewayLogProblems: [...distinct].map(([message, count]) => ({ message, count })),
-    gatewayDeaths: stack.gatewayDeaths,
+    gatewayDeaths: deaths,
+    admission: components.admission ?? [],
+    ledger: components.ledger ?? [],
     segments,
     memorySegments,
   };

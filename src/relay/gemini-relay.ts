@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -14,7 +13,7 @@ import type { UpstreamClient } from '../upstream/client.js';
 import type { BudgetReservation, BudgetService } from '../usage/budget.js';
 import type { UsageLedger } from '../usage/ledger.js';
 import { computeCost, worstCaseCostNanoUsd, type CostBreakdown, type PriceTable } from '../usage/pricing.js';
-import type { UsageFlag, UsageRecord } from '../usage/record.js';
+import { newRecordId, type UsageFlag, type UsageRecord } from '../usage/record.js';
 
 /** A configured Google project: its quota identity plus the key calls are made with. */
 export interface ProjectRuntime extends QuotaProject {
@@ -220,7 +219,7 @@ export class GeminiRelay {
     const details = (list: { modality?: string; tokenCount?: number }[] | undefined, modality: string) =>
       (list ?? []).filter((x) => x.modality === modality).reduce((s, x) => s + (x.tokenCount ?? 0), 0);
     const record: UsageRecord = {
-      id: randomUUID(),
+      id: newRecordId(m.startedAtMs),
       timeMs: m.startedAtMs,
       day: this.#periods.day(m.startedAtMs).key,
       requestId: req.requestId,
