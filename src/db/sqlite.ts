@@ -1,18 +1,21 @@
 /**
  * Embedded SQLite (contract §9: a file that survives restarts; one instance). Follows undici's
  * SQLite cache store: built-in node:sqlite, WAL, statements prepared once and kept in #private
- * fields, a versioned schema. node:sqlite is synchronous; each call is short (a batch of 1000
- * rows commits in a few milliseconds), so it runs inline rather than in a worker.
+ * fields, a versioned schema. node:sqlite is synchronous: reads and tenant writes are rare and
+ * short and run inline; usage rows, written on every call, go through a worker thread
+ * (sqlite-writer.ts) so their batches never hold the event loop.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../usage/record.js';
 import type { Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
 import { DuplicateError, NotFoundError } from './errors.js';
+import { SqliteUsageWriter } from './sqlite-writer.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations/index.js';
 import { budgetJson, keyFrom, limitsJson, tenantFrom } from './tenant-rows.js';
 import { buildUsageQuery, SQLITE_DIALECT, toBigInt, USAGE_COLUMNS, usageRowFrom, usageValues } from './usage-sql.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
+const INSERT_USAGE_SQL = `INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`;
 
 const bindUsage = (r: UsageRecord): SQLInputValue[] =>
   usageValues(r).map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
@@ -24,6 +27,7 @@ export class SqliteDatabase implements Database {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   // Prepared on first use rather than in the constructor: the tables exist only after migrate().
+  readonly #writer: SqliteUsageWriter | undefined;
   #insertUsage: StatementSync | undefined;
   #spend: StatementSync | undefined;
   #insertTenant: StatementSync | undefined;
@@ -45,6 +49,9 @@ export class SqliteDatabase implements Database {
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
+    // A file gets its usage rows written by a worker thread; an in-memory database cannot be
+    // shared with one, and writes inline.
+    if (path !== ':memory:') this.#writer = new SqliteUsageWriter({ path, insertSql: INSERT_USAGE_SQL, busyTimeoutMs: BUSY_TIMEOUT_MS });
     this.#db.exec(`
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = NORMAL;
@@ -75,9 +82,8 @@ export class SqliteDatabase implements Database {
 
   async insertUsage(records: readonly UsageRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const insert = (this.#insertUsage ??= this.#db.prepare(
-      `INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`,
-    ));
+    if (this.#writer) return this.#writer.insert(records.map(bindUsage));
+    const insert = (this.#insertUsage ??= this.#db.prepare(INSERT_USAGE_SQL));
     this.#transaction(() => {
       for (const r of records) insert.run(...bindUsage(r));
     });
@@ -224,6 +230,7 @@ export class SqliteDatabase implements Database {
   }
 
   async close(): Promise<void> {
+    await this.#writer?.close();
     if (this.#db.isOpen) this.#db.close();
   }
 
