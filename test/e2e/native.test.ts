@@ -108,6 +108,10 @@ describe('native face on the wire', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-nanogate-model']).toBe('gemini-3-pro-image-preview');
     expect(res.headers['x-request-id']).toBe('req-from-client-1');
+    // Google's content headers pass; its server's own do not.
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['server']).toBeUndefined();
     const text = await res.body.text();
     expect(JSON.parse(text).candidates).toBeDefined();
     expect(res.trailers['x-nanogate-cost-usd']).toMatch(/^0\.\d{6}$/);

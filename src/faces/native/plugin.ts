@@ -172,19 +172,23 @@ function copyEndToEndHeaders(from: IncomingHttpHeaders, reply: FastifyReply): vo
  * response finishes). A full socket pauses the read from Google until it drains.
  */
 function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string): void {
-  copyEndToEndHeaders(answer.headers, reply);
-  reply.header('x-nanogate-model', modelId);
+  // One header object for writeHead, built directly: the reply's own (x-request-id), Google's, ours.
+  const headers = reply.getHeaders() as OutgoingHttpHeaders;
+  for (const name in answer.headers) {
+    const value = answer.headers[name];
+    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+  }
+  headers['x-nanogate-model'] = modelId;
   // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
   const trailers = wantsTrailers(request);
   if (trailers) {
-    reply.removeHeader('content-length');
-    reply.header('trailer', 'x-nanogate-cost-usd');
+    delete headers['content-length'];
+    headers['trailer'] = 'x-nanogate-cost-usd';
   }
-  const headers = reply.getHeaders();
   const body = answer.body;
   try {
     // Validates every header; one Node refuses surfaces here, before the reply is given up.
-    reply.raw.writeHead(answer.status, headers as OutgoingHttpHeaders);
+    reply.raw.writeHead(answer.status, headers);
   } catch (e) {
     body.destroy();
     throw new GatewayError('UPSTREAM_UNAVAILABLE', `Google's answer could not be relayed: ${(e as Error).message}`);
