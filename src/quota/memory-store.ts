@@ -37,44 +37,72 @@ function costOf(e: Pick<LogEntry, 'tokens' | 'images'>, dim: WindowDimension): n
   return dim === 'rpm' ? 1 : dim === 'tpm' ? e.tokens : e.images;
 }
 
-/** A sliding log of admissions: exact over any 60 s span, sums kept beside it. */
+/**
+ * A sliding log of admissions: exact over any 60 s span, sums kept beside it. Entries are in
+ * time order; aged-out ones are dropped by moving `#head` (compacted now and then), never by
+ * shifting the array, and a correction finds its entry by binary search on its time: each
+ * operation stays cheap however high a limit lets the log grow (a limit of 10^8 rpm at 9,000
+ * admissions a second holds half a million entries).
+ */
 class SlidingLog {
-  readonly entries: LogEntry[] = [];
+  #entries: LogEntry[] = [];
+  /** Index of the oldest live entry; those before it have aged out. */
+  #head = 0;
   readonly sums: Record<WindowDimension, number> = { rpm: 0, tpm: 0, ipm: 0 };
+
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
 
   /** Drops entries that have aged out: an entry counts while nowMs < atMs + WINDOW_MS. */
   trim(nowMs: number): void {
     const cutoff = nowMs - WINDOW_MS;
-    let k = 0;
-    while (k < this.entries.length && this.entries[k]!.atMs <= cutoff) {
-      const e = this.entries[k]!;
+    const entries = this.#entries;
+    let k = this.#head;
+    while (k < entries.length && entries[k]!.atMs <= cutoff) {
+      const e = entries[k]!;
       this.sums.rpm -= 1;
       this.sums.tpm -= e.tokens;
       this.sums.ipm -= e.images;
       k++;
     }
-    if (k > 0) this.entries.splice(0, k);
+    this.#head = k;
+    // Compact once the dead prefix is most of the array: amortised O(1) per entry.
+    if (k === entries.length) {
+      this.#entries = [];
+      this.#head = 0;
+    } else if (k > 1024 && k * 2 > entries.length) {
+      this.#entries = entries.slice(k);
+      this.#head = 0;
+    }
   }
 
   add(e: LogEntry): void {
     // Instances' clocks may disagree slightly: keep the log ordered by time, not arrival.
-    let lo = 0;
-    let hi = this.entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.entries[mid]!.atMs <= e.atMs) lo = mid + 1;
-      else hi = mid;
-    }
-    this.entries.splice(lo, 0, e);
+    const entries = this.#entries;
+    const at = this.#firstAfter(e.atMs);
+    if (at === entries.length) entries.push(e);
+    else entries.splice(at, 0, e);
     this.sums.rpm += 1;
     this.sums.tpm += e.tokens;
     this.sums.ipm += e.images;
   }
 
+  /** The live entry admitted at `atMs` with this id. */
+  find(entryId: string, atMs: number): LogEntry | undefined {
+    const entries = this.#entries;
+    for (let i = this.#firstAtOrAfter(atMs); i < entries.length && entries[i]!.atMs === atMs; i++) {
+      if (entries[i]!.entryId === entryId) return entries[i];
+    }
+    return undefined;
+  }
+
   /** When the oldest entries holding `needed` units of `dim` have all aged out. */
   retryAfterMs(dim: WindowDimension, needed: number, nowMs: number): number {
     let freed = 0;
-    for (const e of this.entries) {
+    const entries = this.#entries;
+    for (let i = this.#head; i < entries.length; i++) {
+      const e = entries[i]!;
       freed += costOf(e, dim);
       if (freed >= needed) return e.atMs + WINDOW_MS - nowMs;
     }
@@ -83,7 +111,35 @@ class SlidingLog {
   }
 
   newestAtMs(): number | undefined {
-    return this.entries.at(-1)?.atMs;
+    return this.size > 0 ? this.#entries[this.#entries.length - 1]!.atMs : undefined;
+  }
+
+  /** Index of the first live entry with atMs > t (entries.length when none). */
+  #firstAfter(t: number): number {
+    const entries = this.#entries;
+    // Appending is the common case: check the end before searching.
+    if (entries.length === this.#head || entries[entries.length - 1]!.atMs <= t) return entries.length;
+    let lo = this.#head;
+    let hi = entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (entries[mid]!.atMs <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index of the first live entry with atMs >= t. */
+  #firstAtOrAfter(t: number): number {
+    const entries = this.#entries;
+    let lo = this.#head;
+    let hi = entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (entries[mid]!.atMs < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
 
@@ -160,7 +216,7 @@ export class MemoryQuotaStore implements QuotaStore {
   async correctTokens(cmd: CorrectCommand): Promise<void> {
     for (const key of [projectLogKey(cmd), tenantLogKey(cmd)]) {
       const log = this.#logs.get(key);
-      const e = log?.entries.find((x) => x.entryId === cmd.entryId && x.atMs === cmd.admittedAtMs);
+      const e = log?.find(cmd.entryId, cmd.admittedAtMs);
       if (!log || !e || e.tokens !== cmd.estimatedTokens) continue;
       log.sums.tpm += cmd.actualTokens - e.tokens;
       e.tokens = cmd.actualTokens;
@@ -256,7 +312,7 @@ export class MemoryQuotaStore implements QuotaStore {
     this.#nextSweepAtMs = nowMs + WINDOW_MS;
     for (const [key, log] of this.#logs) {
       log.trim(nowMs);
-      if (log.entries.length === 0) this.#logs.delete(key);
+      if (log.size === 0) this.#logs.delete(key);
     }
     for (const [key, day] of this.#days) if (day.expiresAtMs <= nowMs) this.#days.delete(key);
     for (const [key, untilMs] of this.#cooldowns) if (untilMs <= nowMs) this.#cooldowns.delete(key);

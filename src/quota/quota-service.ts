@@ -3,10 +3,10 @@
  * admission against project+model and tenant limits in one atomic store step (contract §7),
  * token correction from usageMetadata, Google-triggered cool-downs, and the admin snapshot.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { GatewayError, type QuotaRefusal } from '../errors/gateway-error.js';
 import type { ModelSpec } from '../models/catalog.js';
+import { newEntryId } from './entry-id.js';
 import { projectLimitsFor, type Limits, type Tier } from './limits.js';
 import { quotaMetricFor } from './quota-ids.js';
 import type { QuotaCounters, QuotaDimension, RequestCounts } from './store.js';
@@ -78,7 +78,7 @@ export class QuotaService {
     const day = this.#periods.day(nowMs);
     const tokens = wholeCount(input.estimatedInputTokens);
     const images = wholeCount(input.images);
-    const entryId = randomUUID();
+    const entryId = newEntryId();
     const outcome = await this.#store.admit({
       projectId: input.project.id,
       model: input.model.id,

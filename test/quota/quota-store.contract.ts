@@ -222,6 +222,26 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
       await expect(q!.admit(call(clock, project, { estimatedInputTokens: 1_000 }))).resolves.toBeDefined();
     });
 
+    it('keeps exact sums and finds each admission to correct in a window of thousands, as it ages out', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [q] = await services(1);
+      const project = projectWith({ tpm: 100_000_000 });
+      // 3,000 admissions, 100 per 2 s: the first 2,000 age out after the clock moves on.
+      const admissions = [];
+      for (let i = 0; i < 3_000; i++) {
+        if (i > 0 && i % 100 === 0) clock.advance(2_000);
+        admissions.push(await q!.admit(call(clock, project, { estimatedInputTokens: 10 })));
+      }
+      clock.advance(40_001);
+      // Corrections for the oldest live admissions, the newest, and one that has aged out.
+      await q!.correct(admissions[2_000]!, 110, clock.nowMs());
+      await q!.correct(admissions[2_999]!, 1_010, clock.nowMs());
+      await q!.correct(admissions[0]!, 1_000_000, clock.nowMs());
+      const rows = await q!.snapshot(project, [model], clock.nowMs());
+      expect(rows.find((r) => r.dimension === 'rpm')).toMatchObject({ used: 1_000 });
+      expect(rows.find((r) => r.dimension === 'tpm')).toMatchObject({ used: 1_000 * 10 + 100 + 1_000 });
+    });
+
     it('shares a cool-down across instances, counts nothing during it, and lets it expire', async () => {
       const clock = new ManualClock('2026-06-15T18:00:00Z');
       const [a, b] = await services(2);
