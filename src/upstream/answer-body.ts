@@ -40,11 +40,6 @@ export class AnswerBody {
     this.#controller = controller;
   }
 
-  /** True once the answer has ended or failed: nothing more will arrive. */
-  get settled(): boolean {
-    return this.#state !== 'open';
-  }
-
   /**
    * One observer. Chunks that arrived before it was set (a small answer often arrives whole
    * with its headers) are replayed to it first, so it sees every byte.
