@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Logger } from 'pino';
@@ -18,6 +17,7 @@ import { ModelResolver } from './models/resolver.js';
 import type { GatewayMetrics } from './ops/metrics.js';
 import { opsRoutes } from './ops/plugin.js';
 import type { QuotaService } from './quota/quota-service.js';
+import { randomHex } from './random/pool.js';
 import type { QuotaStore } from './quota/store.js';
 import { GeminiRelay, type ProjectRuntime } from './relay/gemini-relay.js';
 import { createAuthFailureLimiter } from './tenants/auth-hook.js';
@@ -70,7 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID().replaceAll('-', '')}`;
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomHex(16)}`;
     },
     forceCloseConnections: 'idle',
   });
