@@ -148,7 +148,7 @@ async function relayGenerate(
 
   if (!answer.ok) {
     reply.code(answer.status);
-    copyEndToEndHeaders(answer.headers, reply);
+    reply.headers(endToEndHeaders(answer.headers));
     reply.header('x-nanogate-model', call.model.id);
     const { cost } = await answer.outcome;
     reply.header('x-nanogate-cost-usd', formatUsd(cost.costNanoUsd));
@@ -158,11 +158,14 @@ async function relayGenerate(
   return reply;
 }
 
-function copyEndToEndHeaders(from: IncomingHttpHeaders, reply: FastifyReply): void {
+/** Google's headers about the content, without those about its connection or server. */
+function endToEndHeaders(from: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
   for (const name in from) {
     const value = from[name];
-    if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
   }
+  return out;
 }
 
 /**
@@ -172,13 +175,8 @@ function copyEndToEndHeaders(from: IncomingHttpHeaders, reply: FastifyReply): vo
  * response finishes). A full socket pauses the read from Google until it drains.
  */
 function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string): void {
-  // One header object for writeHead, built directly: the reply's own (x-request-id), Google's, ours.
-  const headers = reply.getHeaders() as OutgoingHttpHeaders;
-  for (const name in answer.headers) {
-    const value = answer.headers[name];
-    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-  }
-  headers['x-nanogate-model'] = modelId;
+  // One header object for writeHead: the reply's own (x-request-id), Google's, ours.
+  const headers: OutgoingHttpHeaders = { ...(reply.getHeaders() as OutgoingHttpHeaders), ...endToEndHeaders(answer.headers), 'x-nanogate-model': modelId };
   // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
   const trailers = wantsTrailers(request);
   if (trailers) {
