@@ -125,8 +125,7 @@ function parseOptions(argv: readonly string[]): Options {
     else if (arg === '--parts') {
       const chosen = listArg(next(), PARTS, '--parts');
       opts.parts = PARTS.filter((p) => chosen.includes(p));
-    }
-    else throw new UsageError(`unknown option ${arg}`);
+    } else throw new UsageError(`unknown option ${arg}`);
   }
   return opts;
 }
