@@ -107,6 +107,38 @@ describe('upstream faults', () => {
     expect(((await oa.body.json()) as { error: { message: string } }).error.message).toMatch(/broke off/);
   });
 
+  it('disconnects a client that stops reading for longer than the upstream timeout, and stops reading from Google', async () => {
+    const big = await startMockGoogle({ apiKeys: [GOOGLE_KEY], imageBytes: { '4K': 20 * 1024 * 1024 } });
+    try {
+      gw = await startGateway({ upstreamUrl: big.url, configYaml: config({ timeoutMs: 300 }) });
+      const { request: httpRequest } = await import('node:http');
+      const body = JSON.stringify({ contents: [{ parts: [{ text: 'poster' }] }], generationConfig: { imageConfig: { imageSize: '4K' } } });
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+        const req = httpRequest(`${gw!.url}/v1beta/models/nano-banana-pro:generateContent`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': KEY } }, resolve);
+        req.on('error', reject);
+        req.end(body);
+      });
+      expect(res.statusCode).toBe(200);
+      // Read nothing: the gateway's socket fills, then the stall limit runs out.
+      res.pause();
+      for (let i = 0; i < 400 && !gw.logs.some((l) => l.includes('client stopped reading the answer')); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && big.openRequests() > 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(big.openRequests()).toBe(0);
+      // Reading again, the client finds its answer cut short: the gateway hung up.
+      const ended = await new Promise<'complete' | 'cut short'>((resolve) => {
+        res.on('data', () => {});
+        res.once('end', () => resolve(res.complete ? 'complete' : 'cut short'));
+        res.once('error', () => resolve('cut short'));
+        res.once('close', () => resolve(res.complete ? 'complete' : 'cut short'));
+        res.resume();
+      });
+      expect(ended).toBe('cut short');
+      expect(gw.logs.some((l) => l.includes('client stopped reading the answer'))).toBe(true);
+    } finally {
+      await big.close();
+    }
+  });
+
   it('aborts the upstream call when the client goes away', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
     mock.setModelFault('gemini-2.5-flash-image', { kind: 'hang' });

@@ -154,7 +154,7 @@ async function relayGenerate(
     reply.header('x-nanogate-cost-usd', formatUsd(cost.costNanoUsd));
     return reply.send(answer.body);
   }
-  relayAnswer(request, reply, answer, call.model.id);
+  relayAnswer(request, reply, answer, call.model.id, deps.config.upstream.timeoutMs);
   return reply;
 }
 
@@ -172,9 +172,11 @@ function endToEndHeaders(from: IncomingHttpHeaders): OutgoingHttpHeaders {
  * Writes a successful answer to the client's socket as it arrives. The reply is hijacked so
  * nothing sits between undici and the socket: each chunk is written as Google sends it, and a
  * small answer's body and end leave in one write (Fastify's onResponse hook still runs when the
- * response finishes). A full socket pauses the read from Google until it drains.
+ * response finishes). A full socket pauses the read from Google until it drains; a client that
+ * lets it stay full for `stallMs` (the upstream timeout: the longest silence allowed either
+ * way) is disconnected, which aborts the call, rather than holding it open forever.
  */
-function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string): void {
+function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string, stallMs: number): void {
   // One header object for writeHead: the reply's own (x-request-id), Google's, ours.
   const headers: OutgoingHttpHeaders = { ...(reply.getHeaders() as OutgoingHttpHeaders), ...endToEndHeaders(answer.headers), 'x-nanogate-model': modelId };
   // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
@@ -193,9 +195,28 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
   }
   reply.hijack();
   const res = reply.raw;
-  res.on('drain', () => body.resume());
+  let stalled: NodeJS.Timeout | undefined;
+  const stopWaiting = () => {
+    clearTimeout(stalled);
+    stalled = undefined;
+  };
+  res.on('drain', () => {
+    stopWaiting();
+    body.resume();
+  });
+  res.once('close', stopWaiting);
   body.attach({
-    data: (chunk) => res.write(chunk),
+    data: (chunk) => {
+      const more = res.write(chunk);
+      if (!more && stalled === undefined) {
+        stalled = setTimeout(() => {
+          request.log.warn({ stallMs }, 'client stopped reading the answer: disconnecting it');
+          res.destroy();
+        }, stallMs);
+        stalled.unref();
+      }
+      return more;
+    },
     end: () => {
       if (!trailers) return void res.end();
       void answer.outcome
