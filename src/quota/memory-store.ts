@@ -80,9 +80,9 @@ class SlidingLog {
   add(e: LogEntry): void {
     // Instances' clocks may disagree slightly: keep the log ordered by time, not arrival.
     const entries = this.#entries;
-    const at = this.#firstAfter(e.atMs);
-    if (at === entries.length) entries.push(e);
-    else entries.splice(at, 0, e);
+    // Appending is the common case: check the end before searching.
+    if (entries.length === this.#head || entries[entries.length - 1]!.atMs <= e.atMs) entries.push(e);
+    else entries.splice(this.#search(e.atMs, false), 0, e);
     this.sums.rpm += 1;
     this.sums.tpm += e.tokens;
     this.sums.ipm += e.images;
@@ -91,7 +91,7 @@ class SlidingLog {
   /** The live entry admitted at `atMs` with this id. */
   find(entryId: string, atMs: number): LogEntry | undefined {
     const entries = this.#entries;
-    for (let i = this.#firstAtOrAfter(atMs); i < entries.length && entries[i]!.atMs === atMs; i++) {
+    for (let i = this.#search(atMs, true); i < entries.length && entries[i]!.atMs === atMs; i++) {
       if (entries[i]!.entryId === entryId) return entries[i];
     }
     return undefined;
@@ -114,29 +114,15 @@ class SlidingLog {
     return this.size > 0 ? this.#entries[this.#entries.length - 1]!.atMs : undefined;
   }
 
-  /** Index of the first live entry with atMs > t (entries.length when none). */
-  #firstAfter(t: number): number {
-    const entries = this.#entries;
-    // Appending is the common case: check the end before searching.
-    if (entries.length === this.#head || entries[entries.length - 1]!.atMs <= t) return entries.length;
-    let lo = this.#head;
-    let hi = entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (entries[mid]!.atMs <= t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** Index of the first live entry with atMs >= t. */
-  #firstAtOrAfter(t: number): number {
+  /** Index of the first live entry later than t, or at t too with `atToo` (entries.length when none). */
+  #search(t: number, atToo: boolean): number {
     const entries = this.#entries;
     let lo = this.#head;
     let hi = entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (entries[mid]!.atMs < t) lo = mid + 1;
+      const at = entries[mid]!.atMs;
+      if (at < t || (at === t && !atToo)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
