@@ -39,6 +39,8 @@ parentPort.on('message', (message) => {
 interface Pending {
   resolve(): void;
   reject(err: Error): void;
+  /** Settles with the batch: close() waits for these. */
+  done: Promise<void>;
 }
 
 /**
@@ -52,7 +54,6 @@ export class SqliteUsageWriter {
   readonly #workerData: { path: string; insertSql: string; busyTimeoutMs: number };
   #worker: Worker | undefined;
   readonly #pending = new Map<number, Pending>();
-  readonly #inFlight = new Set<Promise<void>>();
   #nextId = 0;
 
   constructor(opts: { path: string; insertSql: string; busyTimeoutMs: number }) {
@@ -63,21 +64,20 @@ export class SqliteUsageWriter {
   insert(rows: SQLInputValue[][]): Promise<void> {
     const worker = this.#ensureWorker();
     const id = this.#nextId++;
+    let settle!: Pick<Pending, 'resolve' | 'reject'>;
     const done = new Promise<void>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      // Keeps the process alive only while a batch is in the worker's hands.
-      worker.ref();
-      worker.postMessage({ id, rows });
+      settle = { resolve, reject };
     });
-    this.#inFlight.add(done);
-    const forget = () => this.#inFlight.delete(done);
-    done.then(forget, forget);
+    this.#pending.set(id, { ...settle, done });
+    // Keeps the process alive only while a batch is in the worker's hands.
+    worker.ref();
+    worker.postMessage({ id, rows });
     return done;
   }
 
   /** Waits for the batches in flight, then stops the worker. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight]);
+    await Promise.allSettled([...this.#pending.values()].map((p) => p.done));
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;

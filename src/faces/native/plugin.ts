@@ -158,9 +158,8 @@ async function relayGenerate(
   return reply;
 }
 
-/** Google's headers about the content, without those about its connection or server. */
-function endToEndHeaders(from: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+/** Google's headers about the content, without those about its connection or server, added to `out`. */
+function endToEndHeaders(from: IncomingHttpHeaders, out: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
   for (const name in from) {
     const value = from[name];
     if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
@@ -178,7 +177,9 @@ function endToEndHeaders(from: IncomingHttpHeaders): OutgoingHttpHeaders {
  */
 function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string, stallMs: number): void {
   // One header object for writeHead: the reply's own (x-request-id), Google's, ours.
-  const headers: OutgoingHttpHeaders = { ...(reply.getHeaders() as OutgoingHttpHeaders), ...endToEndHeaders(answer.headers), 'x-nanogate-model': modelId };
+  // getHeaders() returns a fresh object: it becomes the one writeHead gets.
+  const headers = endToEndHeaders(answer.headers, reply.getHeaders() as OutgoingHttpHeaders);
+  headers['x-nanogate-model'] = modelId;
   // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
   const trailers = wantsTrailers(request);
   if (trailers) {
