@@ -1,3 +1,4 @@
+import { STATUS_CODES, type ServerOptions } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Logger } from 'pino';
@@ -46,15 +47,55 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * The path a request line names, as the router sees it: absolute-form (`GET http://host/p`)
+ * reduced to its path, the query dropped, percent-escapes decoded. Used only to pick an error
+ * shape for requests no route matched; never for a security decision (those hang on routes).
+ */
+export function routingPath(url: string): string {
+  let path = url;
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(path);
+  if (absolute) path = path.slice(absolute[0].length) || '/';
+  path = path.split('?')[0] ?? '';
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
 /** Which face's error shape a path gets when no route matched it (STYLE: shared /v1). */
 function rendererForPath(url: string) {
-  const path = url.split('?')[0] ?? '';
+  const path = routingPath(url);
   if (path.startsWith('/admin')) return renderAdminError;
   if (path.startsWith('/v1beta/openai/')) return renderOpenAIError;
   if (path.startsWith('/v1beta/')) return renderGoogleError;
   if (/^\/v1\/models\/[^?]*:/.test(path)) return renderGoogleError;
   if (path.startsWith('/v1/')) return renderOpenAIError;
   return renderGoogleError;
+}
+
+/** A request line or header block Node could not parse, answered in the shape its path suggests. */
+const CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, message: 'Request header fields too large.' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
+  ERR_HTTP_HEADERS_TIMEOUT: { status: 408, message: 'The request headers were not received in time.' },
+};
+
+function renderClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }): Buffer {
+  const known = CLIENT_ERRORS[err.code ?? ''];
+  const status = known?.status ?? 400;
+  const message = known?.message ?? 'Malformed HTTP request.';
+  // The request line, if it got that far, says which face the client meant.
+  const firstLine = err.rawPacket?.toString('latin1', 0, Math.min(err.rawPacket.length, 8192)).split('\r\n')[0] ?? '';
+  const target = /^[A-Z]+ (\S+)/.exec(firstLine)?.[1] ?? '/';
+  // TODO(#10): own error codes for 408/431 once the status tables are one.
+  const rendered = rendererForPath(target)(new GatewayError('INVALID_ARGUMENT', message));
+  const body = JSON.stringify(rendered.body).replace(/"code":400/, `"code":${status}`);
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    'latin1',
+  );
 }
 
 /** Registers every plugin on a new Fastify instance. No I/O of its own: deps come in ready. */
@@ -66,13 +107,34 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One line per request comes from the onResponse hook below, not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.bodyLimitBytes,
-    trustProxy: config.server.trustProxy,
+    // A hop count is Fastify's too (documented, missing from its types).
+    trustProxy: config.server.trustProxy as boolean | string | string[],
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomHex(16)}`;
     },
     forceCloseConnections: 'idle',
+    // A body trickled in a byte at a time must not hold a connection for ever (#10): the whole
+    // request, body included, must arrive within requestTimeoutMs, its headers within
+    // headersTimeoutMs. Node checks both every connectionsCheckingInterval.
+    requestTimeout: config.server.requestTimeoutMs,
+    http: {
+      headersTimeout: config.server.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, config.server.headersTimeoutMs),
+    } satisfies ServerOptions as ServerOptions,
+    // Requests Node cannot parse (bad request line, 100 KB URL, header overflow, timeouts)
+    // and URLs the router cannot decode get the face's error shape, not Fastify's.
+    clientErrorHandler(err, socket) {
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(renderClientError(err as unknown as NodeJS.ErrnoException & { rawPacket?: Buffer }));
+      socket.destroy();
+    },
+    frameworkErrors(error, request, reply) {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const err = new GatewayError('INVALID_ARGUMENT', tooLong ? 'A path segment of the URL is too long.' : 'The URL is not valid: it has a malformed percent-escape.');
+      return sendError(reply, err, rendererForPath(request.raw.url ?? '/'));
+    },
   });
 
   app.decorateRequest('caller', null);
@@ -86,13 +148,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // One log line per request; keys never appear in it (no headers, no query string).
   app.addHook('onResponse', (request, reply, done) => {
-    const face = rendererForPath(request.url) === renderOpenAIError ? 'openai' : request.url.startsWith('/admin') ? 'admin' : 'native';
+    const renderer = rendererForPath(request.routeOptions.url ?? request.url);
+    const face = renderer === renderOpenAIError ? 'openai' : renderer === renderAdminError ? 'admin' : 'native';
     deps.metrics.requests.inc({ face, status: String(reply.statusCode) });
     deps.metrics.requestDuration.observe({ face }, reply.elapsedTime / 1000);
     request.log.info(
       {
         method: request.method,
-        route: request.routeOptions.url ?? request.url.split('?')[0],
+        route: request.routeOptions.url ?? routingPath(request.url),
         status: reply.statusCode,
         tenant: request.caller?.tenant.id,
         keyId: request.caller?.keyId,
@@ -135,7 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new GatewayError('ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`), rendererForPath(request.url)),
+    sendError(reply, new GatewayError('ROUTE_NOT_FOUND', `No route ${request.method} ${routingPath(request.url).slice(0, 200)}.`), rendererForPath(request.url)),
   );
 
   await app.register(opsRoutes, {
@@ -144,10 +207,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(nativeFace, faceDeps);
   await app.register(openaiFace, faceDeps);
-  await app.register(adminRoutes, {
-    ...faceDeps,
-    quota: deps.quota,
-    ...(deps.adminToken ? { adminToken: deps.adminToken } : {}),
-  });
+  // No token, no admin routes: every admin path is an unknown route (contract §1).
+  if (deps.adminToken) await app.register(adminRoutes, { ...faceDeps, quota: deps.quota, adminToken: deps.adminToken });
   return app;
 }

@@ -4,6 +4,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { StoredKey, StoredTenant } from '../db/database.js';
 import { DuplicateError } from '../db/database.js';
 import { installErrorHandler, refuseOtherMethods } from '../faces/error-handling.js';
+import { closeIfBodyPending } from '../http/early-refusal.js';
 import type { FaceDeps } from '../faces/face-deps.js';
 import type { QuotaService } from '../quota/quota-service.js';
 import { hashesEqual, hashKey, newKeyId, newTenantKey } from '../tenants/keys.js';
@@ -13,8 +14,8 @@ import { renderAdminError } from './errors.js';
 
 export interface AdminDeps extends FaceDeps {
   quota: QuotaService;
-  /** Unset disables /admin entirely: every admin path answers 404 (contract §1). */
-  adminToken?: string;
+  /** The bearer token every admin route requires. buildApp registers this plugin only when one is set. */
+  adminToken: string;
 }
 
 const count = z.int().nonnegative();
@@ -42,18 +43,24 @@ function keyView(k: StoredKey): Record<string, unknown> {
   return { id: k.keyId, tenant: k.tenantId, name: k.name, createdAt: new Date(k.createdAtMs).toISOString(), revokedAt: k.revokedAtMs === null ? null : new Date(k.revokedAtMs).toISOString() };
 }
 
-/** Tenants, keys, quota and usage for operators (contract §10), behind ADMIN_TOKEN. */
+/**
+ * Tenants, keys, quota and usage for operators (contract §10), behind ADMIN_TOKEN.
+ *
+ * The token check is a hook of this encapsulated plugin, so it runs for every route registered
+ * here, whatever form the request line took (`/%61dmin/…`, absolute-form): it hangs on the
+ * route the router matched, never on a test of the raw URL. It runs in onRequest, before any
+ * body is read. With no token configured this plugin is not registered at all, so no admin
+ * route exists.
+ */
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   installErrorHandler(app, renderAdminError);
-  const expected = deps.adminToken ? hashKey(deps.adminToken) : undefined;
+  const expected = hashKey(deps.adminToken);
 
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    if (!request.url.startsWith('/admin')) return;
-    if (!expected) throw new GatewayError('ROUTE_NOT_FOUND', 'Not found.');
+  app.addHook('onRequest', (request: FastifyRequest, reply, done) => {
     const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
-    if (!m?.[1] || !hashesEqual(hashKey(m[1].trim()), expected)) {
-      throw new GatewayError('UNAUTHENTICATED', 'The admin API needs Authorization: Bearer $ADMIN_TOKEN.');
-    }
+    if (m?.[1] && hashesEqual(hashKey(m[1].trim()), expected)) return done();
+    closeIfBodyPending(request, reply);
+    done(new GatewayError('UNAUTHENTICATED', 'The admin API needs Authorization: Bearer $ADMIN_TOKEN.'));
   });
 
   const refuseConfigTenant = (id: string) => {

@@ -76,7 +76,20 @@ export const configSchema = z.strictObject({
     .strictObject({
       bodyLimitBytes: positiveInt.default(64 * 1024 * 1024),
       shutdownGraceMs: nonNegativeInt.default(30_000),
-      trustProxy: z.boolean().default(false),
+      /**
+       * Which proxies' X-Forwarded-For to believe for the client address (the failed-auth
+       * limiter keys on it): false (default: the socket's peer), true (any), a hop count, or
+       * addresses/CIDRs (Fastify's trustProxy).
+       */
+      trustProxy: z
+        .union([z.boolean(), positiveInt, z.string().min(1), z.array(z.string().min(1)).min(1)], {
+          error: 'must be true, false, a hop count, or a list of proxy addresses/CIDRs',
+        })
+        .default(false),
+      /** The whole request, body included, must arrive within this (a trickled body is cut off). */
+      requestTimeoutMs: positiveInt.default(120_000),
+      /** The request line and headers must arrive within this. */
+      headersTimeoutMs: positiveInt.default(20_000),
     })
     .prefault({}),
 });

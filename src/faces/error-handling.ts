@@ -29,7 +29,7 @@ export type ErrorObserver = (err: GatewayError, request: FastifyRequest, reply: 
 export function installErrorHandler(instance: FastifyInstance, render: ErrorRenderer, observe?: ErrorObserver): void {
   instance.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gatewayError = toGatewayError(error);
-    if (gatewayError.code === 'INTERNAL') request.log.error({ err: error }, 'unhandled error');
+    if (gatewayError.code === 'INTERNAL' && !(error instanceof GatewayError)) request.log.error({ err: error }, 'unhandled error');
     observe?.(gatewayError, request, reply);
     return sendError(reply, gatewayError, render);
   });

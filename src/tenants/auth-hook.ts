@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
+import { closeIfBodyPending } from '../http/early-refusal.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { readCredential } from './credentials.js';
 import type { TenantRegistry } from './registry.js';
@@ -6,14 +7,17 @@ import type { TenantRegistry } from './registry.js';
 export interface AuthFailureLimiter {
   /** Counts one failed attempt from the request's address; true when it is over the limit. */
   recordFailure(request: FastifyRequest): Promise<{ blocked: boolean; retryAfterMs: number }>;
-  /** Whether the address is currently blocked (checked before the key, so a right guess is no help). */
+  /** Milliseconds the request's address stays blocked for failed attempts; 0 when it is not. */
   blockedFor(request: FastifyRequest): number;
 }
 
 /**
  * Repeated failed authentication from one address is slowed down (contract §3): 429 after 20
- * failures a minute. @fastify/rate-limit counts the failures; the block is remembered here so
- * a blocked address is refused before its key is even looked at.
+ * failures a minute. Only failures count and only failures are refused: a valid key always
+ * passes, so one misconfigured client behind a shared address (a NAT, or a load balancer when
+ * `server.trustProxy` is not set) cannot lock every tenant out. The address is `request.ip`:
+ * the client's own, or the one the trusted proxy reports when `server.trustProxy` says which
+ * proxies to believe. @fastify/rate-limit counts the failures; the block is remembered here.
  */
 export function createAuthFailureLimiter(app: FastifyInstance, opts: { max: number; windowMs: number; nowMs: () => number }): AuthFailureLimiter {
   const check = app.createRateLimit({ max: opts.max, timeWindow: opts.windowMs, keyGenerator: (request) => request.ip });
@@ -42,29 +46,38 @@ export function createAuthFailureLimiter(app: FastifyInstance, opts: { max: numb
   };
 }
 
+const TOO_MANY_FAILURES = 'Too many failed authentication attempts from this address; try again later.';
+
 /**
- * preHandler for tenant routes: sets request.caller, or fails with the face's 401/429. Callback
- * style rather than async: a known key is settled synchronously, with no promise per request;
- * only a failure waits for the failure counter.
+ * onRequest hook for tenant routes: sets request.caller, or fails with the face's 401/429
+ * before a byte of the body is read, so a stranger's upload costs neither memory nor time.
+ * Callback style rather than async: a known key is settled synchronously, with no promise per
+ * request; only a failure waits for the failure counter.
  */
-export function authenticateTenant(registry: TenantRegistry, limiter: AuthFailureLimiter): preHandlerHookHandler {
-  return (request, _reply, done) => {
-    const blockedMs = limiter.blockedFor(request);
-    if (blockedMs > 0) {
-      return done(new GatewayError('AUTH_RATE_LIMITED', 'Too many failed authentication attempts from this address; try again later.', { retryAfterMs: blockedMs }));
-    }
+export function authenticateTenant(registry: TenantRegistry, limiter: AuthFailureLimiter): onRequestHookHandler {
+  return (request, reply, done) => {
     const credential = readCredential(request.headers, request.query);
-    const caller = credential ? registry.authenticate(credential.key) : undefined;
+    let caller;
+    try {
+      caller = credential ? registry.authenticate(credential.key) : undefined;
+    } catch (e) {
+      // The registry cannot vouch for the key right now (its view of the database is too old).
+      closeIfBodyPending(request, reply);
+      return done(e as Error);
+    }
     if (credential && caller) {
       request.caller = caller;
       request.credentialSource = credential.source;
       return done();
     }
+    closeIfBodyPending(request, reply);
+    const blockedMs = limiter.blockedFor(request);
+    if (blockedMs > 0) return done(new GatewayError('AUTH_RATE_LIMITED', TOO_MANY_FAILURES, { retryAfterMs: blockedMs }));
     limiter.recordFailure(request).then(
       ({ blocked, retryAfterMs }) =>
         done(
           blocked
-            ? new GatewayError('AUTH_RATE_LIMITED', 'Too many failed authentication attempts from this address; try again later.', { retryAfterMs })
+            ? new GatewayError('AUTH_RATE_LIMITED', TOO_MANY_FAILURES, { retryAfterMs })
             : new GatewayError(
                 'UNAUTHENTICATED',
                 credential

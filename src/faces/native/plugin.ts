@@ -94,11 +94,11 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
   };
 
   // GET /v1/models is shared with the OpenAI face, which picks the shape by key form.
-  app.get('/v1beta/models', { preHandler: auth }, async (request) => {
+  app.get('/v1beta/models', { onRequest: auth }, async (request) => {
     const q = request.query as Record<string, unknown>;
     return googleModelList(deps.models.canonicalModels(), q['pageSize'], q['pageToken']);
   });
-  app.get('/v1beta/models/*', { preHandler: auth }, async (request) => {
+  app.get('/v1beta/models/*', { onRequest: auth }, async (request) => {
     const rest = (request.params as { '*': string })['*'];
     return googleModelResource(resolve(rest, 'v1beta'));
   });
@@ -106,7 +106,7 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
 
   for (const version of VERSIONS) {
 
-    app.post(`/${version}/models/*`, { preHandler: auth }, async (request, reply) => {
+    app.post(`/${version}/models/*`, { onRequest: auth }, async (request, reply) => {
       const rest = (request.params as { '*': string })['*'];
       const { modelName, action } = splitModelAction(rest);
       if (!action || !ACTIONS.includes(action)) {

@@ -1,9 +1,8 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import { unescapeJsonString, type ByteRange } from '../../gemini/json-tokenizer.js';
 
 export interface SpoolOptions {
@@ -11,6 +10,23 @@ export interface SpoolOptions {
   spillAtBytes: number;
   /** Folder for spool files (default: the OS temp folder). */
   dir?: string;
+  /** Opens the spool file; tests pass one that fails like a full disk. */
+  createFile?: (path: string) => Writable;
+}
+
+/** The answer ended before it was complete: Google broke off, or the call was aborted. */
+export class SpoolSourceError extends Error {
+  override readonly name = 'SpoolSourceError';
+}
+
+/** The gateway's own disk failed (ENOSPC, EACCES, EIO): the gateway's fault, not Google's. */
+export class SpoolDiskError extends Error {
+  override readonly name = 'SpoolDiskError';
+}
+
+/** The spool was disposed (the client left) while it was still being filled. */
+export class SpoolDisposedError extends Error {
+  override readonly name = 'SpoolDisposedError';
 }
 
 /**
@@ -20,45 +36,115 @@ export interface SpoolOptions {
  * need over 1.3 GB, so large answers go to a temp file as they arrive (the OS page cache, not
  * the process heap, holds them) and images are read back by byte range when the response is
  * written. Small answers stay in memory: the file costs more than it saves there.
+ *
+ * Every stream it creates has an error path: the file's errors are always listened to, a
+ * failed or disposed spool destroys its file and waits for it to close before the folder is
+ * removed, and the folder is removed whatever happened (dispose is safe at any moment, also
+ * while consume is still running).
  */
 export class AnswerSpool {
   readonly #opts: SpoolOptions;
   #chunks: Buffer[] = [];
   #chunkStarts: number[] = [];
   #bytes = 0;
-  #file: WriteStream | undefined;
+  #file: Writable | undefined;
+  /** Settles when the file is closed (after end or destroy); its error, if any, is kept. */
+  #fileClosed: Promise<void> | undefined;
+  #fileError: Error | undefined;
   #dir: string | undefined;
   #path: string | undefined;
+  #disposed = false;
+  #disposing: Promise<void> | undefined;
 
   constructor(opts: SpoolOptions) {
     this.#opts = opts;
   }
 
-  /** Reads `body` to its end, keeping every byte; backpressure from the file slows the body. */
+  /**
+   * Reads `body` to its end, keeping every byte; backpressure from the file slows the body.
+   * Rejects with SpoolSourceError (the body failed), SpoolDiskError (the file failed) or
+   * SpoolDisposedError; the body is destroyed on any failure.
+   */
   async consume(body: Readable): Promise<void> {
-    const spill = async () => {
-      this.#dir = await mkdtemp(join(this.#opts.dir ?? tmpdir(), 'nanogate-spool-'));
-      this.#path = join(this.#dir, 'answer');
-      this.#file = createWriteStream(this.#path, { highWaterMark: 1 << 20 });
-      for (const chunk of this.#chunks) this.#file.write(chunk);
-      this.#chunks = [];
-      this.#chunkStarts = [];
-    };
-    for await (const chunk of body) {
-      const buf = chunk as Buffer;
-      if (this.#file) {
-        if (!this.#file.write(buf)) await new Promise<void>((resolve) => this.#file!.once('drain', resolve));
-      } else {
-        this.#chunkStarts.push(this.#bytes);
-        this.#chunks.push(buf);
-        if (this.#bytes + buf.length > this.#opts.spillAtBytes) await spill();
+    try {
+      for await (const chunk of body) {
+        if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being filled');
+        const buf = chunk as Buffer;
+        if (this.#file) {
+          await this.#write(buf);
+        } else {
+          this.#chunkStarts.push(this.#bytes);
+          this.#chunks.push(buf);
+          if (this.#bytes + buf.length > this.#opts.spillAtBytes) await this.#spill();
+        }
+        this.#bytes += buf.length;
       }
-      this.#bytes += buf.length;
+      if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being filled');
+      if (this.#file) {
+        this.#file.end();
+        await this.#fileClosed;
+        if (this.#fileError) throw this.#fileError;
+      }
+    } catch (e) {
+      body.destroy();
+      await this.#closeFile();
+      if (e instanceof SpoolDiskError || e instanceof SpoolDisposedError) throw e;
+      if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being filled');
+      throw new SpoolSourceError((e as Error)?.message ?? String(e), { cause: e });
     }
-    if (this.#file) {
-      this.#file.end();
-      await finished(this.#file);
+  }
+
+  async #spill(): Promise<void> {
+    try {
+      this.#dir = await mkdtemp(join(this.#opts.dir ?? tmpdir(), 'nanogate-spool-'));
+    } catch (e) {
+      throw new SpoolDiskError(`cannot create a spool folder: ${(e as Error).message}`, { cause: e });
     }
+    if (this.#disposed) {
+      // Disposed while the folder was being made: the folder is ours to remove.
+      await rm(this.#dir, { recursive: true, force: true }).catch(() => {});
+      this.#dir = undefined;
+      throw new SpoolDisposedError('spool disposed while it was being filled');
+    }
+    this.#path = join(this.#dir, 'answer');
+    const file = (this.#opts.createFile ?? ((path: string) => createWriteStream(path, { highWaterMark: 1 << 20 })))(this.#path);
+    this.#file = file;
+    this.#fileClosed = new Promise<void>((resolve) => {
+      file.on('error', (e: Error) => {
+        this.#fileError ??= new SpoolDiskError(`cannot write the spool file: ${e.message}`, { cause: e });
+      });
+      file.once('close', () => resolve());
+    });
+    const held = this.#chunks;
+    this.#chunks = [];
+    this.#chunkStarts = [];
+    for (const chunk of held) await this.#write(chunk);
+  }
+
+  /** One write, waiting for drain when the file is behind; a file error ends the wait. */
+  async #write(chunk: Buffer): Promise<void> {
+    const file = this.#file!;
+    if (this.#fileError) throw this.#fileError;
+    if (file.destroyed) throw new SpoolDisposedError('spool disposed while it was being filled');
+    if (file.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        file.off('drain', done);
+        file.off('close', done);
+        resolve();
+      };
+      file.on('drain', done);
+      file.on('close', done);
+    });
+    if (this.#fileError) throw this.#fileError;
+    if (file.destroyed && !file.writableFinished) throw new SpoolDisposedError('spool disposed while it was being filled');
+  }
+
+  /** Destroys the file (pending writes are dropped) and waits until it is closed. */
+  async #closeFile(): Promise<void> {
+    if (!this.#file) return;
+    if (!this.#file.destroyed) this.#file.destroy();
+    await this.#fileClosed;
   }
 
   get spilled(): boolean {
@@ -75,6 +161,7 @@ export class AnswerSpool {
     }
     for (const [start, end] of ranges) {
       if (end <= start) continue;
+      if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being read');
       if (this.#path) {
         for await (const chunk of createReadStream(this.#path, { start, end: end - 1, highWaterMark: 1 << 20 })) yield chunk as Buffer;
       } else {
@@ -94,14 +181,21 @@ export class AnswerSpool {
     }
   }
 
-  /** Frees the memory and removes the file. Safe to call more than once. */
-  async dispose(): Promise<void> {
-    this.#chunks = [];
-    this.#chunkStarts = [];
-    this.#file?.destroy();
-    const dir = this.#dir;
-    this.#dir = undefined;
-    this.#path = undefined;
-    if (dir) await rm(dir, { recursive: true, force: true });
+  /**
+   * Frees the memory, cancels pending writes, waits for the file to close, removes the folder.
+   * Safe to call more than once and at any moment; never rejects.
+   */
+  dispose(): Promise<void> {
+    this.#disposing ??= (async () => {
+      this.#disposed = true;
+      this.#chunks = [];
+      this.#chunkStarts = [];
+      await this.#closeFile();
+      const dir = this.#dir;
+      this.#dir = undefined;
+      this.#path = undefined;
+      if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
+    })();
+    return this.#disposing;
   }
 }

@@ -36,18 +36,18 @@ function sniffImageType(data: Buffer): string | undefined {
 }
 
 /**
- * The type Gemini is told. A declared supported type is trusted; `image/jpg` is a common
- * misspelling. Files sent as `application/octet-stream` or with no type (what the OpenAI SDK's
- * `toFile(buffer)` produces when not given one) are identified by their bytes.
+ * The type Gemini is told. The bytes decide when they are a known image: a part sent without
+ * its own Content-Type (busboy then says `text/plain`), as `application/octet-stream` (the
+ * OpenAI SDK's `toFile(buffer)` without a type) or with a wrong one is still the PNG it is.
+ * Bytes no sniffer knows are trusted to a declared supported type (`image/jpg` is a common
+ * misspelling of `image/jpeg`).
  */
 function imageMimeType(file: UploadedFile, index: number): string {
+  const sniffed = sniffImageType(file.data);
+  if (sniffed) return sniffed;
   const declared = file.mimeType.split(';')[0]?.trim().toLowerCase() ?? '';
   const normalized = declared === 'image/jpg' ? 'image/jpeg' : declared;
   if (GEMINI_INPUT_TYPES.has(normalized)) return normalized;
-  if (normalized === '' || normalized === 'application/octet-stream') {
-    const sniffed = sniffImageType(file.data);
-    if (sniffed) return sniffed;
-  }
   throw new GatewayError(
     'INVALID_ARGUMENT',
     `Invalid file type for image ${index + 1}: '${declared || 'unknown'}'. Supported types are: 'image/png', 'image/jpeg', 'image/webp', 'image/heic', 'image/heif'.`,

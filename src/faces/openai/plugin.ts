@@ -15,10 +15,11 @@ import { installErrorHandler, modelRouteErrorObserver, refuseOtherMethods } from
 import type { FaceDeps } from '../face-deps.js';
 import { abortOnClientGone } from '../client-connection.js';
 import { googleModelList, googleModelResource } from '../native/models.js';
+import { readEditsForm } from './edits-form.js';
 import { parseEditsFields } from './edits-request.js';
 import { renderOpenAIError, rateLimitHeaders } from './errors.js';
 import { buildGeminiRequest, parseGenerationsBody, type GenerationsRequest } from './generations-request.js';
-import { AnswerSpool } from './answer-spool.js';
+import { AnswerSpool, SpoolDiskError } from './answer-spool.js';
 import { buildImagesResponse, classifyResult } from './images-response.js';
 
 /** Answers above this go to a spool file while the response waits for them (see AnswerSpool). */
@@ -102,7 +103,13 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       spools.push(spool);
       try {
         await spool.consume(answer.body.toReadable());
-      } catch {
+      } catch (e) {
+        if (e instanceof SpoolDiskError) {
+          // The gateway's own disk, not Google: a 500 of ours, logged with the cause.
+          request.log.error({ err: e }, "the answer spool could not write to the local disk");
+          const code = ((e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO');
+          throw new GatewayError('INTERNAL', `The gateway could not keep Google's answer: its local disk failed (${code}). The operator has been alerted.`);
+        }
         throw new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before it was complete.");
       }
       return { outcome: await answer.outcome, admission: answer.admission, spool };
@@ -153,21 +160,24 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
   const generations = async (request: FastifyRequest, reply: FastifyReply) =>
     generate(request, reply, { request: parseGenerationsBody(request.body, parseOpts()), images: [], route: 'openai.generations' });
 
+  const maxImages = Math.max(...deps.models.canonicalModels().map((m) => m.maxReferenceImages));
   const edits = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!request.isMultipart()) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'Image edits take multipart/form-data with image (or image[]) files and a prompt.');
-    const fields: Record<string, string> = {};
-    const files: Array<{ fieldname: string; mimeType: string; data: Buffer }> = [];
-    for await (const part of request.parts()) {
-      if (part.type === 'file') files.push({ fieldname: part.fieldname, mimeType: part.mimetype, data: await part.toBuffer() });
-      else fields[part.fieldname] = String(part.value);
-    }
+    const { fields, files } = await readEditsForm(request, {
+      maxBytes: deps.config.server.bodyLimitBytes,
+      maxFiles: (sofar) => (sofar['model'] ? deps.models.resolve(sofar['model'])?.maxReferenceImages : undefined) ?? maxImages,
+    }).catch((e: unknown) => {
+      // A refused form may leave its unread rest on the connection: close it after the answer.
+      reply.header('connection', 'close');
+      throw e;
+    });
     const parsed = parseEditsFields(fields, files, parseOpts());
     return generate(request, reply, { request: parsed, images: parsed.images, route: 'openai.edits' });
   };
 
   for (const prefix of ['/v1', '/v1beta/openai']) {
-    app.post(`${prefix}/images/generations`, { preHandler: auth }, generations);
-    app.post(`${prefix}/images/edits`, { preHandler: auth }, edits);
+    app.post(`${prefix}/images/generations`, { onRequest: auth }, generations);
+    app.post(`${prefix}/images/edits`, { onRequest: auth }, edits);
     refuseOtherMethods(app, `${prefix}/images/generations`, ['POST']);
     refuseOtherMethods(app, `${prefix}/images/edits`, ['POST']);
   }
@@ -176,14 +186,14 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
   const googleShaped = (request: FastifyRequest) => request.credentialSource !== 'bearer';
   const openaiModel = (id: string) => ({ id, object: 'model', created: MODELS_CREATED_SEC, owned_by: 'google' });
   for (const path of ['/v1/models', '/v1beta/openai/models']) {
-    app.get(path, { preHandler: auth }, async (request) => {
+    app.get(path, { onRequest: auth }, async (request) => {
       if (googleShaped(request) && path === '/v1/models') {
         const q = request.query as Record<string, unknown>;
         return googleModelList(deps.models.canonicalModels(), q['pageSize'], q['pageToken']);
       }
       return { object: 'list', data: deps.models.servedNames().map(openaiModel) };
     });
-    app.get(`${path}/*`, { preHandler: auth }, async (request) => {
+    app.get(`${path}/*`, { onRequest: auth }, async (request) => {
       const name = (request.params as { '*': string })['*'];
       const model: ModelSpec | undefined = deps.models.resolve(name);
       if (!model) {
@@ -194,6 +204,6 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     refuseOtherMethods(app, path, ['GET']);
   }
 
-  app.get('/v1/usage', { preHandler: auth }, async (request, reply) => sendUsageReport(request, reply, deps, { tenantId: request.caller!.tenant.id }));
+  app.get('/v1/usage', { onRequest: auth }, async (request, reply) => sendUsageReport(request, reply, deps, { tenantId: request.caller!.tenant.id }));
   refuseOtherMethods(app, '/v1/usage', ['GET']);
 }

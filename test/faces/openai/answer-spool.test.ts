@@ -1,10 +1,10 @@
-import { readdirSync } from 'node:fs';
+import { createWriteStream, readdirSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AnswerSpool } from '../../../src/faces/openai/answer-spool.js';
+import { AnswerSpool, SpoolDiskError, SpoolDisposedError, SpoolSourceError } from '../../../src/faces/openai/answer-spool.js';
 import { ResponseScanner } from '../../../src/gemini/response-scanner.js';
 
 async function collect(it: AsyncIterable<Buffer>): Promise<string> {
@@ -55,6 +55,78 @@ describe('answer spool', () => {
     const [found] = summary.images;
     expect(found?.escaped).toBe(true);
     expect(await collect(spool.read(found!.ranges!, true))).toBe('ab/cd==');
+    await spool.dispose();
+  });
+
+  /** A body that yields `chunks`, then fails as a connection reset by Google does. */
+  function breakingBody(chunks: Buffer[]): Readable {
+    return Readable.from(
+      (async function* () {
+        for (const c of chunks) yield c;
+        throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+      })(),
+    );
+  }
+
+  it('reports a body that breaks off after spilling as a source error and leaves no folder behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir });
+    const chunks = answer(image, 64 * 1024).slice(0, 8);
+    await expect(spool.consume(breakingBody(chunks))).rejects.toBeInstanceOf(SpoolSourceError);
+    expect(spool.spilled).toBe(true);
+    await spool.dispose();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('stops filling, without an unhandled error, when disposed while the file is being written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir });
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        sent++;
+        // Dispose half way, as a client leaving does, while chunks keep coming.
+        if (sent === 5) void spool.dispose();
+        this.push(sent < 200 ? Buffer.alloc(256 * 1024, 65) : null);
+      },
+    });
+    await expect(spool.consume(body)).rejects.toBeInstanceOf(SpoolDisposedError);
+    await spool.dispose();
+    expect(body.destroyed).toBe(true);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('disposes cleanly before, during and after a spill, any number of times', async () => {
+    for (const at of [0, 1, 3, 50]) {
+      const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+      const spool = new AnswerSpool({ spillAtBytes: 10_000, dir });
+      let n = 0;
+      const body = new Readable({
+        read() {
+          if (n++ === at) void spool.dispose();
+          this.push(n < 60 ? Buffer.alloc(8_192, 66) : null);
+        },
+      });
+      await spool.consume(body).catch(() => {});
+      await Promise.all([spool.dispose(), spool.dispose()]);
+      expect(readdirSync(dir)).toEqual([]);
+    }
+  });
+
+  it('reports a full disk as a disk error of its own, not as a broken answer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    // /dev/full refuses every write with ENOSPC, as a full disk does.
+    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir, createFile: () => createWriteStream('/dev/full') });
+    const err = await spool.consume(Readable.from(answer(image, 64 * 1024))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpoolDiskError);
+    expect(((err as Error).cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    await spool.dispose();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('reports a spool folder that cannot be made as a disk error', async () => {
+    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir: '/nonexistent/spool-parent' });
+    await expect(spool.consume(Readable.from(answer(image, 64 * 1024)))).rejects.toBeInstanceOf(SpoolDiskError);
     await spool.dispose();
   });
 });

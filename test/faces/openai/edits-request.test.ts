@@ -65,6 +65,10 @@ describe('parseEditsFields: images', () => {
     ['application/octet-stream', HEIC, 'image/heic'],
     ['', HEIF, 'image/heif'],
     ['', JPEG, 'image/jpeg'],
+    // A part without its own Content-Type reaches the parser as text/plain: the bytes decide.
+    ['text/plain', PNG, 'image/png'],
+    ['image/jpeg', PNG, 'image/png'],
+    ['image/png', Buffer.from('not sniffable'), 'image/png'],
   ];
   for (const [declared, data, expected] of types) {
     it(`sends a file declared '${declared}' starting ${data.subarray(0, 4).toString('hex')} as ${expected}`, () => {
@@ -77,7 +81,7 @@ describe('parseEditsFields: images', () => {
     ['image/svg+xml', Buffer.from('<svg/>')],
     ['application/octet-stream', GIF],
     ['', Buffer.from('hello')],
-    ['text/plain', PNG],
+    ['text/plain', Buffer.from('hello')],
   ];
   for (const [declared, data] of badTypes) {
     it(`refuses a file declared '${declared}' whose bytes are not a supported image`, () => {
