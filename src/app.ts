@@ -45,6 +45,9 @@ export interface AppDeps {
   adminToken?: string;
 }
 
+/** How long shutdown waits for aborted calls to be metered once every connection is closed. */
+const RELAY_DRAIN_MS = 10_000;
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
@@ -183,6 +186,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: deps.logger,
     onUpstreamCall: (model, status) => deps.metrics.upstreamCalls.inc({ model, status: String(status) }),
     onRecord: (r) => deps.metrics.costNanoUsd.inc({ tenant: r.tenantId, model: r.model }, r.costNanoUsd),
+  });
+  // Runs once the server has closed (every connection ended or cut at the grace period, which
+  // aborts the calls still running): each call that reached Google is metered before
+  // gateway.close() closes the ledger (#10.6).
+  app.addHook('onClose', async () => {
+    if (!(await relay.drain(RELAY_DRAIN_MS))) {
+      deps.logger.error({ inFlight: relay.inFlight }, 'calls still running at shutdown: their usage records may be lost');
+    }
   });
   const faceDeps: FaceDeps = {
     config,

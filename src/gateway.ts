@@ -31,8 +31,12 @@ export interface Gateway {
   db: Database;
   ledger: UsageLedger;
   tenants: TenantRegistry;
-  /** Stops accepting, lets in-flight requests finish, flushes the ledger, closes connections. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs` (default
+   * `server.shutdownGraceMs`), then cuts the connections still open, which aborts their calls;
+   * meters every call, flushes the ledger, closes connections to Redis, the database and Google.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Wires real dependencies from config: the one place that opens connections. */
@@ -77,9 +81,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   let closing: Promise<void> | undefined;
-  const close = () =>
+  const close = (graceMs = config.server.shutdownGraceMs) =>
     (closing ??= (async () => {
+      const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
+      cut.unref();
       await app.close();
+      clearTimeout(cut);
       tenants.stop();
       await ledger.close();
       await Promise.allSettled([upstream.close(), store.close(), db.close()]);

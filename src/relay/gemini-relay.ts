@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { GatewayError } from '../errors/gateway-error.js';
+import { ERROR_STATUS, GatewayError } from '../errors/gateway-error.js';
 import type { RequestEstimate } from '../gemini/request-inspect.js';
 import { ResponseScanner, type Framing, type ScanOptions, type ScanSummary } from '../gemini/response-scanner.js';
 import type { ModelSpec } from '../models/catalog.js';
@@ -94,11 +94,58 @@ export class GeminiRelay {
   readonly #d: RelayDeps;
   readonly #periods = new PacificPeriods();
 
+  /** Calls started and not yet metered; drain() waits for them at shutdown. */
+  #active = 0;
+  #idleWaiters: Array<() => void> = [];
+
   constructor(deps: RelayDeps) {
     this.#d = deps;
   }
 
+  /**
+   * Starts one call. Its usage record is handed to the ledger before `outcome` settles, and
+   * drain() waits for that, so a shutdown that closes the ledger after drain() loses no record
+   * of a call that reached Google (#10.6).
+   */
   async start(req: CallRequest): Promise<StartedCall> {
+    this.#active++;
+    let started: StartedCall | undefined;
+    try {
+      started = await this.#start(req);
+      return started;
+    } finally {
+      if (started) started.outcome.then(this.#leave, this.#leave);
+      else this.#leave();
+    }
+  }
+
+  /** Calls started and not yet metered. */
+  get inFlight(): number {
+    return this.#active;
+  }
+
+  /**
+   * Resolves once every call started so far has been metered, or after `timeoutMs` (false then:
+   * some call is still running; its record may be lost if the ledger closes).
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.#active === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref();
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  readonly #leave = (): void => {
+    if (--this.#active > 0) return;
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  };
+
+  async #start(req: CallRequest): Promise<StartedCall> {
     const d = this.#d;
     if (!req.project.apiKey) {
       throw new GatewayError('UPSTREAM_UNAVAILABLE', `Project ${req.project.id} has no Google API key configured; the operator must set it (GEMINI_API_KEY).`);
@@ -128,6 +175,14 @@ export class GeminiRelay {
     const meter = (status: number, summary: ScanSummary | undefined, flags: UsageFlag[]) =>
       this.#meter(req, { admission, reservation, startedAtMs, status, summary, flags });
 
+    const admissionInput = {
+      project: req.project,
+      tenantId: req.caller.tenant.id,
+      ...(req.caller.tenant.limits ? { tenantLimits: req.caller.tenant.limits } : {}),
+      model: req.model,
+      estimatedInputTokens: req.estimate.inputTokens,
+      images: req.estimate.outputImages,
+    };
     let answer;
     try {
       answer = await d.upstream.send({
@@ -136,9 +191,20 @@ export class GeminiRelay {
         apiKey: req.project.apiKey,
         body: req.body,
         signal: req.signal,
+        // Google counts every attempt against the project's RPM and RPD, retries included: so
+        // does the gateway. A retry the quota has no room for is not made; the last answer stands.
+        beforeRetry: async () => {
+          try {
+            await d.quota.admit({ ...admissionInput, nowMs: d.clock.nowMs() });
+            return true;
+          } catch (e) {
+            if (e instanceof GatewayError) return false;
+            throw e;
+          }
+        },
       });
     } catch (e) {
-      const status = e instanceof GatewayError && e.code === 'UPSTREAM_TIMEOUT' ? 504 : 502;
+      const status = e instanceof GatewayError ? ERROR_STATUS[e.code] : 502;
       await meter(status, undefined, [req.signal.aborted ? 'aborted' : 'upstream_error']);
       throw e;
     }

@@ -28,6 +28,11 @@ export interface UpstreamRequest {
   apiKey: string;
   body?: Buffer;
   signal?: AbortSignal;
+  /**
+   * Asked before each retry (not before the first attempt): false means no more attempts, and
+   * the last answer (or failure) stands. The relay counts each retry against the quota here.
+   */
+  beforeRetry?: () => Promise<boolean>;
 }
 
 export type UpstreamResponse =
@@ -165,6 +170,7 @@ export class UpstreamClient {
         const wait = retryDelayMs(this.#opts, attempt, { kind: 'status', status: res.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, this.#random());
         if (wait === undefined) return answer;
         await this.#sleep(wait, req.signal);
+        if (req.beforeRetry && !(await req.beforeRetry())) return answer;
         continue;
       } catch (e) {
         if (isAbort(e, req.signal)) throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The client closed the request before Google answered.');
@@ -184,6 +190,7 @@ export class UpstreamClient {
       } catch {
         throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The client closed the request before Google answered.');
       }
+      if (req.beforeRetry && !(await req.beforeRetry())) throw failure;
     }
   }
 

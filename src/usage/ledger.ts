@@ -64,6 +64,7 @@ export class UsageLedger {
   /** Consecutive failed writes; 0 while the database is healthy. */
   #failures = 0;
   #closing = false;
+  #closed = false;
   #wasFull = false;
 
   constructor(opts: LedgerOptions) {
@@ -80,6 +81,15 @@ export class UsageLedger {
 
   /** Synchronous enqueue on the request path: never throws, never waits. */
   record(r: UsageRecord): void {
+    if (this.#closed) {
+      // Nothing will write it: say so, with its id, rather than lose it silently.
+      try {
+        this.#logger.error({ id: r.id, requestId: r.requestId, tenant: r.tenantId }, 'usage record arrived after the ledger closed: not written');
+      } catch {
+        // A failing log destination must not fail the request that is being recorded.
+      }
+      return;
+    }
     // Accepted even past maxBacklog: calls admitted before the backlog filled still finish and
     // must be recorded; isFull() stops new ones from starting.
     this.#pending.push(r);
@@ -121,6 +131,7 @@ export class UsageLedger {
     for (;;) {
       try {
         await this.#drain();
+        this.#closed = true;
         return;
       } catch {
         if (this.#clock.nowMs() >= deadlineMs) {
@@ -129,6 +140,7 @@ export class UsageLedger {
             { unwritten: this.#pending.length, firstId: this.#pending[0]?.id, lastId: this.#pending.at(-1)?.id },
             'usage ledger closed with records unwritten: database unreachable until the deadline',
           );
+          this.#closed = true;
           return;
         }
         await new Promise<void>((resolve) => this.#timers.setTimeout(resolve, this.#retryDelayMs(this.#failures)));

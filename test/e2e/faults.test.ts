@@ -2,6 +2,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { hashKey } from '../../src/tenants/keys.js';
+import { pacificDay } from '../../src/time/pacific.js';
+import { systemClock } from '../../src/time/clock.js';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
 import { startRedisServer, type RunningRedis } from '../support/redis-server.js';
 import { GOOGLE_KEY, startGateway, type RunningGateway } from '../support/gateway-harness.js';
@@ -186,10 +188,28 @@ describe('bad input limits', () => {
     }
     expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
     expect(statuses.slice(20)).toEqual([429, 429]);
-    // Even the right key is refused while the address is blocked.
+    // A wrong key stays refused with 429 while the address is blocked ...
+    const wrong = await native(gw, undefined, good, { 'x-goog-api-key': 'wrong-again' });
+    expect(wrong.statusCode).toBe(429);
+    expect(wrong.headers['retry-after']).toBeDefined();
+    await wrong.body.dump();
+    // ... but a valid key always passes: one bad client behind a shared address locks no one out.
     const right = await native(gw);
-    expect(right.statusCode).toBe(429);
-    expect(right.headers['retry-after']).toBeDefined();
+    expect(right.statusCode).toBe(200);
+    await right.body.dump();
+  });
+
+  it('counts failures per client address as the trusted proxy reports it (server.trustProxy)', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: `${config()}\n`.replace('server: {', 'server: { trustProxy: "127.0.0.1",') });
+    const attempt = async (client: string) => {
+      const r = await native(gw!, undefined, good, { 'x-goog-api-key': 'wrong', 'x-forwarded-for': client });
+      await r.body.dump();
+      return r.statusCode;
+    };
+    for (let i = 0; i < 21; i++) await attempt('203.0.113.7');
+    expect(await attempt('203.0.113.7')).toBe(429);
+    // Another client behind the same proxy is not blocked by the first one's failures.
+    expect(await attempt('198.51.100.9')).toBe(401);
   });
 });
 
@@ -235,14 +255,18 @@ describe('PostgreSQL deployment', () => {
       // Instance b learns of it on its next refresh (every 2 s in production; here, on demand).
       expect((await native(b, undefined, good, { 'x-goog-api-key': key })).statusCode).toBe(401);
       await b.gateway.tenants.refresh();
+      // The report's days are Pacific days of the gateways' clock (the system clock here): the
+      // range spans the call whatever the date, a Pacific midnight passed during it included.
+      const dayBefore = pacificDay(systemClock.nowMs());
       const ok = await native(b, undefined, good, { 'x-goog-api-key': key });
       expect(ok.statusCode).toBe(200);
       await ok.body.dump();
       await b.gateway.ledger.flush();
-      const today = new Date().toISOString().slice(0, 10);
-      const report = await request(`${a.url}/admin/usage?from=2026-01-01&to=2026-12-31&tenant=${id}&groupBy=tenant`, { headers: admin });
+      const dayAfter = pacificDay(systemClock.nowMs());
+      const report = await request(`${a.url}/admin/usage?from=${dayBefore}&to=${dayAfter}&tenant=${id}&groupBy=tenant`, { headers: admin });
+      expect(report.statusCode).toBe(200);
       const json = (await report.body.json()) as { totals: { requests: number } };
-      expect(today >= '2026-01-01' ? json.totals.requests : 1).toBe(1);
+      expect(json.totals.requests).toBe(1);
     } finally {
       await a.close();
       await b.close();
