@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { UsageRecord } from '../usage/record.js';
 
-export { DuplicateError, NotFoundError } from './errors.js';
+export { DatabaseUnavailableError, DuplicateError, NotFoundError } from './errors.js';
+import { GuardedDatabase } from './guarded-database.js';
 
 export interface TenantLimits {
   rpm?: number;
@@ -117,6 +118,8 @@ export interface Database {
    */
   changesSince(sinceMs: number): Promise<TenantChanges>;
   ping(): Promise<void>;
+  /** The highest migration applied; 0 when the schema is missing (a database recreated empty). */
+  schemaVersion(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -128,7 +131,12 @@ export interface OpenDatabaseOptions {
   logger?: Logger;
 }
 
+/** The database the gateway uses: guarded, so an outage is a 503 and a lost schema is re-made (see GuardedDatabase). */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  return new GuardedDatabase(await openRawDatabase(opts), opts.logger);
+}
+
+async function openRawDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   if (opts.url) {
     const { PostgresDatabase } = await import('./postgres.js');
     return new PostgresDatabase({ url: opts.url, ...(opts.logger ? { logger: opts.logger } : {}) });

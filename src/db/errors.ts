@@ -27,3 +27,16 @@ export class NotFoundError extends Error {
     this.id = id;
   }
 }
+
+/**
+ * The database could not do what was asked: unreachable, refusing connections, its schema gone.
+ * Rendered as a 503 by every face (the caller may retry); the cause is kept for the log.
+ */
+export class DatabaseUnavailableError extends Error {
+  readonly code = 'DB_UNAVAILABLE';
+
+  constructor(operation: string, cause: unknown) {
+    super(`database unavailable during ${operation}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'DatabaseUnavailableError';
+  }
+}

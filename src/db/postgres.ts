@@ -248,6 +248,13 @@ export class PostgresDatabase implements Database {
     await this.#pool.query('SELECT 1');
   }
 
+  async schemaVersion(): Promise<number> {
+    const r = await this.#pool.query<Row>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+    if (!r.rows[0]?.present) return 0;
+    const v = await this.#pool.query<Row>('SELECT max(version) AS version FROM schema_migrations');
+    return Number(v.rows[0]?.version ?? 0);
+  }
+
   async close(): Promise<void> {
     if (!this.#pool.ended) await this.#pool.end();
   }

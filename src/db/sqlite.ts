@@ -229,6 +229,13 @@ export class SqliteDatabase implements Database {
     (this.#pingStmt ??= this.#db.prepare('SELECT 1')).get();
   }
 
+  async schemaVersion(): Promise<number> {
+    const table = this.#db.prepare("SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+    if (!table) return 0;
+    const row = this.#db.prepare('SELECT max(version) AS version FROM schema_migrations').get() as { version: number | null } | undefined;
+    return Number(row?.version ?? 0);
+  }
+
   async close(): Promise<void> {
     await this.#writer?.close();
     if (this.#db.isOpen) this.#db.close();

@@ -16,6 +16,8 @@ export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = (err ?? {}) as FrameworkError;
   switch (e.code) {
+    case 'DB_UNAVAILABLE':
+      return new GatewayError('STORE_UNAVAILABLE', "The gateway's database is unavailable right now; try again shortly.", { retryAfterMs: 5_000 });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new GatewayError('BODY_TOO_LARGE', 'Request payload size exceeds the limit.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

@@ -30,6 +30,7 @@ export function installErrorHandler(instance: FastifyInstance, render: ErrorRend
   instance.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gatewayError = toGatewayError(error);
     if (gatewayError.code === 'INTERNAL' && !(error instanceof GatewayError)) request.log.error({ err: error }, 'unhandled error');
+    else if (gatewayError.code === 'STORE_UNAVAILABLE' && !(error instanceof GatewayError)) request.log.warn({ err: (error as Error).message }, 'storage unavailable');
     observe?.(gatewayError, request, reply);
     return sendError(reply, gatewayError, render);
   });

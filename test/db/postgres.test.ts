@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
+import { DatabaseUnavailableError, openDatabase } from '../../src/db/database.js';
 import { MIGRATIONS } from '../../src/db/migrations/index.js';
 import { withPgClient } from '../support/postgres.js';
 import { databaseContract } from './database.contract.js';
@@ -51,6 +51,38 @@ if (!pgUrl) {
       } finally {
         for (const d of dbs) await d.close();
         await dropSchema(own);
+      }
+    });
+  });
+
+  describe('PostgreSQL faults, as the gateway sees them', () => {
+    it('re-applies the schema when the database was recreated empty while the gateway ran, and ping says so', async () => {
+      const own = `dbrecreate_${process.pid}`;
+      await recreateSchema(own);
+      const db = await openDatabase({ url: schemaUrl(own), sqlitePath: 'unused' });
+      try {
+        await db.migrate();
+        await db.createTenant({ id: 'a', project: 'p', limits: {}, budget: {}, disabled: false }, 1);
+        await recreateSchema(own);
+        expect(await db.schemaVersion()).toBe(0);
+        await db.ping();
+        expect(await db.schemaVersion()).toBe(Math.max(...MIGRATIONS.map((m) => m.version)));
+        // And an operation that finds a table missing re-applies it too, then succeeds.
+        await recreateSchema(own);
+        expect(await db.listTenants()).toEqual([]);
+      } finally {
+        await db.close();
+        await dropSchema(own);
+      }
+    });
+
+    it('rejects with DatabaseUnavailableError, not a driver error, when the server cannot be reached', async () => {
+      const db = await openDatabase({ url: 'postgres://postgres@127.0.0.1:1/none?connect_timeout=2', sqlitePath: 'unused' });
+      try {
+        await expect(db.listTenants()).rejects.toBeInstanceOf(DatabaseUnavailableError);
+        await expect(db.ping()).rejects.toBeInstanceOf(DatabaseUnavailableError);
+      } finally {
+        await db.close();
       }
     });
   });

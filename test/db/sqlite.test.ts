@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
+import { DatabaseUnavailableError, openDatabase } from '../../src/db/database.js';
 import { databaseContract } from './database.contract.js';
 
 let dir: string | undefined;
@@ -42,5 +42,40 @@ describe('SQLite file', () => {
     const db = await openDatabase({ sqlitePath: ':memory:' });
     expect(db.kind).toBe('sqlite');
     await db.close();
+  });
+});
+
+describe('SQLite faults, as the gateway sees them', () => {
+  it('re-applies the schema when its tables were dropped while the gateway ran, and ping says so', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nanogate-db-'));
+    const path = join(root, 'nanogate.db');
+    const db = await openDatabase({ sqlitePath: path });
+    try {
+      await db.migrate();
+      await db.createTenant({ id: 'a', project: 'p', limits: {}, budget: {}, disabled: false }, 1);
+      const dropAll = () => {
+        const other = new DatabaseSync(path);
+        const tables = other.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>;
+        for (const t of tables) other.exec(`DROP TABLE "${t.name}"`);
+        other.close();
+      };
+      dropAll();
+      expect(await db.schemaVersion()).toBe(0);
+      await db.ping();
+      expect(await db.schemaVersion()).toBeGreaterThan(0);
+      dropAll();
+      expect(await db.listTenants()).toEqual([]);
+    } finally {
+      await db.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects with DatabaseUnavailableError once the database cannot be used', async () => {
+    const db = await openDatabase({ sqlitePath: ':memory:' });
+    await db.migrate();
+    await db.close();
+    await expect(db.listTenants()).rejects.toBeInstanceOf(DatabaseUnavailableError);
+    await expect(db.ping()).rejects.toBeInstanceOf(DatabaseUnavailableError);
   });
 });

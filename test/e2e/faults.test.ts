@@ -6,7 +6,7 @@ import { pacificDay } from '../../src/time/pacific.js';
 import { systemClock } from '../../src/time/clock.js';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
 import { startRedisServer, type RunningRedis } from '../support/redis-server.js';
-import { GOOGLE_KEY, startGateway, type RunningGateway } from '../support/gateway-harness.js';
+import { ADMIN_TOKEN, GOOGLE_KEY, startGateway, type RunningGateway } from '../support/gateway-harness.js';
 
 const KEY = 'faults-tenant-key';
 
@@ -210,6 +210,30 @@ describe('bad input limits', () => {
     expect(await attempt('203.0.113.7')).toBe(429);
     // Another client behind the same proxy is not blocked by the first one's failures.
     expect(await attempt('198.51.100.9')).toBe(401);
+  });
+});
+
+describe('database faults', () => {
+  it('answers 503 in each face\'s shape, never 500, while the database cannot be used', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
+    await gw.gateway.db.close();
+    const usage = await request(`${gw.url}/v1/usage?from=2026-01-01&to=2026-01-31`, { headers: { authorization: `Bearer ${KEY}` } });
+    expect(usage.statusCode).toBe(503);
+    expect(((await usage.body.json()) as { error: { type: string; message: string } }).error).toMatchObject({ type: 'server_error', message: expect.stringContaining('database') });
+    const admin = await request(`${gw.url}/admin/tenants`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(admin.statusCode).toBe(503);
+    expect(((await admin.body.json()) as { error: { code: string } }).error.code).toBe('store_unavailable');
+    const created = await request(`${gw.url}/admin/tenants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'new-team', project: 'default' }),
+    });
+    expect(created.statusCode).toBe(503);
+    await created.body.dump();
+    const ready = await request(`${gw.url}/readyz`);
+    expect(ready.statusCode).toBe(503);
+    await ready.body.dump();
+    expect(gw.logs.join('')).not.toContain('unhandled error');
   });
 });
 
