@@ -54,7 +54,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     logger,
     loadSpendNanoUsd: async (tenantId, fromMs, toMs) => (await db.spendNanoUsd(tenantId, fromMs, toMs)) + ledger.pendingCostNanoUsd(tenantId, fromMs, toMs),
   });
-  const tenants = new TenantRegistry({ tenants: config.tenants, db, logger, ...(opts.tenantRefreshMs !== undefined ? { refreshIntervalMs: opts.tenantRefreshMs } : {}) });
+  const tenants = new TenantRegistry({
+    tenants: config.tenants,
+    db,
+    logger,
+    clock,
+    maxStaleMs: config.database.maxStaleKeysMs,
+    ...(opts.tenantRefreshMs !== undefined ? { refreshIntervalMs: opts.tenantRefreshMs } : {}),
+  });
   await tenants.start();
   for (const p of config.projects) {
     if (!p.apiKey) logger.warn({ project: p.id }, 'project has no Google API key (set GEMINI_API_KEY): its calls are refused until it is set');

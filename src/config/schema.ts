@@ -70,7 +70,13 @@ export const configSchema = z.strictObject({
   pricing: z
     .record(z.string(), z.strictObject({ standard: usdPerMillion.optional(), batch: usdPerMillion.optional() }))
     .optional(),
-  database: z.strictObject({ path: z.string().min(1).default('data/nanogate.db') }).prefault({}),
+  database: z
+    .strictObject({
+      path: z.string().min(1).default('data/nanogate.db'),
+      /** Admin-made keys go unconfirmed by an unreachable database at most this long, then get 503. */
+      maxStaleKeysMs: positiveInt.default(60_000),
+    })
+    .prefault({}),
   store: z.strictObject({ onFailure: z.enum(['local', 'deny'], { error: 'must be local or deny' }).default('local') }).prefault({}),
   server: z
     .strictObject({

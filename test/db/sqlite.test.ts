@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError, openDatabase } from '../../src/db/database.js';
+import { MIGRATIONS } from '../../src/db/migrations/index.js';
 import { databaseContract } from './database.contract.js';
 
 let dir: string | undefined;
@@ -34,7 +35,7 @@ describe('SQLite file', () => {
     await db.close();
     const raw = new DatabaseSync(path);
     expect(raw.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
-    expect(raw.prepare('SELECT version, name FROM schema_migrations').all().map((r) => r.version)).toEqual([1]);
+    expect(raw.prepare('SELECT version, name FROM schema_migrations').all().map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
     raw.close();
   });
 

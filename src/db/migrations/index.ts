@@ -4,6 +4,7 @@
  * two stay in step and one contract suite covers them.
  */
 import { initialSchema } from './001-initial.js';
+import { changeIndexes } from './002-change-indexes.js';
 
 export interface Migration {
   version: number;
@@ -12,7 +13,7 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initialSchema];
+export const MIGRATIONS: readonly Migration[] = [initialSchema, changeIndexes];
 
 /** Bookkeeping table, created before any migration runs. */
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
