@@ -161,6 +161,46 @@ describe('upstream faults', () => {
   });
 });
 
+describe('retries and the quota', () => {
+  const limited = (rpm: number) => `
+upstream: { baseUrl: $UPSTREAM, timeoutMs: 5000, retries: 2 }
+projects:
+  - id: default
+    apiKey: ${GOOGLE_KEY}
+    tier: tier3
+    limits: { gemini-2.5-flash-image: { rpm: ${rpm} } }
+tenants:
+  - id: t
+    project: default
+    keys: ["${hashKey(KEY)}"]
+database: { path: $DB_PATH }
+`;
+  const generations = () => mock.received.filter((r) => r.path.includes(':generateContent')).length;
+
+  it('counts every attempt Google receives, retries included, against the project RPM', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: limited(3) });
+    mock.enqueue({ kind: 'internal' }, { kind: 'internal' });
+    const first = await native(gw);
+    expect(first.statusCode).toBe(200);
+    await first.body.dump();
+    expect(generations()).toBe(3);
+    // Three attempts used the minute's three requests: the next call is refused locally.
+    const second = await native(gw);
+    expect(second.statusCode).toBe(429);
+    await second.body.dump();
+    expect(generations()).toBe(3);
+  });
+
+  it('makes no retry the quota has no room for: the last answer of Google stands', async () => {
+    gw = await startGateway({ upstreamUrl: mock.url, configYaml: limited(2) });
+    mock.enqueue({ kind: 'internal' }, { kind: 'internal' }, { kind: 'internal' });
+    const res = await native(gw);
+    expect(res.statusCode).toBe(500);
+    expect(((await res.body.json()) as { error: { status: string } }).error.status).toBe('INTERNAL');
+    expect(generations()).toBe(2);
+  });
+});
+
 describe('bad input limits', () => {
   it('answers an oversized body with 413 in each face\'s shape', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config({ bodyLimitBytes: 10_000 }) });

@@ -19,8 +19,27 @@ type Action = 'generateContent' | 'streamGenerateContent' | 'countTokens';
 const ACTIONS: readonly string[] = ['generateContent', 'streamGenerateContent', 'countTokens'];
 const VERSIONS = ['v1beta', 'v1'] as const;
 
-/** Response headers of Google's that are about the connection, not the content. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'te', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'date', 'server', 'alt-svc', 'x-goog-api-key']);
+/**
+ * Response headers of Google's that are not relayed: those about the connection or Google's
+ * server rather than the content, and cookies (Google's, for Google's domain: a tenant has no
+ * business with them, and they would identify the gateway's project).
+ */
+const NOT_RELAYED = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'trailer',
+  'te',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'date',
+  'server',
+  'alt-svc',
+  'x-goog-api-key',
+  'set-cookie',
+  'set-cookie2',
+]);
 
 function splitModelAction(rest: string): { modelName: string; action: string | undefined } {
   const colon = rest.lastIndexOf(':');
@@ -148,21 +167,27 @@ async function relayGenerate(
 
   if (!answer.ok) {
     reply.code(answer.status);
-    reply.headers(endToEndHeaders(answer.headers));
+    reply.headers(endToEndHeaders(answer.headers, call.project.apiKey));
     reply.header('x-nanogate-model', call.model.id);
     const { cost } = await answer.outcome;
     reply.header('x-nanogate-cost-usd', formatUsd(cost.costNanoUsd));
     return reply.send(answer.body);
   }
-  relayAnswer(request, reply, answer, call.model.id, deps.config.upstream.timeoutMs);
+  relayAnswer(request, reply, answer, call.model.id, call.project.apiKey, deps.config.upstream.timeoutMs);
   return reply;
 }
 
-/** Google's headers about the content, without those about its connection or server, added to `out`. */
-function endToEndHeaders(from: IncomingHttpHeaders, out: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
+/**
+ * Google's headers about the content, added to `out`: without those about its connection or
+ * server, without cookies, and without any header whose value holds the project's key (an echo
+ * of it must never reach a tenant).
+ */
+function endToEndHeaders(from: IncomingHttpHeaders, apiKey: string, out: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
   for (const name in from) {
     const value = from[name];
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    if (value === undefined || NOT_RELAYED.has(name)) continue;
+    if (apiKey && (typeof value === 'string' ? value.includes(apiKey) : value.some((v) => v.includes(apiKey)))) continue;
+    out[name] = value;
   }
   return out;
 }
@@ -175,10 +200,10 @@ function endToEndHeaders(from: IncomingHttpHeaders, out: OutgoingHttpHeaders = {
  * lets it stay full for `stallMs` (the upstream timeout: the longest silence allowed either
  * way) is disconnected, which aborts the call, rather than holding it open forever.
  */
-function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string, stallMs: number): void {
+function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: StreamingAnswer, modelId: string, apiKey: string, stallMs: number): void {
   // One header object for writeHead: the reply's own (x-request-id), Google's, ours.
   // getHeaders() returns a fresh object: it becomes the one writeHead gets.
-  const headers = endToEndHeaders(answer.headers, reply.getHeaders() as OutgoingHttpHeaders);
+  const headers = endToEndHeaders(answer.headers, apiKey, reply.getHeaders() as OutgoingHttpHeaders);
   headers['x-nanogate-model'] = modelId;
   // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
   const trailers = wantsTrailers(request);
