@@ -33,8 +33,8 @@ function fromDatabase(t: StoredTenant): Tenant {
   return { id: t.id, projectId: t.project, limits: t.limits, budget: t.budget, source: 'admin' };
 }
 
-/** Changes are read from a little before the last look: instance clocks differ and commits land late. */
-const CHANGE_OVERLAP_MS = 60_000;
+/** Changes are read from a little before the last look: instance clocks differ (NTP keeps that to milliseconds) and commits land late. */
+const CHANGE_OVERLAP_MS = 5_000;
 /** Now and then the whole list is read again, a safety net under the incremental reads. */
 const FULL_RELOAD_EVERY_MS = 10 * 60_000;
 
