@@ -30,6 +30,36 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * Each code's HTTP status, written once (fastify's errors.js): every face answers a code with
+ * this status and renders only the body and headers. The exception is a Google error relayed
+ * or translated under UPSTREAM_ERROR, whose status follows Google's (the faces' renderUpstream).
+ */
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  UNAUTHENTICATED: 401,
+  AUTH_RATE_LIMITED: 429,
+  FORBIDDEN: 403,
+  MODEL_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  INVALID_ARGUMENT: 400,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  CONFLICT: 409,
+  QUOTA_EXHAUSTED: 429,
+  BUDGET_EXCEEDED: 429,
+  UPSTREAM_ERROR: 502,
+  UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_UNAVAILABLE: 502,
+  CONTENT_POLICY: 400,
+  NO_IMAGE: 502,
+  STORE_UNAVAILABLE: 503,
+  LEDGER_BACKLOG_FULL: 503,
+  NOT_IMPLEMENTED: 501,
+  INTERNAL: 500,
+});
+
 /** Which limit refused a request: enough for either face to render Google's or OpenAI's 429. */
 export interface QuotaRefusal {
   scope: 'project' | 'tenant';

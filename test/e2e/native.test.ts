@@ -2,6 +2,7 @@ import { GoogleGenAI } from '@google/genai';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
+import { prettyJson, rateLimitError } from '../mock-google/wire.js';
 import { GOOGLE_KEY, OTHER_TENANT_KEY, TENANT_KEY, startGateway, type RunningGateway } from '../support/gateway-harness.js';
 
 let mock: MockGoogle;
@@ -126,12 +127,37 @@ describe('native face on the wire', () => {
     expect(arr.at(-1).usageMetadata.totalTokenCount).toBeGreaterThan(0);
   });
 
-  it('relays Google errors unchanged and never retries a 429', async () => {
-    mock.enqueue({ kind: 'status', status: 400, body: { error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } } });
+  it('relays a Google 400 unchanged, at no cost, without retrying it', async () => {
+    const google = { error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } };
+    mock.enqueue({ kind: 'status', status: 400, body: google });
     const bad = await post('/v1beta/models/nano-banana:generateContent', JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }] }));
     expect(bad.statusCode).toBe(400);
-    expect(await bad.body.json()).toEqual({ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } });
+    expect(await bad.body.text()).toBe(prettyJson(google));
     expect(bad.headers['x-nanogate-cost-usd']).toBe('0.000000');
+    expect(generationRequests()).toHaveLength(1);
+  });
+
+  it('relays a Google 429 unchanged and never retries it: the model cools down instead', async () => {
+    // A model no other test in this file uses: the cool-down this 429 starts outlives the test.
+    const model = 'gemini-3.1-flash-image';
+    // No RetryInfo: a retry would come after a short backoff (a long RetryInfo alone stops one), and the cool-down lasts 60 s.
+    mock.enqueue({ kind: 'rateLimit' });
+    const body = JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }] });
+    const limited = await post(`/v1beta/models/${model}:generateContent`, body);
+    expect(limited.statusCode).toBe(429);
+    // Byte for byte what Google sent; a retry would have got the mock's next answer, an image.
+    expect(await limited.body.text()).toBe(prettyJson(rateLimitError({ model })));
+    expect(limited.headers['x-nanogate-cost-usd']).toBe('0.000000');
+    expect(generationRequests()).toHaveLength(1);
+
+    // The cool-down (contract §7): refused by the gateway itself, for 60 s without a retryDelay.
+    const cooling = await post(`/v1beta/models/${model}:generateContent`, body);
+    expect(cooling.statusCode).toBe(429);
+    const refusal = (await cooling.body.json()) as { error: { status: string; details: Array<Record<string, unknown>> } };
+    expect(refusal.error.status).toBe('RESOURCE_EXHAUSTED');
+    const retryDelay = refusal.error.details.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.RetryInfo')?.['retryDelay'];
+    expect(Number(String(retryDelay).replace(/s$/, ''))).toBeGreaterThan(30);
+    expect(generationRequests()).toHaveLength(1);
   });
 
   it('retries a 503 and answers with the retry\'s image', async () => {

@@ -4,6 +4,7 @@
  * requests holding connections.
  */
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/tenants/keys.js';
@@ -151,7 +152,7 @@ describe('uploads and the body limit', () => {
     parts.push(Buffer.from(`--${boundary}--\r\n`));
     return Buffer.concat(parts);
   }
-  const edits = (body: Buffer | AsyncIterable<Buffer>, headers: Record<string, string> = {}) =>
+  const edits = (body: Buffer | Readable, headers: Record<string, string> = {}) =>
     request(`${gw!.url}/v1/images/edits`, {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY}`, 'content-type': 'multipart/form-data; boundary=nanogate-test', ...headers },
@@ -176,7 +177,7 @@ describe('uploads and the body limit', () => {
         yield body.subarray(at, at + 16_384);
       }
     }
-    const res = await edits(chunked());
+    const res = await edits(Readable.from(chunked()));
     expect(res.statusCode).toBe(413);
     await res.body.dump();
     expect(mock.received).toEqual([]);

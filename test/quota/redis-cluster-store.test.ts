@@ -2,11 +2,12 @@ import { afterAll, describe, it } from 'vitest';
 import { registerQuotaStoreContract } from './quota-store.contract.js';
 import { redisNamespace } from './redis-namespace.js';
 import { startRedisCluster } from './redis-cluster.js';
+import { serviceUnavailable } from '../support/required-services.js';
 
 const cluster = await startRedisCluster();
 
 if (typeof cluster === 'string') {
-  console.warn(`\n!!! Redis Cluster could not be started (${cluster}): the Redis Cluster quota suite is SKIPPED !!!\n`);
+  serviceUnavailable('Redis Cluster', cluster, 'the Redis Cluster quota suite');
   describe.skip('QuotaStore contract: Redis Cluster', () => {
     it('needs redis-server and redis-cli with cluster support', () => {});
   });

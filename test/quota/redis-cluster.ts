@@ -45,7 +45,7 @@ export async function startRedisCluster(): Promise<RunningCluster | string> {
     );
     if (create.status !== 0) {
       await stop();
-      return `redis-cli --cluster create failed: ${create.stderr || create.stdout}`;
+      return `redis-cli --cluster create failed: ${create.error?.message ?? (create.stderr || create.stdout)}`;
     }
     // Waiting for the cluster's own gossip to converge, not for time to pass.
     for (let i = 0; i < 400; i++) {

@@ -7,11 +7,12 @@
 import type { TestProject } from 'vitest/node';
 import { startRedisServer, type RunningRedis } from './redis-server.js';
 import { createThrowawayPostgres, type ThrowawayPostgres } from './postgres.js';
+import { serviceUnavailable } from './required-services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
-    /** Empty when no PostgreSQL could be had: PostgreSQL suites skip, loudly. */
+    /** Empty when no PostgreSQL could be had: PostgreSQL suites skip, loudly (under CI=true, setup fails instead). */
     pgUrl: string;
   }
 }
@@ -24,12 +25,26 @@ export async function setup(project: TestProject): Promise<void> {
   if (externalRedis) {
     project.provide('redisUrl', externalRedis);
   } else {
-    redis = await startRedisServer();
+    try {
+      redis = await startRedisServer();
+    } catch (e) {
+      // Every Redis suite needs it, locally too: no skipping, a clear reason instead.
+      throw new Error(`The test suite needs redis-server on PATH (or TEST_REDIS_URL): it could not be started (${String(e)}).`, { cause: e });
+    }
     project.provide('redisUrl', redis.url);
   }
-  pg = await createThrowawayPostgres(process.env.TEST_DATABASE_URL);
+  try {
+    pg = await createThrowawayPostgres(process.env.TEST_DATABASE_URL);
+  } catch (e) {
+    // A server that was named or found but refused the throwaway database is a broken setup, not a missing service.
+    throw new Error(`PostgreSQL for the test suite: a throwaway database could not be created (${String(e)}).`, { cause: e });
+  }
   if (!pg) {
-    console.warn('\n!!! No PostgreSQL could be reached or started: PostgreSQL suites are SKIPPED !!!\n');
+    serviceUnavailable(
+      'PostgreSQL',
+      'none reachable at TEST_DATABASE_URL or 127.0.0.1:5432, and no private initdb cluster could be started',
+      'every PostgreSQL suite',
+    );
   }
   project.provide('pgUrl', pg?.url ?? '');
 }

@@ -25,8 +25,10 @@ function pingOnce(port: number): Promise<boolean> {
   });
 }
 
-async function waitForPong(port: number, child: ChildProcess): Promise<void> {
+async function waitForPong(port: number, child: ChildProcess, spawnError: () => Error | undefined): Promise<void> {
   for (let i = 0; i < 200; i++) {
+    const failed = spawnError();
+    if (failed) throw new Error(`redis-server could not be started: ${failed.message}`, { cause: failed });
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
     if (await pingOnce(port)) return;
     await new Promise((r) => setTimeout(r, 25));
@@ -42,7 +44,12 @@ export async function startRedisServer(extraArgs: string[] = [], opts: { port?: 
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
     { stdio: 'ignore' },
   );
-  await waitForPong(port, child);
+  // Without a listener a missing binary (ENOENT) would be an uncaught exception, not a reason.
+  let spawnError: Error | undefined;
+  child.once('error', (e) => {
+    spawnError = e;
+  });
+  await waitForPong(port, child, () => spawnError);
   return {
     url: `redis://127.0.0.1:${port}`,
     port,

@@ -15,6 +15,7 @@ import { nextPacificMidnightMs, nextPacificMonthStartMs, pacificDayStartMs } fro
 import { BudgetService, type BudgetReservation } from '../../src/usage/budget.js';
 import { startRedisCluster } from '../quota/redis-cluster.js';
 import { testRedisClient } from '../quota/redis-namespace.js';
+import { serviceUnavailable } from '../support/required-services.js';
 
 const USD = 1_000_000_000;
 const nano = (usd: number) => Math.round(usd * USD);
@@ -45,7 +46,7 @@ interface StoreFactory {
 const redisUrl = inject('redisUrl');
 const cluster = await startRedisCluster();
 if (typeof cluster === 'string') {
-  console.warn(`\n!!! Redis Cluster could not be started (${cluster}): budget tests on Redis Cluster are SKIPPED !!!\n`);
+  serviceUnavailable('Redis Cluster', cluster, 'the budget tests on Redis Cluster');
 } else {
   afterAll(() => cluster.stop());
 }

@@ -1,4 +1,4 @@
-import { GatewayError, type ErrorCode } from '../../errors/gateway-error.js';
+import { ERROR_STATUS, GatewayError, type ErrorCode } from '../../errors/gateway-error.js';
 import { formatDuration } from '../../gemini/errors.js';
 import { GOOGLE_TYPE_PREFIX, type GoogleErrorBody } from '../../gemini/types.js';
 import { quotaIdFor, quotaMetricFor } from '../../quota/quota-ids.js';
@@ -15,30 +15,30 @@ const RATE_LIMIT_HELP = {
   links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }],
 };
 
-/** HTTP status and Google status per code, for the codes rendered without extra details. */
-const PLAIN: Record<ErrorCode, [number, string]> = {
-  UNAUTHENTICATED: [401, 'UNAUTHENTICATED'],
-  AUTH_RATE_LIMITED: [429, 'RESOURCE_EXHAUSTED'],
-  FORBIDDEN: [403, 'PERMISSION_DENIED'],
-  MODEL_NOT_FOUND: [404, 'NOT_FOUND'],
-  ROUTE_NOT_FOUND: [404, 'NOT_FOUND'],
-  NOT_FOUND: [404, 'NOT_FOUND'],
-  METHOD_NOT_ALLOWED: [405, 'UNIMPLEMENTED'],
-  INVALID_ARGUMENT: [400, 'INVALID_ARGUMENT'],
-  BODY_TOO_LARGE: [413, 'INVALID_ARGUMENT'],
-  UNSUPPORTED_MEDIA_TYPE: [415, 'INVALID_ARGUMENT'],
-  CONFLICT: [409, 'ALREADY_EXISTS'],
-  QUOTA_EXHAUSTED: [429, 'RESOURCE_EXHAUSTED'],
-  BUDGET_EXCEEDED: [429, 'RESOURCE_EXHAUSTED'],
-  UPSTREAM_ERROR: [502, 'UNAVAILABLE'],
-  UPSTREAM_TIMEOUT: [504, 'DEADLINE_EXCEEDED'],
-  UPSTREAM_UNAVAILABLE: [502, 'UNAVAILABLE'],
-  CONTENT_POLICY: [400, 'INVALID_ARGUMENT'],
-  NO_IMAGE: [502, 'UNAVAILABLE'],
-  STORE_UNAVAILABLE: [503, 'UNAVAILABLE'],
-  LEDGER_BACKLOG_FULL: [503, 'UNAVAILABLE'],
-  NOT_IMPLEMENTED: [501, 'UNIMPLEMENTED'],
-  INTERNAL: [500, 'INTERNAL'],
+/** Google's status name per code (the HTTP status is ERROR_STATUS's). */
+const GOOGLE_STATUS: Record<ErrorCode, string> = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  AUTH_RATE_LIMITED: 'RESOURCE_EXHAUSTED',
+  FORBIDDEN: 'PERMISSION_DENIED',
+  MODEL_NOT_FOUND: 'NOT_FOUND',
+  ROUTE_NOT_FOUND: 'NOT_FOUND',
+  NOT_FOUND: 'NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'UNIMPLEMENTED',
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  BODY_TOO_LARGE: 'INVALID_ARGUMENT',
+  UNSUPPORTED_MEDIA_TYPE: 'INVALID_ARGUMENT',
+  CONFLICT: 'ALREADY_EXISTS',
+  QUOTA_EXHAUSTED: 'RESOURCE_EXHAUSTED',
+  BUDGET_EXCEEDED: 'RESOURCE_EXHAUSTED',
+  UPSTREAM_ERROR: 'UNAVAILABLE',
+  UPSTREAM_TIMEOUT: 'DEADLINE_EXCEEDED',
+  UPSTREAM_UNAVAILABLE: 'UNAVAILABLE',
+  CONTENT_POLICY: 'INVALID_ARGUMENT',
+  NO_IMAGE: 'UNAVAILABLE',
+  STORE_UNAVAILABLE: 'UNAVAILABLE',
+  LEDGER_BACKLOG_FULL: 'UNAVAILABLE',
+  NOT_IMPLEMENTED: 'UNIMPLEMENTED',
+  INTERNAL: 'INTERNAL',
 };
 
 function envelope(code: number, status: string, message: string, details?: unknown[]): GoogleErrorBody {
@@ -51,7 +51,8 @@ function retryAfterHeader(ms: number): Record<string, string> {
 
 /** The one renderer from GatewayError to Google's envelope (contract §5, §7, §8). */
 export function renderGoogleError(err: GatewayError): RenderedError {
-  const [status, googleStatus] = PLAIN[err.code];
+  const status = ERROR_STATUS[err.code];
+  const googleStatus = GOOGLE_STATUS[err.code];
   const d = err.details;
   switch (err.code) {
     case 'UNAUTHENTICATED':

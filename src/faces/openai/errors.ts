@@ -1,4 +1,4 @@
-import type { ErrorCode, GatewayError, QuotaRefusal, UpstreamFailure } from '../../errors/gateway-error.js';
+import { ERROR_STATUS, type ErrorCode, type GatewayError, type QuotaRefusal, type UpstreamFailure } from '../../errors/gateway-error.js';
 import { retryDelayFromGoogle } from '../../gemini/errors.js';
 import type { GoogleErrorBody } from '../../gemini/types.js';
 import { formatUsd } from '../../usage/pricing.js';
@@ -19,30 +19,30 @@ const DEFAULT_GOOGLE_RETRY_MS = 60_000;
 /** The OpenAI SDK waits on retry-after only up to 60 s; past that its retries are wasted calls. */
 const SDK_MAX_RETRY_WAIT_MS = 60_000;
 
-/** Status, type and code per gateway code, for codes whose rendering needs no details. */
-const PLAIN: Record<ErrorCode, [status: number, type: string, code: string | null]> = {
-  UNAUTHENTICATED: [401, 'invalid_request_error', 'invalid_api_key'],
-  AUTH_RATE_LIMITED: [429, 'requests', 'rate_limit_exceeded'],
-  FORBIDDEN: [403, 'invalid_request_error', null],
-  MODEL_NOT_FOUND: [404, 'invalid_request_error', 'model_not_found'],
-  ROUTE_NOT_FOUND: [404, 'invalid_request_error', null],
-  NOT_FOUND: [404, 'invalid_request_error', null],
-  METHOD_NOT_ALLOWED: [405, 'invalid_request_error', null],
-  INVALID_ARGUMENT: [400, 'invalid_request_error', null],
-  BODY_TOO_LARGE: [413, 'invalid_request_error', null],
-  UNSUPPORTED_MEDIA_TYPE: [415, 'invalid_request_error', null],
-  CONFLICT: [409, 'invalid_request_error', null],
-  QUOTA_EXHAUSTED: [429, 'requests', 'rate_limit_exceeded'],
-  BUDGET_EXCEEDED: [429, 'insufficient_quota', 'insufficient_quota'],
-  UPSTREAM_ERROR: [502, 'server_error', null],
-  UPSTREAM_TIMEOUT: [504, 'server_error', null],
-  UPSTREAM_UNAVAILABLE: [502, 'server_error', null],
-  CONTENT_POLICY: [400, 'invalid_request_error', 'content_policy_violation'],
-  NO_IMAGE: [502, 'server_error', null],
-  STORE_UNAVAILABLE: [503, 'server_error', null],
-  LEDGER_BACKLOG_FULL: [503, 'server_error', null],
-  NOT_IMPLEMENTED: [501, 'invalid_request_error', null],
-  INTERNAL: [500, 'server_error', null],
+/** OpenAI's type and code per gateway code, for codes whose rendering needs no details (the HTTP status is ERROR_STATUS's). */
+const PLAIN: Record<ErrorCode, [type: string, code: string | null]> = {
+  UNAUTHENTICATED: ['invalid_request_error', 'invalid_api_key'],
+  AUTH_RATE_LIMITED: ['requests', 'rate_limit_exceeded'],
+  FORBIDDEN: ['invalid_request_error', null],
+  MODEL_NOT_FOUND: ['invalid_request_error', 'model_not_found'],
+  ROUTE_NOT_FOUND: ['invalid_request_error', null],
+  NOT_FOUND: ['invalid_request_error', null],
+  METHOD_NOT_ALLOWED: ['invalid_request_error', null],
+  INVALID_ARGUMENT: ['invalid_request_error', null],
+  BODY_TOO_LARGE: ['invalid_request_error', null],
+  UNSUPPORTED_MEDIA_TYPE: ['invalid_request_error', null],
+  CONFLICT: ['invalid_request_error', null],
+  QUOTA_EXHAUSTED: ['requests', 'rate_limit_exceeded'],
+  BUDGET_EXCEEDED: ['insufficient_quota', 'insufficient_quota'],
+  UPSTREAM_ERROR: ['server_error', null],
+  UPSTREAM_TIMEOUT: ['server_error', null],
+  UPSTREAM_UNAVAILABLE: ['server_error', null],
+  CONTENT_POLICY: ['invalid_request_error', 'content_policy_violation'],
+  NO_IMAGE: ['server_error', null],
+  STORE_UNAVAILABLE: ['server_error', null],
+  LEDGER_BACKLOG_FULL: ['server_error', null],
+  NOT_IMPLEMENTED: ['invalid_request_error', null],
+  INTERNAL: ['server_error', null],
 };
 
 /**
@@ -111,7 +111,7 @@ function renderQuota(q: QuotaRefusal): RenderedOpenAIError {
         }
       : rateLimitHeaders({ limit: q.limit, remaining: q.limit - q.used, resetMs: q.retryAfterMs });
   return {
-    status: 429,
+    status: ERROR_STATUS.QUOTA_EXHAUSTED,
     headers: { ...retryHeaders(q.retryAfterMs), ...limitHeaders },
     body: body(message, q.dimension === 'tpm' ? 'tokens' : 'requests', null, 'rate_limit_exceeded'),
   };
@@ -176,7 +176,8 @@ function invalidArgumentCode(message: string, param: string | undefined): string
 
 /** The one renderer from GatewayError to OpenAI's error shape (contract §6, §7, §8). */
 export function renderOpenAIError(err: GatewayError): RenderedOpenAIError {
-  const [status, type, code] = PLAIN[err.code];
+  const status = ERROR_STATUS[err.code];
+  const [type, code] = PLAIN[err.code];
   const d = err.details;
   const param = d.param ?? null;
   switch (err.code) {

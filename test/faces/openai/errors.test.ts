@@ -2,42 +2,70 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, GatewayError, type ErrorCode, type QuotaRefusal, type UpstreamFailure } from '../../../src/errors/gateway-error.js';
 import { formatOpenAIDuration, rateLimitHeaders, renderOpenAIError } from '../../../src/faces/openai/errors.js';
 
-// [status, type, code] for each code rendered with no details.
-const EXPECTED: Record<ErrorCode, [number, string, string | null]> = {
-  UNAUTHENTICATED: [401, 'invalid_request_error', 'invalid_api_key'],
-  AUTH_RATE_LIMITED: [429, 'requests', 'rate_limit_exceeded'],
-  FORBIDDEN: [403, 'invalid_request_error', null],
-  MODEL_NOT_FOUND: [404, 'invalid_request_error', 'model_not_found'],
-  ROUTE_NOT_FOUND: [404, 'invalid_request_error', null],
-  NOT_FOUND: [404, 'invalid_request_error', null],
-  METHOD_NOT_ALLOWED: [405, 'invalid_request_error', null],
-  INVALID_ARGUMENT: [400, 'invalid_request_error', null],
-  BODY_TOO_LARGE: [413, 'invalid_request_error', null],
-  UNSUPPORTED_MEDIA_TYPE: [415, 'invalid_request_error', null],
-  CONFLICT: [409, 'invalid_request_error', null],
-  QUOTA_EXHAUSTED: [429, 'requests', 'rate_limit_exceeded'],
-  BUDGET_EXCEEDED: [429, 'insufficient_quota', 'insufficient_quota'],
-  UPSTREAM_ERROR: [502, 'server_error', null],
-  UPSTREAM_TIMEOUT: [504, 'server_error', null],
-  UPSTREAM_UNAVAILABLE: [502, 'server_error', null],
-  CONTENT_POLICY: [400, 'invalid_request_error', 'content_policy_violation'],
-  NO_IMAGE: [502, 'server_error', null],
-  STORE_UNAVAILABLE: [503, 'server_error', null],
-  LEDGER_BACKLOG_FULL: [503, 'server_error', null],
-  NOT_IMPLEMENTED: [501, 'invalid_request_error', null],
-  INTERNAL: [500, 'server_error', null],
-};
+/**
+ * What an OpenAI client sees for each gateway code rendered with no details, written from the
+ * contract (../shared/spec/contract.md), never from the renderer's own table. Where the contract
+ * is silent it says to do what a user of the OpenAI SDK would expect: OpenAI's own error shapes
+ * (a 401 is `invalid_request_error` / `invalid_api_key`, a request-rate 429 is `requests` /
+ * `rate_limit_exceeded`, a quota 429 is `insufficient_quota` twice, 5xx are `server_error`), and
+ * for statuses the plain HTTP meaning the SDK maps to its error classes.
+ */
+const CONTRACT: Array<{ rule: string; codes: ErrorCode[]; status: number; type: string; code: string | null }> = [
+  // §6: "400 invalid_request_error"; no param named, so no code.
+  { rule: '§6 bad request', codes: ['INVALID_ARGUMENT'], status: 400, type: 'invalid_request_error', code: null },
+  // §6: "401 invalid_api_key"; §3: no, unknown or revoked key.
+  { rule: '§3/§6 bad key', codes: ['UNAUTHENTICATED'], status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
+  // §3: repeated failed authentication is slowed down, "429 after 20 failures a minute"; §6 429 rate_limit_exceeded.
+  { rule: '§3 auth failures', codes: ['AUTH_RATE_LIMITED'], status: 429, type: 'requests', code: 'rate_limit_exceeded' },
+  // §6: "404 model_not_found"; §4 unknown model name.
+  { rule: '§4/§6 unknown model', codes: ['MODEL_NOT_FOUND'], status: 404, type: 'invalid_request_error', code: 'model_not_found' },
+  // §11: unknown routes (404); plain not-found in the route's error shape.
+  { rule: '§11 unknown route', codes: ['ROUTE_NOT_FOUND', 'NOT_FOUND'], status: 404, type: 'invalid_request_error', code: null },
+  // §11: wrong methods (405).
+  { rule: '§11 wrong method', codes: ['METHOD_NOT_ALLOWED'], status: 405, type: 'invalid_request_error', code: null },
+  // §11: oversized bodies (413).
+  { rule: '§11 oversized body', codes: ['BODY_TOO_LARGE'], status: 413, type: 'invalid_request_error', code: null },
+  // Contract silent: HTTP's 415 for a body type the route does not take.
+  { rule: 'HTTP 415', codes: ['UNSUPPORTED_MEDIA_TYPE'], status: 415, type: 'invalid_request_error', code: null },
+  // §3: "the admin API answers 409 to changing them" (config tenants).
+  { rule: '§3 read-only tenant', codes: ['CONFLICT'], status: 409, type: 'invalid_request_error', code: null },
+  // Contract silent: a key reading what is not its own is forbidden (SDK: PermissionDeniedError).
+  { rule: 'HTTP 403', codes: ['FORBIDDEN'], status: 403, type: 'invalid_request_error', code: null },
+  // §6: "429 rate_limit_exceeded"; §7 quota refusal.
+  { rule: '§6/§7 quota', codes: ['QUOTA_EXHAUSTED'], status: 429, type: 'requests', code: 'rate_limit_exceeded' },
+  // §6: "429 … insufficient_quota"; §8 budget refusal.
+  { rule: '§8 budget', codes: ['BUDGET_EXCEEDED'], status: 429, type: 'insufficient_quota', code: 'insufficient_quota' },
+  // §6: "400 content_policy_violation for Google's safety blocks".
+  { rule: '§6 safety block', codes: ['CONTENT_POLICY'], status: 400, type: 'invalid_request_error', code: 'content_policy_violation' },
+  // §6: "502/503 for upstream failures"; §11 Google unreachable; §6 "if none [of the images], an error".
+  { rule: '§6/§11 upstream failure', codes: ['UPSTREAM_ERROR', 'UPSTREAM_UNAVAILABLE', 'NO_IMAGE'], status: 502, type: 'server_error', code: null },
+  // §11: "a timeout answers 504 DEADLINE_EXCEEDED (OpenAI: 504)".
+  { rule: '§11 upstream timeout', codes: ['UPSTREAM_TIMEOUT'], status: 504, type: 'server_error', code: null },
+  // §11: store unreachable under deny, "refused with 503"; §9 full ledger backlog, "refused with 503".
+  { rule: '§9/§11 cannot serve now', codes: ['STORE_UNAVAILABLE', 'LEDGER_BACKLOG_FULL'], status: 503, type: 'server_error', code: null },
+  // Contract silent; no route raises it today. HTTP's 501, typed as the caller asking for something not offered.
+  { rule: 'HTTP 501', codes: ['NOT_IMPLEMENTED'], status: 501, type: 'invalid_request_error', code: null },
+  // STYLE: unknown errors are rendered as a plain 500; OpenAI's server_error.
+  { rule: 'internal', codes: ['INTERNAL'], status: 500, type: 'server_error', code: null },
+];
 
-describe('renderOpenAIError: every code', () => {
-  for (const code of ERROR_CODES) {
-    it(`renders ${code} in OpenAI's error shape`, () => {
-      const expected = EXPECTED[code];
-      const rendered = renderOpenAIError(new GatewayError(code, `message for ${code}`));
-      expect([rendered.status, rendered.body.error.type, rendered.body.error.code]).toEqual(expected);
-      expect(Object.keys(rendered.body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
-      expect(typeof rendered.body.error.message).toBe('string');
-      expect(rendered.body.error.message.length).toBeGreaterThan(0);
-    });
+describe('renderOpenAIError: every code, as the contract says', () => {
+  it('has an expectation for every code, exactly once', () => {
+    const listed = CONTRACT.flatMap((r) => r.codes);
+    expect(new Set(listed).size).toBe(listed.length);
+    expect([...listed].sort()).toEqual([...ERROR_CODES].sort());
+  });
+
+  for (const { rule, codes, status, type, code } of CONTRACT) {
+    for (const gatewayCode of codes) {
+      it(`renders ${gatewayCode} as ${status} ${type}${code ? ` ${code}` : ''} (${rule})`, () => {
+        const rendered = renderOpenAIError(new GatewayError(gatewayCode, `message for ${gatewayCode}`));
+        expect({ status: rendered.status, type: rendered.body.error.type, code: rendered.body.error.code }).toEqual({ status, type, code });
+        expect(Object.keys(rendered.body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+        expect(typeof rendered.body.error.message).toBe('string');
+        expect(rendered.body.error.message.length).toBeGreaterThan(0);
+      });
+    }
   }
 
   it('answers INTERNAL with a plain message, not the internal one', () => {
