@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/schema.js';
 import type { Database } from './db/database.js';
 import { GatewayError } from './errors/gateway-error.js';
-import { sendError } from './faces/error-handling.js';
+import { installErrorHandler, sendError } from './faces/error-handling.js';
 import type { FaceDeps } from './faces/face-deps.js';
 import { nativeFace } from './faces/native/plugin.js';
 import { renderGoogleError } from './faces/native/errors.js';
@@ -79,26 +79,23 @@ function rendererForPath(url: string) {
 }
 
 /** A request line or header block Node could not parse, answered in the shape its path suggests. */
-const CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
-  HPE_HEADER_OVERFLOW: { status: 431, message: 'Request header fields too large.' },
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
-  ERR_HTTP_HEADERS_TIMEOUT: { status: 408, message: 'The request headers were not received in time.' },
+const CLIENT_ERRORS: Record<string, GatewayError> = {
+  HPE_HEADER_OVERFLOW: new GatewayError('HEADERS_TOO_LARGE', 'Request header fields (or the URL) too large.'),
+  ERR_HTTP_REQUEST_TIMEOUT: new GatewayError('REQUEST_TIMEOUT', 'The request was not received in time (server.requestTimeoutMs).'),
+  ERR_HTTP_HEADERS_TIMEOUT: new GatewayError('REQUEST_TIMEOUT', 'The request headers were not received in time (server.headersTimeoutMs).'),
 };
+const MALFORMED_REQUEST = new GatewayError('INVALID_ARGUMENT', 'Malformed HTTP request.');
 
 function renderClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }): Buffer {
-  const known = CLIENT_ERRORS[err.code ?? ''];
-  const status = known?.status ?? 400;
-  const message = known?.message ?? 'Malformed HTTP request.';
+  const error = CLIENT_ERRORS[err.code ?? ''] ?? MALFORMED_REQUEST;
   // The request line, if it got that far, says which face the client meant.
   const firstLine = err.rawPacket?.toString('latin1', 0, Math.min(err.rawPacket.length, 8192)).split('\r\n')[0] ?? '';
   const target = /^[A-Z]+ (\S+)/.exec(firstLine)?.[1] ?? '/';
-  // TODO(#10): own error codes for 408/431 once the status tables are one.
-  const rendered = rendererForPath(target)(new GatewayError('INVALID_ARGUMENT', message));
-  const body = JSON.stringify(rendered.body).replace(/"code":400/, `"code":${status}`);
-  return Buffer.from(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    'latin1',
-  );
+  const rendered = rendererForPath(target)(error);
+  const body = JSON.stringify(rendered.body);
+  const head = [`HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? 'Bad Request'}`, 'content-type: application/json; charset=utf-8', `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];
+  for (const [name, value] of Object.entries(rendered.headers)) head.push(`${name}: ${value}`);
+  return Buffer.from(`${head.join('\r\n')}\r\n\r\n${body}`, 'utf8');
 }
 
 /** Registers every plugin on a new Fastify instance. No I/O of its own: deps come in ready. */
@@ -208,13 +205,40 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onError: (err) => deps.metrics.errors.inc({ code: err.code }),
   };
 
+  // Errors no face's own handler caught (root hooks, framework errors before routing).
+  installErrorHandler(app, (err, request) => rendererForPath(request.url)(err));
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new GatewayError('ROUTE_NOT_FOUND', `No route ${request.method} ${routingPath(request.url).slice(0, 200)}.`), rendererForPath(request.url)),
   );
 
   await app.register(opsRoutes, {
     metrics: deps.metrics,
-    readinessChecks: { store: () => deps.store.ping(), database: () => deps.db.ping() },
+    readinessChecks: {
+      store: async () => {
+        try {
+          await deps.store.ping();
+          return 'ok';
+        } catch (e) {
+          // Counting locally is serving; deny mode refuses every call, so it is not ready.
+          if (config.store.onFailure === 'local') return { degraded: `counting in this instance's memory: ${(e as Error).message}` };
+          throw e;
+        }
+      },
+      // An unreachable database is ridden out: usage records wait in memory (the ledger check
+      // below turns not-ready when that backlog is full), admin keys stay trusted for a bound.
+      database: async () => {
+        try {
+          await deps.db.ping();
+          return 'ok';
+        } catch (e) {
+          return { degraded: `${(e as Error).message}; usage records held in memory (${deps.ledger.backlog()})` };
+        }
+      },
+      ledger: async () => {
+        if (deps.ledger.isFull()) throw new Error(`usage backlog full (${deps.ledger.backlog()} records waiting for the database)`);
+        return 'ok';
+      },
+    },
   });
   await app.register(nativeFace, faceDeps);
   await app.register(openaiFace, faceDeps);

@@ -222,6 +222,10 @@ describe('buildApp: a wrong method is a 405 with Allow, in the route’s shape (
     ['PATCH', '/v1beta/openai/images/generations', BEARER, 'POST', 'openai'],
     ['DELETE', '/v1/models', BEARER, 'GET', 'openai'],
     ['PUT', '/admin/tenants', ADMIN, 'GET, POST', 'admin'],
+    ['PUT', '/v1beta/models/nano-banana:generateContent', GOOGLE_KEY_HEADER, 'GET, POST', 'google'],
+    ['POST', '/healthz', {}, 'GET', 'google'],
+    ['DELETE', '/metrics', {}, 'GET', 'google'],
+    ['PUT', '/readyz', {}, 'GET', 'google'],
   ];
   for (const [method, url, headers, allow, shape] of cases) {
     it(`answers ${method} ${url} with 405, Allow: ${allow}, in the ${shape} shape`, async () => {

@@ -15,24 +15,26 @@ export function sendError(reply: FastifyReply, err: GatewayError, render: ErrorR
   return reply.code(r.status).headers(r.headers).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(r.body));
 }
 
-/**
- * A face's error handler: every error, thrown anywhere under it, rendered in the face's wire
- * shape. Unknown errors are logged with their stack and rendered as a plain 500.
- */
+/** Sees each error before it is rendered (metrics, headers). */
 export type ErrorObserver = (err: GatewayError, request: FastifyRequest, reply: FastifyReply) => void;
 
 /**
  * A face's error handler: every error, thrown anywhere under it, rendered in the face's wire
  * shape. Unknown errors are logged with their stack and rendered as a plain 500. `observe`
- * sees each error first (metrics, headers).
+ * sees each error first (metrics, headers). `render` may pick the shape by request (the root
+ * handler, for errors raised outside every face).
  */
-export function installErrorHandler(instance: FastifyInstance, render: ErrorRenderer, observe?: ErrorObserver): void {
+export function installErrorHandler(
+  instance: FastifyInstance,
+  render: (err: GatewayError, request: FastifyRequest) => RenderedError,
+  observe?: ErrorObserver,
+): void {
   instance.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gatewayError = toGatewayError(error);
     if (gatewayError.code === 'INTERNAL' && !(error instanceof GatewayError)) request.log.error({ err: error }, 'unhandled error');
     else if (gatewayError.code === 'STORE_UNAVAILABLE' && !(error instanceof GatewayError)) request.log.warn({ err: (error as Error).message }, 'storage unavailable');
     observe?.(gatewayError, request, reply);
-    return sendError(reply, gatewayError, render);
+    return sendError(reply, gatewayError, (err) => render(err, request));
   });
 }
 

@@ -270,9 +270,10 @@ describe('database faults', () => {
     });
     expect(created.statusCode).toBe(503);
     await created.body.dump();
+    // Calls are still served (their records wait in memory): degraded, not unready.
     const ready = await request(`${gw.url}/readyz`);
-    expect(ready.statusCode).toBe(503);
-    await ready.body.dump();
+    expect(ready.statusCode).toBe(200);
+    expect(await ready.body.json()).toMatchObject({ status: 'degraded', checks: { database: expect.stringMatching(/^degraded: database unavailable/) } });
     expect(gw.logs.join('')).not.toContain('unhandled error');
   });
 });
@@ -286,22 +287,27 @@ describe('store faults', () => {
     await redis.stop();
   });
 
-  it('fails /readyz and keeps serving on local counters while Redis is down (onFailure: local)', async () => {
+  it('stays ready, reporting degraded, and keeps serving on local counters while Redis is down (onFailure: local)', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config(), redisUrl: redis.url });
     expect((await request(`${gw.url}/readyz`)).statusCode).toBe(200);
     await redis.stop();
     const ready = await request(`${gw.url}/readyz`);
-    expect(ready.statusCode).toBe(503);
-    expect(((await ready.body.json()) as { checks: Record<string, string> }).checks['store']).toMatch(/unavailable/);
+    expect(ready.statusCode).toBe(200);
+    const body = (await ready.body.json()) as { status: string; checks: Record<string, string> };
+    expect(body.status).toBe('degraded');
+    expect(body.checks['store']).toMatch(/^degraded: counting in this instance's memory/);
     expect((await native(gw)).statusCode).toBe(200);
   });
 
-  it('refuses with 503 while Redis is down when onFailure is deny', async () => {
+  it('refuses with 503, and is not ready, while Redis is down when onFailure is deny', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config({ onFailure: 'deny' }), redisUrl: redis.url });
     await redis.stop();
     const res = await native(gw);
     expect(res.statusCode).toBe(503);
     expect(mock.received).toHaveLength(0);
+    const ready = await request(`${gw.url}/readyz`);
+    expect(ready.statusCode).toBe(503);
+    expect(((await ready.body.json()) as { checks: Record<string, string> }).checks['store']).toMatch(/^unavailable/);
   });
 });
 

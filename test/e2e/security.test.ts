@@ -135,7 +135,7 @@ describe('strangers and their bodies', () => {
     clearInterval(trickle);
     const text = Buffer.concat(chunks).toString();
     expect(text).toMatch(/^HTTP\/1\.1 408/);
-    expect(text).toContain('"status":"INVALID_ARGUMENT"');
+    expect(text).toContain('"status":"DEADLINE_EXCEEDED"');
     expect(mock.received).toEqual([]);
   });
 });

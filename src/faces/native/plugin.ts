@@ -122,6 +122,8 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
     return googleModelResource(resolve(rest, 'v1beta'));
   });
   refuseOtherMethods(app, '/v1beta/models', ['GET']);
+  // A model is read with GET and called with POST (`{model}:generateContent`); nothing else.
+  refuseOtherMethods(app, '/v1beta/models/*', ['GET', 'POST']);
 
   for (const version of VERSIONS) {
 

@@ -30,6 +30,8 @@ const PLAIN: Record<ErrorCode, [type: string, code: string | null]> = {
   METHOD_NOT_ALLOWED: ['invalid_request_error', null],
   INVALID_ARGUMENT: ['invalid_request_error', null],
   BODY_TOO_LARGE: ['invalid_request_error', null],
+  HEADERS_TOO_LARGE: ['invalid_request_error', null],
+  REQUEST_TIMEOUT: ['invalid_request_error', null],
   UNSUPPORTED_MEDIA_TYPE: ['invalid_request_error', null],
   CONFLICT: ['invalid_request_error', null],
   QUOTA_EXHAUSTED: ['requests', 'rate_limit_exceeded'],

@@ -25,6 +25,10 @@ const CONTRACT: Array<{ rule: string; codes: ErrorCode[]; status: number; type: 
   { rule: '§11 wrong method', codes: ['METHOD_NOT_ALLOWED'], status: 405, type: 'invalid_request_error', code: null },
   // §11: oversized bodies (413).
   { rule: '§11 oversized body', codes: ['BODY_TOO_LARGE'], status: 413, type: 'invalid_request_error', code: null },
+  // §11: bad input never a 500; HTTP's 431 for a header block (or URL) over Node's limit.
+  { rule: 'HTTP 431', codes: ['HEADERS_TOO_LARGE'], status: 431, type: 'invalid_request_error', code: null },
+  // §11: bad input; HTTP's 408 for a request not received within the server's timeout.
+  { rule: 'HTTP 408', codes: ['REQUEST_TIMEOUT'], status: 408, type: 'invalid_request_error', code: null },
   // Contract silent: HTTP's 415 for a body type the route does not take.
   { rule: 'HTTP 415', codes: ['UNSUPPORTED_MEDIA_TYPE'], status: 415, type: 'invalid_request_error', code: null },
   // §3: "the admin API answers 409 to changing them" (config tenants).
