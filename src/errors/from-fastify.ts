@@ -16,6 +16,12 @@ export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = (err ?? {}) as FrameworkError;
   switch (e.code) {
+    // The client went away mid-body: nobody will read the answer, and it is no fault of ours.
+    case 'ECONNRESET':
+    case 'ECONNABORTED':
+      return new GatewayError('INVALID_ARGUMENT', 'The client closed the connection before its request body was complete.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatewayError('INVALID_ARGUMENT', 'The request body does not match its Content-Length.');
     case 'DB_UNAVAILABLE':
       return new GatewayError('STORE_UNAVAILABLE', "The gateway's database is unavailable right now; try again shortly.", { retryAfterMs: 5_000 });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
