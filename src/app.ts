@@ -120,6 +120,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // headersTimeoutMs. Node checks both every connectionsCheckingInterval.
     requestTimeout: config.server.requestTimeoutMs,
     http: {
+      // Node would answer a missing Host with a bare 400; the onRequest hook below answers it
+      // in the face's shape instead.
+      requireHostHeader: false,
       headersTimeout: config.server.headersTimeoutMs,
       connectionsCheckingInterval: Math.min(1_000, config.server.headersTimeoutMs),
     } satisfies ServerOptions as ServerOptions,
@@ -144,6 +147,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Hooks on every request are callback style: no promise and microtask per request.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      return done(new GatewayError('INVALID_ARGUMENT', 'An HTTP/1.1 request needs a Host header (RFC 9112 §3.2).'));
+    }
     done();
   });
   // One log line per request; keys never appear in it (no headers, no query string).

@@ -7,6 +7,7 @@ import { installErrorHandler, refuseOtherMethods } from '../faces/error-handling
 import { closeIfBodyPending } from '../http/early-refusal.js';
 import type { FaceDeps } from '../faces/face-deps.js';
 import type { QuotaService } from '../quota/quota-service.js';
+import { hasConflictingRepeats } from '../tenants/credentials.js';
 import { hashesEqual, hashKey, newKeyId, newTenantKey } from '../tenants/keys.js';
 import type { Tenant } from '../tenants/registry.js';
 import { sendUsageReport } from '../usage/usage-route.js';
@@ -58,7 +59,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
 
   app.addHook('onRequest', (request: FastifyRequest, reply, done) => {
     const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
-    if (m?.[1] && hashesEqual(hashKey(m[1].trim()), expected)) return done();
+    if (m?.[1] && hashesEqual(hashKey(m[1].trim()), expected) && !hasConflictingRepeats(request.raw.rawHeaders, 'authorization')) return done();
     closeIfBodyPending(request, reply);
     done(new GatewayError('UNAUTHENTICATED', 'The admin API needs Authorization: Bearer $ADMIN_TOKEN.'));
   });

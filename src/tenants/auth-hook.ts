@@ -56,16 +56,16 @@ const TOO_MANY_FAILURES = 'Too many failed authentication attempts from this add
  */
 export function authenticateTenant(registry: TenantRegistry, limiter: AuthFailureLimiter): onRequestHookHandler {
   return (request, reply, done) => {
-    const credential = readCredential(request.headers, request.query);
+    const credential = readCredential(request.headers, request.query, request.raw.rawHeaders);
     let caller;
     try {
-      caller = credential ? registry.authenticate(credential.key) : undefined;
+      caller = credential && !('ambiguous' in credential) ? registry.authenticate(credential.key) : undefined;
     } catch (e) {
       // The registry cannot vouch for the key right now (its view of the database is too old).
       closeIfBodyPending(request, reply);
       return done(e as Error);
     }
-    if (credential && caller) {
+    if (credential && caller && !('ambiguous' in credential)) {
       request.caller = caller;
       request.credentialSource = credential.source;
       return done();
@@ -80,9 +80,11 @@ export function authenticateTenant(registry: TenantRegistry, limiter: AuthFailur
             ? new GatewayError('AUTH_RATE_LIMITED', TOO_MANY_FAILURES, { retryAfterMs })
             : new GatewayError(
                 'UNAUTHENTICATED',
-                credential
-                  ? 'API key not valid. Please pass a valid nanogate API key.'
-                  : 'Missing API key: send it in the x-goog-api-key header, the key query parameter, or Authorization: Bearer.',
+                !credential
+                  ? 'Missing API key: send it in the x-goog-api-key header, the key query parameter, or Authorization: Bearer.'
+                  : 'ambiguous' in credential
+                    ? `The API key was given more than once (${credential.source}) with different values; send it once.`
+                    : 'API key not valid. Please pass a valid nanogate API key.',
               ),
         ),
       (err: unknown) => done(err as Error),

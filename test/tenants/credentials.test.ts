@@ -16,6 +16,20 @@ describe('credentials', () => {
   it.each([[{}, {}], [{ authorization: 'Basic abc' }, {}], [{ 'x-goog-api-key': '' }, { key: '' }]])('finds no key in %j %j', (headers, query) => {
     expect(readCredential(headers, query)).toBeUndefined();
   });
+
+  it.each([
+    // Node keeps the first Authorization; the raw headers show the second.
+    [{ authorization: 'Bearer k1' }, {}, ['Authorization', 'Bearer k1', 'authorization', 'Bearer k2'], 'bearer'],
+    [{ 'x-goog-api-key': 'k1' }, {}, ['x-goog-api-key', 'k1', 'X-Goog-Api-Key', 'k2'], 'x-goog-api-key'],
+    [{}, { key: ['k1', 'k2'] }, [], 'query-key'],
+  ])('calls a credential repeated with different values ambiguous: %j %j', (headers, query, raw, source) => {
+    expect(readCredential(headers, query, raw)).toEqual({ ambiguous: true, source });
+  });
+
+  it('accepts a credential repeated with the same value', () => {
+    expect(readCredential({ authorization: 'Bearer k1' }, {}, ['Authorization', 'Bearer k1', 'authorization', 'Bearer k1'])).toEqual({ key: 'k1', source: 'bearer' });
+    expect(readCredential({}, { key: ['k1', 'k1'] })).toEqual({ key: 'k1', source: 'query-key' });
+  });
 });
 
 describe('key hashing', () => {
