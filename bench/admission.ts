@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { MODELS } from '../src/models/catalog.js';
+import { loadModelTable } from '../src/models/model-table.js';
 import { MemoryQuotaStore } from '../src/quota/memory-store.js';
 import { QuotaService, type QuotaProject } from '../src/quota/quota-service.js';
 import { RedisQuotaStore } from '../src/quota/redis-store.js';
@@ -25,7 +25,7 @@ export interface AdmissionSizes {
   concurrent: number;
 }
 
-const model = MODELS[0]!;
+const model = loadModelTable().models[0]!;
 // Ten projects and five tenants each, limits high enough that nothing is refused: the
 // bench measures the admitting path, which is the one every request takes.
 const projects: QuotaProject[] = Array.from({ length: 10 }, (_, i) => ({

@@ -41,7 +41,7 @@ function makeRecords(n: number, round: number, startMs: number): UsageRecord[] {
       projectId: `project_${i % 3}`,
       route: i % 2 ? 'openai.generations' : 'native.generateContent',
       modelAsked: 'nano-banana-pro',
-      model: 'gemini-3-pro-image-preview',
+      model: 'gemini-3-pro-image',
       imageSize: '1K',
       imagesReturned: 1,
       inputTokens: 120 + (i % 300),

@@ -136,7 +136,7 @@ function benchConfigYaml(opts: GatewayLaunch, dbPath: string): string {
   baseUrl: \${GEMINI_BASE_URL}
   timeoutMs: 180000
   retries: 2
-defaultModel: gemini-3-pro-image-preview
+defaultModel: gemini-3-pro-image
 projects:
   - id: bench
     apiKey: ${opts.googleKey}

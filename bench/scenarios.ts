@@ -15,7 +15,7 @@ export const FACES: readonly Face[] = ['generateContent', 'streamGenerateContent
 /** Smallest first: memory a process keeps after a big segment would inflate a small one's peak. */
 export const BODIES: readonly BodyKind[] = ['tiny', 'edit', '1K', '2K', '4K'];
 
-export const MODEL = 'gemini-3-pro-image-preview';
+export const MODEL = 'gemini-3-pro-image';
 export const GOOGLE_KEY = 'bench-google-key';
 export const TENANT_KEY = 'bench-tenant-key';
 

@@ -5,7 +5,7 @@
  * death noted, and another one started.
  */
 import { join } from 'node:path';
-import { MODELS } from '../src/models/catalog.js';
+import { loadModelTable } from '../src/models/model-table.js';
 import { startRedisServer, type RunningRedis } from '../test/support/redis-server.js';
 import { loadPool, runLoad, type RequestSpec } from './load.js';
 import { startFloor, startGateway, startMock, type Started, type StartedGateway } from './processes.js';
@@ -90,7 +90,7 @@ export class BenchStack {
       upstreamUrl: mock.url,
       googleKey: GOOGLE_KEY,
       tenantKey: TENANT_KEY,
-      models: MODELS.map((m) => m.id),
+      models: loadModelTable().models.map((m) => m.id),
       ...(redis ? { redisUrl: redis.url } : {}),
       nodeArgs: profileArgs(settings.profileDir, 'gateway'),
       crashLogDir: settings.crashLogDir,

@@ -1,5 +1,6 @@
 import { STATUS_CODES, type ServerOptions } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/schema.js';
@@ -13,21 +14,24 @@ import { openaiFace } from './faces/openai/plugin.js';
 import { renderOpenAIError } from './faces/openai/errors.js';
 import { adminRoutes } from './admin/plugin.js';
 import { renderAdminError } from './admin/errors.js';
+import { corsPolicy } from './http/cors-policy.js';
 import './http/request-context.js';
-import { ModelResolver } from './models/resolver.js';
+import { ModelFindings } from './models/model-findings.js';
+import type { ModelResolver } from './models/resolver.js';
 import type { GatewayMetrics } from './ops/metrics.js';
 import { opsRoutes } from './ops/plugin.js';
 import type { QuotaService } from './quota/quota-service.js';
 import { randomHex } from './random/pool.js';
 import type { QuotaStore } from './quota/store.js';
 import { GeminiRelay, type ProjectRuntime } from './relay/gemini-relay.js';
+import { ProjectRefusals } from './relay/project-refusals.js';
 import { createAuthFailureLimiter } from './tenants/auth-hook.js';
 import type { TenantRegistry } from './tenants/registry.js';
 import type { Clock } from './time/clock.js';
 import type { UpstreamClient } from './upstream/client.js';
 import type { BudgetService } from './usage/budget.js';
 import type { UsageLedger } from './usage/ledger.js';
-import type { PriceTable } from './usage/pricing.js';
+import { formatUsd } from './usage/pricing.js';
 
 export interface AppDeps {
   config: Readonly<GatewayConfig>;
@@ -39,10 +43,13 @@ export interface AppDeps {
   quota: QuotaService;
   budgets: BudgetService;
   ledger: UsageLedger;
-  prices: PriceTable;
+  /** The model table as this config and clock see it. */
+  models: ModelResolver;
   tenants: TenantRegistry;
   metrics: GatewayMetrics;
   adminToken?: string;
+  /** Where the live check and Google's modelStatus report to; buildApps makes one when not given. */
+  modelFindings?: ModelFindings;
 }
 
 /** How long shutdown waits for aborted calls to be metered once every connection is closed. */
@@ -98,8 +105,11 @@ function renderClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }):
   return Buffer.from(`${head.join('\r\n')}\r\n\r\n${body}`, 'utf8');
 }
 
-/** Registers every plugin on a new Fastify instance. No I/O of its own: deps come in ready. */
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+/**
+ * A Fastify instance with what every server of the gateway shares: the request log line and
+ * metrics, request ids, the error shape of requests no route took, timeouts, CORS.
+ */
+async function newServer(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const logger: FastifyBaseLogger = deps.logger;
   const app = Fastify({
@@ -143,6 +153,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('caller', null);
   app.decorateRequest('credentialSource', null);
   app.decorateRequest('modelId', null);
+  app.decorateRequest('modelAsked', null);
+  app.decorateRequest('upstreamTally', null);
 
   // Hooks on every request are callback style: no promise and microtask per request.
   app.addHook('onRequest', (request, reply, done) => {
@@ -152,12 +164,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     done();
   });
-  // One log line per request; keys never appear in it (no headers, no query string).
+  // server.close() leaves keep-alive connections open after the answer that was running when it
+  // began (measured: they stayed until the grace period cut them, 30 s after SIGTERM), and lets
+  // them carry new requests meanwhile. Once closing, each connection ends with its answer.
+  let draining = false;
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
+  // One log line per request; keys never appear in it (no headers, no query string). Model
+  // routes add what their upstream calls came to once the model is known (#12).
   app.addHook('onResponse', (request, reply, done) => {
+    if (draining) request.raw.socket?.end();
     const renderer = rendererForPath(request.routeOptions.url ?? request.url);
     const face = renderer === renderOpenAIError ? 'openai' : renderer === renderAdminError ? 'admin' : 'native';
     deps.metrics.requests.inc({ face, status: String(reply.statusCode) });
     deps.metrics.requestDuration.observe({ face }, reply.elapsedTime / 1000);
+    const tally = request.upstreamTally;
     request.log.info(
       {
         method: request.method,
@@ -165,11 +188,65 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         status: reply.statusCode,
         tenant: request.caller?.tenant.id,
         keyId: request.caller?.keyId,
+        modelAsked: request.modelAsked ?? undefined,
         model: request.modelId ?? undefined,
         ms: Math.round(reply.elapsedTime * 10) / 10,
+        ...(tally
+          ? {
+              attempts: tally.attempts,
+              inputTokens: tally.inputTokens,
+              outputTokens: tally.outputTokens,
+              images: tally.images,
+              costUsd: Number(formatUsd(tally.costNanoUsd)),
+            }
+          : {}),
       },
       'request',
     );
+    done();
+  });
+
+  // Errors no face's own handler caught (root hooks, framework errors before routing).
+  installErrorHandler(app, (err, request) => rendererForPath(request.url)(err));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new GatewayError('ROUTE_NOT_FOUND', `No route ${request.method} ${routingPath(request.url).slice(0, 200)}.`), rendererForPath(request.url)),
+  );
+  // Off unless origins are configured: no CORS headers, no preflight route.
+  if (config.server.cors.origins.length > 0) {
+    const policy = corsPolicy(config.server.cors, (request) => {
+      const route = request.routeOptions.url;
+      return route && route !== '*' ? route : routingPath(request.url);
+    });
+    await app.register(cors, { delegator: (request, callback) => callback(null, policy(request)) });
+  }
+  return app;
+}
+
+/** The gateway's servers: the public one, and the ops one when `server.opsPort` is set. */
+export interface GatewayApps {
+  app: FastifyInstance;
+  /** /healthz, /readyz, /metrics and /admin, on `server.opsPort`; undefined: they are on `app`. */
+  ops: FastifyInstance | undefined;
+  /** What the model live check and Google's answers found: the gateway's live check reports here. */
+  modelFindings: ModelFindings;
+}
+
+/** The public app, with the ops routes on it (for a config without `server.opsPort`). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { app, ops } = await buildApps(deps);
+  if (ops) throw new Error('server.opsPort is set: build with buildApps() and serve its ops app too');
+  return app;
+}
+
+/** Registers every plugin on new Fastify instances. No I/O of its own: deps come in ready. */
+export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
+  const { config } = deps;
+  const app = await newServer(deps);
+  // Probes, scrapers and operators reach the ops port; the public edge reaches only the faces.
+  const ops = config.server.opsPort !== undefined ? await newServer(deps) : undefined;
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
     done();
   });
 
@@ -179,16 +256,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const projects = new Map<string, ProjectRuntime>(
     config.projects.map((p) => [p.id, { id: p.id, apiKey: p.apiKey, tier: p.tier, ...(p.limits ? { limits: p.limits } : {}) }]),
   );
+  const modelFindings =
+    deps.modelFindings ??
+    new ModelFindings({
+      logger: deps.logger,
+      clock: deps.clock,
+      onCount: (project, kind, count) => deps.metrics.modelCheckFindings.set({ project, kind }, count),
+      onCheck: (project, outcome) => deps.metrics.modelChecks.inc({ project, outcome }),
+    });
+  const projectRefusals = new ProjectRefusals({
+    clock: deps.clock,
+    logger: deps.logger,
+    onRefusal: (project, reason) => deps.metrics.projectRefusals.inc({ project, reason }),
+  });
   const relay = new GeminiRelay({
     upstream: deps.upstream,
     quota: deps.quota,
     budgets: deps.budgets,
     ledger: deps.ledger,
-    prices: deps.prices,
     clock: deps.clock,
     logger: deps.logger,
     onUpstreamCall: (model, status) => deps.metrics.upstreamCalls.inc({ model, status: String(status) }),
-    onRecord: (r) => deps.metrics.costNanoUsd.inc({ tenant: r.tenantId, model: r.model }, r.costNanoUsd),
+    onUpstreamAttempt: (model, outcome) => deps.metrics.upstreamAttempts.inc({ model, outcome: String(outcome) }),
+    onRecord: (r) => deps.metrics.costUsd.inc({ tenant: r.tenantId, model: r.model }, r.costNanoUsd / 1e9),
+    onModelStatus: (project, model, status) => modelFindings.modelStatus(project, model, status),
+    projectRefusals,
   });
   // Runs once the server has closed (every connection ended or cut at the grace period, which
   // aborts the calls still running): each call that reached Google is metered before
@@ -203,7 +295,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock: deps.clock,
     relay,
     upstream: deps.upstream,
-    models: new ModelResolver(config.aliases),
+    models: deps.models,
     tenants: deps.tenants,
     projects,
     authLimiter,
@@ -211,15 +303,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onError: (err) => deps.metrics.errors.inc({ code: err.code }),
   };
 
-  // Errors no face's own handler caught (root hooks, framework errors before routing).
-  installErrorHandler(app, (err, request) => rendererForPath(request.url)(err));
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new GatewayError('ROUTE_NOT_FOUND', `No route ${request.method} ${routingPath(request.url).slice(0, 200)}.`), rendererForPath(request.url)),
-  );
-
-  await app.register(opsRoutes, {
+  await (ops ?? app).register(opsRoutes, {
     metrics: deps.metrics,
     readinessChecks: {
+      // Draining at SIGTERM: the orchestrator should send nothing new here.
+      server: async () => {
+        if (closing) throw new Error('shutting down');
+        return 'ok';
+      },
       store: async () => {
         try {
           await deps.store.ping();
@@ -244,11 +335,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         if (deps.ledger.isFull()) throw new Error(`usage backlog full (${deps.ledger.backlog()} records waiting for the database)`);
         return 'ok';
       },
+      // Google refusing a project's key is degraded, not unready: every instance shares the key,
+      // so pulling them all would only add an outage for the other projects' tenants.
+      upstream: async () => projectRefusals.readiness(),
+      // The model table and Google disagreeing is degraded, never unready: every instance sees
+      // the same Google, and the models that do match still serve (#11).
+      models: async () => modelFindings.readiness(),
     },
   });
   await app.register(nativeFace, faceDeps);
   await app.register(openaiFace, faceDeps);
   // No token, no admin routes: every admin path is an unknown route (contract §1).
-  if (deps.adminToken) await app.register(adminRoutes, { ...faceDeps, quota: deps.quota, adminToken: deps.adminToken });
-  return app;
+  if (deps.adminToken) await (ops ?? app).register(adminRoutes, { ...faceDeps, quota: deps.quota, adminToken: deps.adminToken, modelFindings });
+  return { app, ops, modelFindings };
 }

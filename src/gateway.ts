@@ -1,18 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp } from './app.js';
+import { buildApps } from './app.js';
 import type { GatewayConfig } from './config/schema.js';
 import { openDatabase, type Database } from './db/database.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { QuotaService } from './quota/quota-service.js';
-import { createQuotaStore } from './quota/store.js';
+import { createQuotaStore, describeRedisUrl, type QuotaStore } from './quota/store.js';
+import { projectLimitsFor } from './quota/limits.js';
+import { describeDatabase, type StartSummary } from './ops/start-line.js';
 import { DEV_KEY_HASH } from './tenants/keys.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { systemClock, type Clock } from './time/clock.js';
 import { UpstreamClient } from './upstream/client.js';
 import { BudgetService } from './usage/budget.js';
 import { UsageLedger } from './usage/ledger.js';
-import { buildPriceTable } from './usage/pricing.js';
+import { modelTableFor } from './config/load.js';
+import { ModelResolver } from './models/resolver.js';
+import { LiveModelCheck, type IntervalTimers } from './models/live-check.js';
 
 export interface GatewayOptions {
   config: Readonly<GatewayConfig>;
@@ -23,14 +27,44 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Tests shorten the admin-tenant refresh; production keeps the default. */
   tenantRefreshMs?: number;
+  /**
+   * The check of the model table against Google's list (#11): on by default, at start and every
+   * `models.liveCheckHours`. Tests that count what reaches Google turn it off, or drive its
+   * interval with their own timers.
+   */
+  modelLiveCheck?: false | { timers?: IntervalTimers };
   ledgerFlushIntervalMs?: number;
+}
+
+/** A start that cannot go on, naming the part that failed: "database: connect ECONNREFUSED 127.0.0.1:5999 (DATABASE_URL)". */
+export class StartupError extends Error {
+  readonly part: 'database' | 'redis';
+
+  constructor(part: StartupError['part'], detail: string) {
+    super(`${part}: ${detail}`);
+    this.name = 'StartupError';
+    this.part = part;
+  }
+}
+
+/** An error's own words; Node's AggregateError (one per address tried) has none of its own. */
+function errorText(e: unknown): string {
+  if (e instanceof AggregateError && e.errors.length > 0) return [...new Set(e.errors.map(errorText))].join('; ');
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
 }
 
 export interface Gateway {
   app: FastifyInstance;
+  /** The ops server (health, metrics, admin) when `server.opsPort` is set; listen on it too. */
+  ops: FastifyInstance | undefined;
+  /** What this gateway is made of, for the start line. */
+  summary: StartSummary;
   db: Database;
   ledger: UsageLedger;
   tenants: TenantRegistry;
+  /** The model table's check against Google's list (idle() settles once a check in flight ends). */
+  liveCheck: LiveModelCheck;
   /**
    * Stops accepting, lets in-flight requests finish for up to `graceMs` (default
    * `server.shutdownGraceMs`), then cuts the connections still open, which aborts their calls;
@@ -43,11 +77,35 @@ export interface Gateway {
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
-  const prices = buildPriceTable(config.pricing);
-  const db = await openDatabase({ ...(opts.databaseUrl ? { url: opts.databaseUrl } : {}), sqlitePath: config.database.path, logger });
-  await db.migrate();
+  const models = new ModelResolver({ table: modelTableFor(config), aliases: config.aliases, retired: config.models.retired, clock });
+  const dbSource = opts.databaseUrl ? 'DATABASE_URL' : `database.path ${config.database.path}`;
+  let db: Database;
+  try {
+    db = await openDatabase({ ...(opts.databaseUrl ? { url: opts.databaseUrl } : {}), sqlitePath: config.database.path, logger });
+  } catch (e) {
+    throw new StartupError('database', `${errorText(e)} (${dbSource})`);
+  }
+  try {
+    const applied = await db.migrate();
+    const version = await db.schemaVersion();
+    if (applied.length > 0) {
+      logger.info({ applied: applied.map((m) => `${m.version} ${m.name}`), version }, `database: applied ${applied.length} migration(s), schema now at version ${version}`);
+    } else logger.info({ version }, `database: schema up to date at version ${version}`);
+  } catch (e) {
+    await db.close().catch(() => {});
+    throw new StartupError('database', `${errorText(e)} (${dbSource})`);
+  }
   const ledger = new UsageLedger({ db, logger, ...(opts.ledgerFlushIntervalMs ? { flushIntervalMs: opts.ledgerFlushIntervalMs } : {}) });
-  const store = createQuotaStore({ ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), onFailure: config.store.onFailure, logger });
+  let store: QuotaStore;
+  try {
+    store = createQuotaStore({ ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), onFailure: config.store.onFailure, logger });
+    // Redis that does not answer at start is never silent (#12): fatal under deny, an error line under local.
+    if (opts.redisUrl) await checkRedisAtStart(store, opts.redisUrl, config.store.onFailure, logger);
+  } catch (e) {
+    await ledger.close().catch(() => {});
+    await db.close().catch(() => {});
+    throw e instanceof StartupError ? e : new StartupError('redis', errorText(e));
+  }
   const quota = new QuotaService({ store, logger });
   const budgets = new BudgetService({
     store,
@@ -71,7 +129,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   const upstream = new UpstreamClient({ baseUrl: config.upstream.baseUrl, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries });
   const metrics = new GatewayMetrics();
-  const app = await buildApp({
+  const { app, ops, modelFindings } = await buildApps({
     config,
     clock,
     logger,
@@ -81,22 +139,94 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     quota,
     budgets,
     ledger,
-    prices,
+    models,
     tenants,
     metrics,
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
   });
 
+  const liveCheck = new LiveModelCheck({
+    upstream,
+    projects: config.projects,
+    models,
+    findings: modelFindings,
+    logger,
+    clock,
+    intervalHours: config.models.liveCheckHours,
+    ...(opts.modelLiveCheck && opts.modelLiveCheck.timers ? { timers: opts.modelLiveCheck.timers } : {}),
+  });
+  // Not awaited: Google unreachable (or slow) never holds up or fails the start.
+  if (opts.modelLiveCheck !== false) liveCheck.start();
+
   let closing: Promise<void> | undefined;
   const close = (graceMs = config.server.shutdownGraceMs) =>
     (closing ??= (async () => {
+      await liveCheck.stop();
       const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
       cut.unref();
       await app.close();
       clearTimeout(cut);
+      // Last: probes and scrapers see the drain through to its end.
+      await ops?.close();
       tenants.stop();
       await ledger.close();
       await Promise.allSettled([upstream.close(), store.close(), db.close()]);
     })());
-  return { app, db, ledger, tenants, close };
+  const nowMs = clock.nowMs();
+  const summary: StartSummary = {
+    store: opts.redisUrl ? safeRedisDescription(opts.redisUrl) : 'memory (this instance only)',
+    database: describeDatabase(opts.databaseUrl, config.database.path),
+    admin: opts.adminToken !== undefined,
+    ...tenants.loaded(),
+    // A model with any limit at 0 for the project's tier (image models have no free tier) cannot be called.
+    projects: config.projects.map((p) => ({
+      id: p.id,
+      tier: p.tier,
+      models: models.canonicalModels(nowMs).filter((m) => Object.values(projectLimitsFor(p.tier, p.limits, m)).every((v) => v !== 0)).length,
+    })),
+  };
+  return { app, ops, summary, db, ledger, tenants, liveCheck, close };
+}
+
+function safeRedisDescription(redisUrl: string): string {
+  try {
+    return describeRedisUrl(redisUrl);
+  } catch (e) {
+    return `unusable REDIS_URL (${errorText(e)}): this instance's memory`;
+  }
+}
+
+const REDIS_START_CHECK_MS = 10_000;
+
+async function checkRedisAtStart(store: QuotaStore, redisUrl: string, onFailure: 'local' | 'deny', logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      store.ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_START_CHECK_MS} ms`)), REDIS_START_CHECK_MS);
+      }),
+    ]);
+  } catch (e) {
+    let detail: string;
+    let usable = true;
+    try {
+      const where = describeRedisUrl(redisUrl);
+      // A lone host:port is a Cluster of one: say so, it is the likeliest mistake.
+      const hint = where.startsWith('Redis Cluster') && !redisUrl.includes(',') ? '; a single Redis is written redis://host:port' : '';
+      detail = `${errorText(e)} (REDIS_URL: ${where}${hint})`;
+    } catch {
+      // The URL itself is the problem: the error says what is wrong with it.
+      detail = errorText(e);
+      usable = false;
+    }
+    if (onFailure === 'deny') {
+      await store.close().catch(() => {});
+      throw new StartupError('redis', `${detail}; store.onFailure is deny, so the gateway does not start without it`);
+    }
+    const meanwhile = usable ? 'until it answers' : 'for as long as this process runs';
+    logger.error({ onFailure }, `redis: ${detail}; counting in this instance's memory ${meanwhile} (store.onFailure: local)`);
+  } finally {
+    clearTimeout(timer);
+  }
 }

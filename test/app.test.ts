@@ -8,8 +8,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { parseConfig } from '../src/config/load.js';
+import { modelTableFor, parseConfig } from '../src/config/load.js';
 import { openDatabase } from '../src/db/database.js';
+import { ModelResolver } from '../src/models/resolver.js';
 import { GatewayMetrics } from '../src/ops/metrics.js';
 import { MemoryQuotaStore } from '../src/quota/memory-store.js';
 import { QuotaService } from '../src/quota/quota-service.js';
@@ -19,7 +20,6 @@ import { ManualClock } from '../src/time/clock.js';
 import { UpstreamClient } from '../src/upstream/client.js';
 import { BudgetService } from '../src/usage/budget.js';
 import { UsageLedger } from '../src/usage/ledger.js';
-import { buildPriceTable } from '../src/usage/pricing.js';
 import { startMockGoogle, type MockGoogle } from './mock-google/server.js';
 
 const GOOGLE_KEY = 'app-test-google-key';
@@ -65,9 +65,11 @@ database: { path: ':memory:' }
   const tenants = new TenantRegistry({ tenants: config.tenants, db, logger, refreshIntervalMs: 0 });
   await tenants.start();
   const upstream = new UpstreamClient({ baseUrl: config.upstream.baseUrl, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries });
+  // The day of the lineup the mock serves (config/models.yaml, 2026-11-28).
+  const clock = new ManualClock('2026-11-28T17:00:00Z');
   const app = await buildApp({
     config,
-    clock: new ManualClock('2026-06-15T17:00:00Z'),
+    clock,
     logger,
     upstream,
     db,
@@ -75,7 +77,7 @@ database: { path: ':memory:' }
     quota: new QuotaService({ store, logger }),
     budgets: new BudgetService({ store, logger, loadSpendNanoUsd: (t, from, to) => db.spendNanoUsd(t, from, to) }),
     ledger,
-    prices: buildPriceTable(config.pricing),
+    models: new ModelResolver({ table: modelTableFor(config), aliases: config.aliases, retired: config.models.retired, clock }),
     tenants,
     metrics: new GatewayMetrics({ defaultMetrics: false }),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),

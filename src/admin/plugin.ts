@@ -6,6 +6,8 @@ import { DuplicateError } from '../db/database.js';
 import { installErrorHandler, refuseOtherMethods } from '../faces/error-handling.js';
 import { closeIfBodyPending } from '../http/early-refusal.js';
 import type { FaceDeps } from '../faces/face-deps.js';
+import type { ModelFindings } from '../models/model-findings.js';
+import { describeModels } from '../models/model-report.js';
 import type { QuotaService } from '../quota/quota-service.js';
 import { hasConflictingRepeats } from '../tenants/credentials.js';
 import { hashesEqual, hashKey, newKeyId, newTenantKey } from '../tenants/keys.js';
@@ -17,6 +19,8 @@ export interface AdminDeps extends FaceDeps {
   quota: QuotaService;
   /** The bearer token every admin route requires. buildApp registers this plugin only when one is set. */
   adminToken: string;
+  /** What the live check and Google's answers found (GET /admin/models). */
+  modelFindings?: ModelFindings;
 }
 
 const count = z.int().nonnegative();
@@ -166,8 +170,16 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
 
   app.get('/admin/usage', async (request, reply) => sendUsageReport(request, reply, deps, {}));
 
+  // The model table as routed now, and what the live check against Google found (#11; the
+  // admin console, #18, reads this shape).
+  app.get('/admin/models', async () => ({
+    models: describeModels(deps.models, deps.clock.nowMs(), deps.config.models.retired),
+    liveCheck: deps.modelFindings?.view() ?? null,
+  }));
+
   refuseOtherMethods(app, '/admin/tenants', ['GET', 'POST']);
   refuseOtherMethods(app, '/admin/tenants/:id', ['GET', 'PATCH', 'DELETE']);
   refuseOtherMethods(app, '/admin/tenants/:id/keys', ['GET', 'POST']);
   refuseOtherMethods(app, '/admin/usage', ['GET']);
+  refuseOtherMethods(app, '/admin/models', ['GET']);
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { BUILTIN_ALIASES, MODELS } from '../models/catalog.js';
+import { loadModelTable, ModelTableError, type ModelTable } from '../models/model-table.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
 /** A config problem, with the field path it concerns: printed as one line, never a stack. */
@@ -40,10 +40,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${formatPath(issue.path)}: ${issue.message}`;
 }
 
-/** Cross-field checks the schema cannot express: references between sections. */
-function checkReferences(config: GatewayConfig): string[] {
+/** Cross-field checks the schema cannot express: references between sections and to the model table. */
+function checkReferences(config: GatewayConfig, table: ModelTable): string[] {
   const problems: string[] = [];
-  const modelIds = new Set(MODELS.map((m) => m.id));
+  const modelIds = new Set(table.models.map((m) => m.id));
   const projectIds = new Set<string>();
   config.projects.forEach((p, i) => {
     if (projectIds.has(p.id)) problems.push(`projects[${i}].id: duplicate project id ${p.id}`);
@@ -67,12 +67,16 @@ function checkReferences(config: GatewayConfig): string[] {
     if (!modelIds.has(target)) problems.push(`aliases.${alias}: unknown model ${target} (use a canonical id: ${[...modelIds].join(', ')})`);
     if (modelIds.has(alias.toLowerCase())) problems.push(`aliases.${alias}: shadows a canonical model id`);
   }
-  const defaultModel = config.defaultModel.toLowerCase();
-  const aliasNames = new Set([...Object.keys(BUILTIN_ALIASES), ...Object.keys(config.aliases).map((a) => a.toLowerCase())]);
-  if (!modelIds.has(config.defaultModel) && !aliasNames.has(defaultModel)) {
+  const aliasNames = new Set([...table.models.flatMap((m) => m.aliases), ...Object.keys(config.aliases).map((a) => a.toLowerCase())]);
+  if (!modelIds.has(config.defaultModel) && !aliasNames.has(config.defaultModel.toLowerCase())) {
     problems.push(`defaultModel: unknown model ${config.defaultModel}`);
   }
   return problems;
+}
+
+/** The model table a config asks for: the shipped one with its `models.override` merged in. */
+export function modelTableFor(config: Readonly<GatewayConfig>): ModelTable {
+  return loadModelTable(config.models.override);
 }
 
 /** Parses and validates config text. Throws ConfigError naming every bad field. */
@@ -86,7 +90,14 @@ export function parseConfig(text: string, env: Env, source = 'config'): Readonly
   if (!parsed.success) {
     throw new ConfigError(`${source}: ${parsed.error.issues.map(describeIssue).join('; ')}`);
   }
-  const problems = checkReferences(parsed.data);
+  let table: ModelTable;
+  try {
+    table = modelTableFor(parsed.data);
+  } catch (e) {
+    if (e instanceof ModelTableError) throw new ConfigError(`${source}: ${e.message}`);
+    throw e;
+  }
+  const problems = checkReferences(parsed.data, table);
   if (problems.length > 0) throw new ConfigError(`${source}: ${problems.join('; ')}`);
   return deepFreeze(parsed.data);
 }

@@ -43,7 +43,7 @@ export const configSchema = z.strictObject({
       retries: nonNegativeInt.max(10, { error: 'must be at most 10' }).default(2),
     })
     .prefault({}),
-  defaultModel: z.string({ error: 'must be a string' }).min(1).default('gemini-3-pro-image-preview'),
+  defaultModel: z.string({ error: 'must be a string' }).min(1).default('gemini-3-pro-image'),
   projects: z
     .array(
       z.strictObject({
@@ -67,9 +67,22 @@ export const configSchema = z.strictObject({
     )
     .default([]),
   aliases: z.record(z.string(), z.string({ error: 'must be a model id' })).default({}),
-  pricing: z
-    .record(z.string(), z.strictObject({ standard: usdPerMillion.optional(), batch: usdPerMillion.optional() }))
-    .optional(),
+  /**
+   * The model table (config/models.yaml) as this deployment wants it: what a request naming a
+   * retired model gets, how often the table is checked against Google's own list, and any
+   * field of any model overridden (or a model added) without a release.
+   */
+  models: z
+    .strictObject({
+      retired: z.enum(['redirect', 'refuse'], { error: 'must be redirect or refuse' }).default('redirect'),
+      /** Hours between checks of the table against Google's model list (0: only at start). */
+      liveCheckHours: z.number({ error: 'must be a number of hours' }).nonnegative({ error: 'must not be negative' }).default(6),
+      /** Per model id: fields merged over the shipped entry, or a whole new model. Checked when the table loads. */
+      override: z.record(z.string(), z.record(z.string(), z.unknown(), { error: 'must be a map of model fields' })).default({}),
+    })
+    .prefault({}),
+  /** Moved: prices live in the model table now. Kept in the schema only to say where they went. */
+  pricing: z.unknown().refine((v) => v === undefined, { error: 'moved: set prices per model under models.override.<model-id>.prices (see config/models.yaml)' }).optional(),
   database: z
     .strictObject({
       path: z.string().min(1).default('data/nanogate.db'),
@@ -96,6 +109,27 @@ export const configSchema = z.strictObject({
       requestTimeoutMs: positiveInt.default(120_000),
       /** The request line and headers must arrive within this. */
       headersTimeoutMs: positiveInt.default(20_000),
+      /**
+       * A second port for /healthz, /readyz, /metrics and /admin, which the public port then
+       * does not serve (#12): probes and scrapers reach it, the public edge does not.
+       */
+      opsPort: z.int({ error: 'must be a port number (1-65535)' }).min(1, { error: 'must be a port number (1-65535)' }).max(65535, { error: 'must be a port number (1-65535)' }).optional(),
+      /**
+       * Browser clients (#12): origins allowed to call the model routes, exactly as the browser
+       * sends them (`https://app.example.com`), or "*". Empty (the default): no CORS headers, so
+       * browsers keep other sites out. The admin API allows them only with `admin: true`.
+       */
+      cors: z
+        .strictObject({
+          origins: z
+            .array(
+              z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, { error: 'must be "*" or an origin like https://app.example.com (scheme and host, no path)' }),
+              { error: 'must be a list of origins' },
+            )
+            .default([]),
+          admin: z.boolean({ error: 'must be true or false' }).default(false),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -38,9 +38,10 @@ export interface StoredKey {
   revokedAtMs: number | null;
 }
 
-export type GroupBy = 'tenant' | 'model' | 'day' | 'project' | 'key' | 'month';
+/** `modelAsked`: the name the client used (a retired id, an alias), beside `model`, the model that served it. */
+export type GroupBy = 'tenant' | 'model' | 'modelAsked' | 'day' | 'project' | 'key' | 'month';
 
-export const GROUP_BY_KEYS: readonly GroupBy[] = ['tenant', 'model', 'day', 'project', 'key', 'month'];
+export const GROUP_BY_KEYS: readonly GroupBy[] = ['tenant', 'model', 'modelAsked', 'day', 'project', 'key', 'month'];
 
 export interface UsageQuery {
   /** Inclusive Pacific days, YYYY-MM-DD. */
@@ -65,6 +66,7 @@ export interface UsageCounts {
 export interface UsageRow extends UsageCounts {
   tenant?: string;
   model?: string;
+  modelAsked?: string;
   day?: string;
   project?: string;
   key?: string;
@@ -78,10 +80,13 @@ export interface TenantChanges {
   keys: StoredKey[];
 }
 
+/** The migrations one migrate() call applied (empty: the schema was current), for the start log. */
+export type AppliedMigrations = ReadonlyArray<{ version: number; name: string }>;
+
 export interface Database {
   readonly kind: 'sqlite' | 'postgres';
   /** Versioned migrations, applied at start; idempotent; on PostgreSQL serialised by an advisory lock. */
-  migrate(): Promise<void>;
+  migrate(): Promise<AppliedMigrations>;
   /** One transaction; idempotent on record id, so a retried batch never duplicates. */
   insertUsage(records: readonly UsageRecord[]): Promise<void>;
   /** Rows sorted by the group keys in `groupBy` order; costs summed exactly. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
+import type { AppliedMigrations, Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
 import { DatabaseUnavailableError, DuplicateError, NotFoundError } from './errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { UsageRecord } from '../usage/record.js';
@@ -41,7 +41,7 @@ export class GuardedDatabase implements Database {
     return this.#inner;
   }
 
-  migrate(): Promise<void> {
+  migrate(): Promise<AppliedMigrations> {
     return this.#inner.migrate();
   }
 
@@ -131,8 +131,8 @@ export class GuardedDatabase implements Database {
   #remigrate(operation: string): Promise<void> {
     this.#remigrating ??= (async () => {
       this.#logger?.warn({ operation }, 'database schema missing (recreated empty?): applying migrations again');
-      await this.#inner.migrate();
-      this.#logger?.warn({ version: await this.#inner.schemaVersion() }, 'database schema restored');
+      const applied = await this.#inner.migrate();
+      this.#logger?.warn({ version: await this.#inner.schemaVersion(), applied: applied.map((m) => `${m.version} ${m.name}`) }, 'database schema restored');
     })().finally(() => {
       this.#remigrating = undefined;
     });

@@ -5,7 +5,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { UsageRecord } from '../usage/record.js';
-import type { Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
+import type { AppliedMigrations, Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
 import { DuplicateError, NotFoundError } from './errors.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations/index.js';
 import { budgetJson, keyFrom, limitsJson, tenantFrom } from './tenant-rows.js';
@@ -81,7 +81,8 @@ export class PostgresDatabase implements Database {
     this.#pool.on('error', (err) => opts.logger?.warn({ err: err.message }, 'postgres idle connection lost'));
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<AppliedMigrations> {
+    const done: Array<{ version: number; name: string }> = [];
     await this.#inTransaction(async (c) => {
       // Instances starting together queue here; the first applies, the rest find it applied.
       await c.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
@@ -91,8 +92,10 @@ export class PostgresDatabase implements Database {
         if (applied.has(m.version)) continue;
         await c.query(m.postgres);
         await c.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        done.push({ version: m.version, name: m.name });
       }
     });
+    return done;
   }
 
   async insertUsage(records: readonly UsageRecord[]): Promise<void> {

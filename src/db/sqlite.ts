@@ -7,7 +7,7 @@
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../usage/record.js';
-import type { Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
+import type { AppliedMigrations, Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
 import { DuplicateError, NotFoundError } from './errors.js';
 import { SqliteUsageWriter } from './sqlite-writer.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations/index.js';
@@ -60,7 +60,8 @@ export class SqliteDatabase implements Database {
     `);
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<AppliedMigrations> {
+    const done: Array<{ version: number; name: string }> = [];
     // IMMEDIATE takes the write lock up front, so two processes starting on one file apply each
     // migration once (the second waits up to busy_timeout, then sees the versions applied).
     this.#transaction(() => {
@@ -76,8 +77,10 @@ export class SqliteDatabase implements Database {
         if (applied.has(m.version)) continue;
         this.#db.exec(m.sqlite);
         record.run(m.version, m.name);
+        done.push({ version: m.version, name: m.name });
       }
     });
+    return done;
   }
 
   async insertUsage(records: readonly UsageRecord[]): Promise<void> {

@@ -88,6 +88,7 @@ export function usageValues(r: UsageRecord): UsageColumnValue[] {
 const GROUP_EXPRESSIONS: Record<GroupBy, string> = {
   tenant: 'tenant_id',
   model: 'model',
+  modelAsked: 'model_asked',
   day: 'day',
   project: 'project_id',
   key: 'key_id',

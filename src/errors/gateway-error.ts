@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'UPSTREAM_ERROR',
   'UPSTREAM_TIMEOUT',
   'UPSTREAM_UNAVAILABLE',
+  'UPSTREAM_PROJECT_REFUSED',
   'CONTENT_POLICY',
   'NO_IMAGE',
   'STORE_UNAVAILABLE',
@@ -56,6 +57,9 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   UPSTREAM_ERROR: 502,
   UPSTREAM_TIMEOUT: 504,
   UPSTREAM_UNAVAILABLE: 502,
+  // Google refused the gateway's own project (its key, a permission, its prepaid credit): the
+  // operator's to fix, so not the tenant's 400/403/402; nothing the tenant retries will help (#12).
+  UPSTREAM_PROJECT_REFUSED: 503,
   CONTENT_POLICY: 400,
   NO_IMAGE: 502,
   STORE_UNAVAILABLE: 503,

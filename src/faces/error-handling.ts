@@ -31,7 +31,10 @@ export function installErrorHandler(
 ): void {
   instance.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gatewayError = toGatewayError(error);
-    if (gatewayError.code === 'INTERNAL' && !(error instanceof GatewayError)) request.log.error({ err: error }, 'unhandled error');
+    // A client that has left reads no answer; what broke as it left ("Premature close") is its leaving.
+    const clientGone = reply.raw.destroyed && !reply.raw.writableFinished;
+    if (clientGone) request.log.info({ err: (error as Error)?.message, code: gatewayError.code }, 'client left before its answer');
+    else if (gatewayError.code === 'INTERNAL' && !(error instanceof GatewayError)) request.log.error({ err: error }, 'unhandled error');
     else if (gatewayError.code === 'STORE_UNAVAILABLE' && !(error instanceof GatewayError)) request.log.warn({ err: (error as Error).message }, 'storage unavailable');
     observe?.(gatewayError, request, reply);
     return sendError(reply, gatewayError, (err) => render(err, request));

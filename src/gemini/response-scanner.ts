@@ -1,7 +1,7 @@
 /**
  * Learns what metering needs from Google's generateContent answers while they are relayed:
- * usageMetadata, finish and block reasons, image counts, error envelopes and, for the OpenAI
- * face, the images' base64 (google-api.md §3, §5, §8).
+ * usageMetadata, finish and block reasons, image counts, error envelopes, Google's modelStatus
+ * (models-2026-11.md §5) and, for the OpenAI face, the images' base64 (google-api.md §3, §5, §8).
  *
  * Big answers are never buffered: a 4K image answer is ~20 MB of base64 JSON and 64 may be in
  * flight. Their bytes go through an incremental tokenizer (json-tokenizer.ts) that skips or
@@ -13,7 +13,7 @@
  */
 import { JsonTokenizer, MAX_DEPTH, MAX_KEY_BYTES, type ByteRange, type JsonHandler, type JsonKey, type StringCapture } from './json-tokenizer.js';
 import { SseEventReader } from './sse-events.js';
-import type { ModalityTokenCount, UsageMetadata } from './types.js';
+import type { ModalityTokenCount, ModelStatus, UsageMetadata } from './types.js';
 
 export type Framing = 'json' | 'json-array' | 'sse';
 
@@ -68,6 +68,8 @@ export interface ScanSummary {
   text: string;
   modelVersion?: string;
   responseId?: string;
+  /** Google's verdict on the model (LEGACY, DEPRECATED, a retirementTime): the last one seen, string fields only. */
+  modelStatus?: ModelStatus;
   /** A top-level error envelope (the whole body, an array element, or an SSE event with an `error` key). */
   error?: { code: number; message: string; status: string; details?: unknown[] };
   /** The bytes were not well-formed in the framing, or held no response at all; everything before the fault is still reported. */
@@ -317,7 +319,7 @@ type Frame =
   | { kind: 'parts'; candidate: CandidateFrame }
   | PartFrame
   | { kind: 'inline-data'; part: PartFrame }
-  /** A subtree kept whole as JS values: usageMetadata, promptFeedback, error. */
+  /** A subtree kept whole as JS values: usageMetadata, promptFeedback, error, modelStatus. */
   | BuildFrame;
 
 const SKIP: Frame = { kind: 'skip' };
@@ -418,7 +420,7 @@ class AnswerReader implements JsonHandler {
         return SKIP;
       case 'message':
         if (key === 'candidates' && isArray) return { kind: 'candidates', message: parent.message };
-        if (key === 'usageMetadata' || key === 'promptFeedback' || key === 'error') return { kind: 'build', key, value: isArray ? [] : {} };
+        if (key === 'usageMetadata' || key === 'promptFeedback' || key === 'error' || key === 'modelStatus') return { kind: 'build', key, value: isArray ? [] : {} };
         return SKIP;
       case 'candidates':
         if (isArray) return SKIP;
@@ -469,6 +471,7 @@ class AnswerReader implements JsonHandler {
           if (typeof value['blockReason'] === 'string') summary.blockReason = value['blockReason'];
           if (typeof value['blockReasonMessage'] === 'string') summary.blockReasonMessage = value['blockReasonMessage'];
         } else if (key === 'error' && isRecord(value)) summary.error = toGoogleError(value);
+        else if (key === 'modelStatus' && isRecord(value)) summary.modelStatus = toModelStatus(value);
         return;
       case 'candidate':
         if (key === 'finishReason' && typeof value === 'string') frame.finishReason = value;
@@ -554,6 +557,16 @@ function isModalityTokenCount(value: unknown): value is ModalityTokenCount {
     (value['modality'] === undefined || typeof value['modality'] === 'string') &&
     (value['tokenCount'] === undefined || (typeof value['tokenCount'] === 'number' && Number.isSafeInteger(value['tokenCount'])))
   );
+}
+
+/** modelStatus with its known fields of the right type only; unknown fields are dropped (nothing keeps it verbatim). */
+function toModelStatus(value: Record<string, unknown>): ModelStatus {
+  const status: ModelStatus = {};
+  for (const field of ['modelStage', 'retirementTime', 'message'] as const) {
+    const v = value[field];
+    if (typeof v === 'string') status[field] = v;
+  }
+  return status;
 }
 
 function toGoogleError(value: Record<string, unknown>): NonNullable<ScanSummary['error']> {

@@ -24,6 +24,17 @@ export interface UsageMetadata {
   serviceTier?: string;
 }
 
+/**
+ * `GenerateContentResponse.modelStatus` (models-2026-11.md §5): how Google rates the model that
+ * answered. modelStage is one of MODEL_STAGE_UNSPECIFIED, UNSTABLE_EXPERIMENTAL, EXPERIMENTAL,
+ * PREVIEW, STABLE, LEGACY, DEPRECATED, RETIRED; retirementTime is an RFC 3339 timestamp.
+ */
+export interface ModelStatus {
+  modelStage?: string;
+  retirementTime?: string;
+  message?: string;
+}
+
 export interface InlineData {
   mimeType?: string;
   data?: string;

@@ -15,9 +15,10 @@ export interface OpsDeps {
 /**
  * Liveness, readiness and metrics (contract §10). No authentication: keep them off the public
  * edge. /readyz answers "can this instance serve now": 200 while every check is ok or degraded
- * (Redis down with store.onFailure local: counting locally), 503 when one cannot serve (Redis
- * down under deny, the database unreachable or the usage backlog full), so an orchestrator does
- * not pull every instance at once for a fault they all ride out.
+ * (Redis down with store.onFailure local: counting locally; the database unreachable, records
+ * held; a Google project refused), 503 when one cannot serve (Redis down under deny, the usage
+ * backlog full, shutting down), so an orchestrator does not pull every instance at once for a
+ * fault they all ride out. With server.opsPort these routes live on that port alone.
  */
 export async function opsRoutes(app: FastifyInstance, deps: OpsDeps): Promise<void> {
   installErrorHandler(app, renderGoogleError);

@@ -59,11 +59,22 @@ export class RedisQuotaStore implements QuotaStore {
   /** Settles on the first connection's outcome, so start-up is not mistaken for an outage. */
   readonly #firstAttempt: Promise<void>;
   #firstAttemptSettled = false;
+  /** The client's last connection error: what a failed ping reports (ioredis's own says only "Stream isn't writeable"). */
+  #lastError: Error | undefined;
 
   constructor(opts: RedisQuotaStoreOptions) {
     this.#client = opts.client;
     this.#prefix = opts.keyPrefix ?? 'nanogate:';
     const c = opts.client;
+    const remember = (e: Error) => {
+      this.#lastError = e;
+    };
+    c.on('error', remember);
+    // A Cluster reports each node's connection failure here.
+    c.on('node error', remember);
+    c.on('ready', () => {
+      this.#lastError = undefined;
+    });
     if (c.status === 'ready') {
       this.#firstAttemptSettled = true;
       this.#firstAttempt = Promise.resolve();
@@ -210,7 +221,13 @@ export class RedisQuotaStore implements QuotaStore {
 
   async ping(): Promise<void> {
     await this.#ready();
-    await this.#client.ping();
+    try {
+      await this.#client.ping();
+    } catch (e) {
+      const cause = this.#lastError;
+      const last = cause && 'lastNodeError' in cause ? ((cause as { lastNodeError?: Error }).lastNodeError ?? cause) : cause;
+      throw new Error(last?.message || (e as Error).message, { cause: e });
+    }
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { Limits } from './limits.js';
 import { MemoryQuotaStore } from './memory-store.js';
 import { RedisQuotaStore } from './redis-store.js';
-import { FailoverQuotaStore } from './failover-store.js';
+import { FailoverQuotaStore, type PrimaryStore } from './failover-store.js';
 
 export type QuotaScope = 'project' | 'tenant';
 export type QuotaDimension = 'rpm' | 'tpm' | 'rpd' | 'ipm';
@@ -150,10 +150,11 @@ export interface CreateQuotaStoreOptions {
 export function connectRedis(redisUrl: string, commandTimeoutMs = 500): Redis | Cluster {
   const failFast = { maxRetriesPerRequest: 0, commandTimeout: commandTimeoutMs, connectTimeout: 2_000 };
   const retryStrategy = (times: number) => Math.min(100 * times, 2_000);
-  const url = redisUrl.trim();
-  const client = /^rediss?:\/\//.test(url)
-    ? new Redis(url, { ...failFast, enableOfflineQueue: false, retryStrategy })
-    : new Cluster(parseClusterNodes(url), { enableOfflineQueue: false, clusterRetryStrategy: retryStrategy, redisOptions: failFast });
+  const target = parseRedisUrl(redisUrl);
+  const client =
+    target.kind === 'redis'
+      ? new Redis(target.url, { ...failFast, enableOfflineQueue: false, retryStrategy })
+      : new Cluster(target.nodes, { enableOfflineQueue: false, clusterRetryStrategy: retryStrategy, redisOptions: failFast });
   // Connection errors surface through failing commands (and the failover's one warning);
   // without a listener ioredis would report every reconnect attempt as an unhandled error.
   client.on('error', () => {});
@@ -165,6 +166,21 @@ export function createQuotaStore(opts: CreateQuotaStoreOptions): QuotaStore {
     opts.logger.warn('no REDIS_URL: quota and budget counters are in memory, correct for one gateway instance only');
     return new MemoryQuotaStore();
   }
+  try {
+    parseRedisUrl(opts.redisUrl);
+  } catch (e) {
+    // A typo never fixes itself: deny refuses to start; local counts locally for good, and its
+    // ping names the reason (the start check logs it as an error, /readyz shows it degraded).
+    if (opts.onFailure === 'deny') throw e;
+    const reason = (e as Error).message;
+    const unusable: PrimaryStore = {
+      isAvailable: () => false,
+      ping: () => Promise.reject(new Error(reason)),
+      close: () => Promise.resolve(),
+      ...unreachableCounters(reason),
+    };
+    return new FailoverQuotaStore({ primary: unusable, onFailure: 'local', logger: opts.logger });
+  }
   const primary = new RedisQuotaStore({
     client: connectRedis(opts.redisUrl, opts.commandTimeoutMs),
     ...(opts.keyPrefix !== undefined ? { keyPrefix: opts.keyPrefix } : {}),
@@ -172,16 +188,56 @@ export function createQuotaStore(opts: CreateQuotaStoreOptions): QuotaStore {
   return new FailoverQuotaStore({ primary, onFailure: opts.onFailure, logger: opts.logger });
 }
 
-function parseClusterNodes(list: string): Array<{ host: string; port: number }> {
-  return list
+/** Where REDIS_URL points: one Redis (a redis:// or rediss:// URL) or a Redis Cluster (host:port,host:port). */
+export type RedisTarget = { kind: 'redis'; url: string } | { kind: 'cluster'; nodes: Array<{ host: string; port: number }> };
+
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
+
+/** Parses REDIS_URL; throws an Error saying what is wrong with it (#12: never a silent misconnection). */
+export function parseRedisUrl(redisUrl: string): RedisTarget {
+  const text = redisUrl.trim();
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1];
+  if (scheme !== undefined && /^rediss?$/i.test(scheme)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new Error('REDIS_URL is not a valid URL (want redis://[user:password@]host:port[/db], rediss:// for TLS, or host:port,host:port for Redis Cluster)');
+    }
+    if (!url.hostname) throw new Error('REDIS_URL has no host (want redis://host:port)');
+    return { kind: 'redis', url: text };
+  }
+  if (scheme !== undefined && text.slice(scheme.length).startsWith('://')) {
+    throw new Error(`REDIS_URL has the scheme ${scheme}:// (want redis:// or rediss://, or host:port,host:port for Redis Cluster)`);
+  }
+  const nodes = text
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map((hp) => {
       const i = hp.lastIndexOf(':');
-      const host = i > 0 ? hp.slice(0, i) : hp;
-      const port = i > 0 ? Number(hp.slice(i + 1)) : 6379;
-      if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`REDIS_URL: bad Redis Cluster node "${hp}" (want host:port)`);
-      return { host, port };
+      const host = i > 0 && !hp.endsWith(']') ? hp.slice(0, i) : hp;
+      const port = i > 0 && !hp.endsWith(']') ? Number(hp.slice(i + 1)) : 6379;
+      if (!HOST.test(host) || !Number.isInteger(port) || port <= 0 || port > 65535) {
+        throw new Error(`REDIS_URL: "${hp}" is neither a redis:// URL nor a Redis Cluster node (want host:port)`);
+      }
+      return { host: host.replace(/^\[(.*)\]$/, '$1'), port };
     });
+  if (nodes.length === 0) throw new Error('REDIS_URL names no Redis Cluster node (want host:port,host:port)');
+  return { kind: 'cluster', nodes };
+}
+
+/** Where a REDIS_URL points, for the start line: never its password. */
+export function describeRedisUrl(redisUrl: string): string {
+  const target = parseRedisUrl(redisUrl);
+  if (target.kind === 'cluster') return `Redis Cluster ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  const url = new URL(target.url);
+  const db = url.pathname.replace(/^\//, '');
+  return `Redis ${url.protocol}//${url.hostname}:${url.port || '6379'}${db ? `/${db}` : ''}`;
+}
+
+/** Counters of a store that can never answer (a REDIS_URL that cannot be used): FailoverQuotaStore never calls them. */
+function unreachableCounters(reason: string): QuotaCounters & BudgetCounters {
+  const fail = () => Promise.reject(new Error(reason));
+  return { admit: fail, correctTokens: fail, startCooldown: fail, projectUsage: fail, budgetReserve: fail, budgetSeed: fail, budgetSettle: fail };
 }

@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { ERROR_STATUS, GatewayError } from '../errors/gateway-error.js';
+import { parseGoogleError, projectRefusal } from '../gemini/errors.js';
 import type { RequestEstimate } from '../gemini/request-inspect.js';
+import type { ModelStatus } from '../gemini/types.js';
 import { ResponseScanner, type Framing, type ScanOptions, type ScanSummary } from '../gemini/response-scanner.js';
 import type { ModelSpec } from '../models/catalog.js';
 import type { Admission, QuotaProject, QuotaService } from '../quota/quota-service.js';
@@ -9,11 +11,12 @@ import type { Caller } from '../tenants/registry.js';
 import type { Clock } from '../time/clock.js';
 import { PacificPeriods } from '../time/pacific-periods.js';
 import type { AnswerBody } from '../upstream/answer-body.js';
-import type { UpstreamClient } from '../upstream/client.js';
+import type { AttemptLabel, UpstreamClient, UpstreamResponse } from '../upstream/client.js';
 import type { BudgetReservation, BudgetService } from '../usage/budget.js';
 import type { UsageLedger } from '../usage/ledger.js';
-import { computeCost, worstCaseCostNanoUsd, type CostBreakdown, type PriceTable } from '../usage/pricing.js';
+import { computeCost, worstCaseCostNanoUsd, type CostBreakdown } from '../usage/pricing.js';
 import { newRecordId, type UsageFlag, type UsageRecord } from '../usage/record.js';
+import type { ProjectRefusals } from './project-refusals.js';
 
 /** A configured Google project: its quota identity plus the key calls are made with. */
 export interface ProjectRuntime extends QuotaProject {
@@ -39,6 +42,24 @@ export interface CallRequest {
   user?: string;
   captureImages?: ScanOptions['captureImages'];
   signal: AbortSignal;
+  /** The request's running totals, for its log line: the face hands in one per request (n calls add up). */
+  tally?: CallTally;
+}
+
+/** What one request's upstream calls added up to (its log line, #12). */
+export interface CallTally {
+  calls: number;
+  /** Attempts sent to Google, retries included. */
+  attempts: number;
+  inputTokens: number;
+  /** Output tokens of every kind: image, text, thinking. */
+  outputTokens: number;
+  images: number;
+  costNanoUsd: number;
+}
+
+export function newCallTally(): CallTally {
+  return { calls: 0, attempts: 0, inputTokens: 0, outputTokens: 0, images: 0, costNanoUsd: 0 };
 }
 
 export interface CallOutcome {
@@ -75,11 +96,16 @@ export interface RelayDeps {
   quota: QuotaService;
   budgets: BudgetService;
   ledger: UsageLedger;
-  prices: PriceTable;
   clock: Clock;
   logger: Logger;
   onUpstreamCall?: (model: string, status: number) => void;
+  /** Every attempt sent to Google, retries included (Google counts each against RPM). */
+  onUpstreamAttempt?: (model: string, outcome: AttemptLabel) => void;
   onRecord?: (record: UsageRecord) => void;
+  /** Google's modelStatus on an answer (models-2026-11.md §5): `model` is the canonical id called. */
+  onModelStatus?: (project: string, model: string, status: ModelStatus) => void;
+  /** Where refusals of the gateway's own project go (operator alert, metric, readiness). */
+  projectRefusals?: ProjectRefusals;
 }
 
 /** Cool-down Google asks for with a 429 that has no RetryInfo (contract §7). */
@@ -191,6 +217,7 @@ export class GeminiRelay {
         apiKey: req.project.apiKey,
         body: req.body,
         signal: req.signal,
+        onAttempt: this.#attemptCounter(req.model.id, req.tally),
         // Google counts every attempt against the project's RPM and RPD, retries included: so
         // does the gateway. A retry the quota has no room for is not made; the last answer stands.
         beforeRetry: async () => {
@@ -211,6 +238,12 @@ export class GeminiRelay {
     d.onUpstreamCall?.(req.model.id, answer.status);
 
     if (!answer.ok) {
+      const refused = this.#refusedProject(req.project, answer);
+      if (refused) {
+        // Not a rate limit (a prepay 429 starts no cool-down) and not the tenant's: a 503 of ours.
+        await meter(answer.status, undefined, ['upstream_error']);
+        throw refused;
+      }
       if (answer.status === 429) {
         await d.quota.startCooldown(req.project.id, req.model.id, answer.retryAfterMs ?? DEFAULT_COOLDOWN_MS, d.clock.nowMs());
       }
@@ -227,6 +260,7 @@ export class GeminiRelay {
       };
     }
 
+    d.projectRefusals?.accepted(req.project.id);
     const scanner = new ResponseScanner({ framing: req.framing, captureImages: req.captureImages ?? false });
     const body = answer.body;
     const outcome = new Promise<CallOutcome>((resolve, reject) => {
@@ -249,10 +283,47 @@ export class GeminiRelay {
     return { ok: true, status: answer.status, headers: answer.headers, body, admission, outcome };
   }
 
+  /**
+   * countTokens: relayed as is, neither admitted against quota nor metered (contract §5), but
+   * its attempts are counted and a refusal of the project is the operator's, as for every call.
+   */
+  async countTokens(req: { project: ProjectRuntime; model: ModelSpec; apiVersion: string; body: Buffer; signal: AbortSignal; tally?: CallTally }): Promise<UpstreamResponse> {
+    const answer = await this.#d.upstream.send({
+      method: 'POST',
+      path: `/${req.apiVersion}/models/${req.model.id}:countTokens`,
+      apiKey: req.project.apiKey,
+      body: req.body,
+      signal: req.signal,
+      onAttempt: this.#attemptCounter(req.model.id, req.tally),
+    });
+    if (answer.ok) this.#d.projectRefusals?.accepted(req.project.id);
+    else {
+      const refused = this.#refusedProject(req.project, answer);
+      if (refused) throw refused;
+    }
+    return answer;
+  }
+
+  #attemptCounter(model: string, tally: CallTally | undefined): (outcome: AttemptLabel) => void {
+    return (outcome) => {
+      if (tally) tally.attempts++;
+      this.#d.onUpstreamAttempt?.(model, outcome);
+    };
+  }
+
+  /** The 503 to answer when Google refused the project itself (its key, permission, credit); the operator is told. */
+  #refusedProject(project: ProjectRuntime, answer: Extract<UpstreamResponse, { ok: false }>): GatewayError | undefined {
+    const refusal = projectRefusal(answer.status, parseGoogleError(answer.body));
+    if (!refusal) return undefined;
+    this.#d.projectRefusals?.refused(project.id, project.apiKey, refusal);
+    return new GatewayError('UPSTREAM_PROJECT_REFUSED', "The gateway's Google project cannot be used right now; its operator has been alerted.");
+  }
+
   async #reserveBudget(req: CallRequest, nowMs: number): Promise<BudgetReservation | undefined> {
     const budget = req.caller.tenant.budget;
     if (!budget || (budget.dailyUsd === undefined && budget.monthlyUsd === undefined)) return undefined;
-    const worstCaseNanoUsd = worstCaseCostNanoUsd(this.#d.prices, req.model, {
+    const worstCaseNanoUsd = worstCaseCostNanoUsd(req.model, {
+      atMs: nowMs,
       ...(req.estimate.imageSize ? { imageSize: req.estimate.imageSize } : {}),
       estimatedInputTokens: req.estimate.inputTokens,
       calls: 1,
@@ -269,8 +340,10 @@ export class GeminiRelay {
     const nowMs = d.clock.nowMs();
     const usage = m.summary?.usageMetadata;
     const imagesReturned = m.summary?.imageCount ?? 0;
-    const cost = computeCost(d.prices, {
+    const cost = computeCost({
       model: req.model,
+      // Priced at the row in force when the call started, whatever happens while it runs.
+      atMs: m.startedAtMs,
       usage,
       imagesReturned,
       ...(req.estimate.imageSize ? { imageSize: req.estimate.imageSize } : {}),
@@ -315,6 +388,15 @@ export class GeminiRelay {
     };
     d.ledger.record(record);
     d.onRecord?.(record);
+    if (m.summary?.modelStatus) d.onModelStatus?.(req.project.id, req.model.id, m.summary.modelStatus);
+    if (req.tally) {
+      const t = req.tally;
+      t.calls++;
+      t.inputTokens += record.inputTokens;
+      t.outputTokens += record.outputImageTokens + record.outputTextTokens + record.thinkingTokens;
+      t.images += record.imagesReturned;
+      t.costNanoUsd += record.costNanoUsd;
+    }
 
     const settleWork: Promise<unknown>[] = [];
     if (m.reservation) settleWork.push(d.budgets.settle(m.reservation, cost.costNanoUsd));

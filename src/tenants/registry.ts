@@ -191,4 +191,9 @@ export class TenantRegistry {
   configTenants(): Tenant[] {
     return [...this.#configTenants.values()];
   }
+
+  /** Enabled tenants and unrevoked keys known now (config file and database together): the start line. */
+  loaded(): { tenants: number; keys: number } {
+    return { tenants: this.#configTenants.size + this.#adminTenants.size, keys: this.#configKeys.size + this.#adminKeys.size };
+  }
 }

@@ -33,7 +33,12 @@ export interface UpstreamRequest {
    * the last answer (or failure) stands. The relay counts each retry against the quota here.
    */
   beforeRetry?: () => Promise<boolean>;
+  /** After each attempt that went out, retries included (what Google counts): its status, or how it failed. */
+  onAttempt?: (outcome: AttemptLabel) => void;
 }
+
+/** How one attempt ended: Google's HTTP status, or no answer. */
+export type AttemptLabel = number | 'timeout' | 'connection_error' | 'aborted';
 
 export type UpstreamResponse =
   | { ok: true; status: number; headers: IncomingHttpHeaders; body: AnswerBody; attempts: number }
@@ -163,7 +168,11 @@ export class UpstreamClient {
       let outcome: AttemptOutcome;
       let failure: GatewayError;
       try {
-        const res = await this.#attempt(req);
+        const res = await this.#attempt(req).catch((e: unknown) => {
+          req.onAttempt?.(isAbort(e, req.signal) ? 'aborted' : isTimeout(e) ? 'timeout' : 'connection_error');
+          throw e;
+        });
+        req.onAttempt?.(res.status);
         if (res.ok) return { ...res, attempts: attempt + 1 };
         const retryAfterMs = retryDelayFromGoogle(parseGoogleError(res.body), res.headers['retry-after']);
         const answer: UpstreamResponse = { ...res, attempts: attempt + 1, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };

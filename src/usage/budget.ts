@@ -140,7 +140,7 @@ export class BudgetService {
     flight.done = (async () => {
       try {
         const spentNanoUsd = await this.#loadSpend(tenantId, period.startsAtMs, period.endsAtMs);
-        this.#logger?.info({ tenantId, period: period.period, key: period.key, spentNanoUsd: spentNanoUsd.toString() }, 'budget counter rebuilt from the ledger');
+        this.#logger?.info({ tenantId, period: period.period, periodKey: period.key, spentNanoUsd: spentNanoUsd.toString() }, 'budget counter rebuilt from the ledger');
         await this.#store.budgetSeed({ tenantId, period: { period: period.period, key: period.key, endsAtMs: period.endsAtMs }, spentNanoUsd, nowMs });
         flight.finishedAtSeq = ++this.#seq;
       } catch (err) {

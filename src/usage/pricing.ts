@@ -1,22 +1,16 @@
-import { outputTokensForImage, type ImageSize, type ModelSpec } from '../models/catalog.js';
+import { outputTokensForImage, priceAt, type ImageSize, type ModelSpec, type Rates } from '../models/catalog.js';
 import type { ModalityTokenCount, UsageMetadata } from '../gemini/types.js';
-import type { PriceTable, Rates } from './price-table.js';
 
 /**
  * Exact cost of one upstream call from Google's `usageMetadata` (reference/pricing.md §3), in
- * integer nano-USD so that every rate is whole and totals are plain integer sums.
+ * integer nano-USD so that every rate is whole and totals are plain integer sums. The rates are
+ * the model table's price row in force at the time of the call.
  */
-export {
-  BUILTIN_PRICE_TABLE,
-  buildPriceTable,
-  type PriceTable,
-  type PricingOverride,
-  type Rates,
-  type UsdPerMillion,
-} from './price-table.js';
 
 export interface CostInput {
   model: ModelSpec;
+  /** When the call was made: picks the price row in force. */
+  atMs: number;
   batch?: boolean;
   usage: UsageMetadata | undefined;
   /** Number of non-thought image parts in the answer (used only when candidatesTokensDetails is missing). */
@@ -67,14 +61,9 @@ function sumDetails(details: unknown, pick: (d: ModalityTokenCount) => boolean):
   return Math.min(sum, MAX_TOKEN_COUNT);
 }
 
-function ratesFor(table: PriceTable, model: ModelSpec, batch: boolean | undefined): Rates {
-  // Keyed by family: a GA id or an alias prices exactly like its preview model.
-  const byMode = table.rates[model.family];
-  return batch ? byMode.batch : byMode.standard;
-}
-
-export function computeCost(table: PriceTable, input: CostInput): CostBreakdown {
-  const rates = ratesFor(table, input.model, input.batch);
+export function computeCost(input: CostInput): CostBreakdown {
+  const row = priceAt(input.model, input.atMs);
+  const rates: Rates = input.batch ? row.batch : row.standard;
   const usage = input.usage;
 
   // Rule 1: every input modality costs the same, so the prompt total alone prices input.
@@ -115,31 +104,30 @@ export function computeCost(table: PriceTable, input: CostInput): CostBreakdown 
     outputImageTokens * rates.imageOutputNanoPerToken +
     (outputTextTokens + thinkingTokens) * rates.textOutputNanoPerToken;
 
-  return { costNanoUsd, inputTokens, outputImageTokens, outputTextTokens, thinkingTokens, estimated, priceVersion: table.version };
+  return { costNanoUsd, inputTokens, outputImageTokens, outputTextTokens, thinkingTokens, estimated, priceVersion: row.version };
 }
 
 /**
  * Worst-case cost of a request before it is sent, for budget reservations: estimated input +
- * max output for the size × calls. Never less than any realistic real cost.
+ * max output for the size × calls, at the prices in force at `atMs`. Never less than any
+ * realistic real cost.
  *
- * Text + thinking allowance: the model's whole `outputTokenLimit` (32,768 for all three) at
- * the text rate. Google caps a candidate's output, thinking included, at maxOutputTokens ≤
- * that limit (a low maxOutputTokens is known to be used up by thoughts, ending in MAX_TOKENS),
- * so text + thinking can never exceed it. The image tokens are added on top rather than taken
- * out of the limit because whether images count against it is not documented. Pro 1K comes to
- * about $0.53 against a typical real $0.137; over-reserving is settled after the call, while
- * under-reserving would let concurrent requests cross a budget.
+ * Text + thinking allowance: the model's whole `outputTokenLimit` at the text rate. Google caps
+ * a candidate's output, thinking included, at maxOutputTokens ≤ that limit, so text + thinking
+ * can never exceed it. The image tokens are added on top rather than taken out of the limit
+ * because whether images count against it is not documented. Over-reserving is settled after
+ * the call, while under-reserving would let concurrent requests cross a budget.
  *
  * `estimatedInputTokens` is taken as an upper bound on the real prompt (the request estimator
- * counts reference images at the catalog's per-image upper bound). `imagesPerCall` (default 1:
+ * counts reference images at the table's per-image upper bound). `imagesPerCall` (default 1:
  * one request yields one image, google-api.md) covers answers with several images (E11).
  */
 export function worstCaseCostNanoUsd(
-  table: PriceTable,
   model: ModelSpec,
-  opts: { imageSize?: ImageSize; estimatedInputTokens: number; calls: number; batch?: boolean; imagesPerCall?: number },
+  opts: { imageSize?: ImageSize; estimatedInputTokens: number; calls: number; batch?: boolean; imagesPerCall?: number; atMs: number },
 ): number {
-  const rates = ratesFor(table, model, opts.batch);
+  const row = priceAt(model, opts.atMs);
+  const rates = opts.batch ? row.batch : row.standard;
   const inputTokens = tokenCount(opts.estimatedInputTokens) ?? 0;
   const imageTokens = (tokenCount(opts.imagesPerCall) ?? 1) * outputTokensForImage(model, opts.imageSize);
   const perCallNanoUsd =

@@ -16,7 +16,8 @@ export async function sendUsageReport(
   const params = { ...(request.query as Record<string, unknown>) };
   // Records hold canonical ids; an alias in the filter means its model.
   const model = params['model'];
-  if (typeof model === 'string' && model) params['model'] = deps.models.resolve(model)?.id ?? model;
+  // An alias filters by the model it names.
+  if (typeof model === 'string' && model) params['model'] = deps.models.lookup(model)?.id ?? model;
   const { query, format } = parseUsageQuery(params, scope.tenantId !== undefined ? { scopeTenantId: scope.tenantId } : {});
   const db = deps.db;
   const rows = await db.queryUsage(query);

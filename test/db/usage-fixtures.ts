@@ -2,7 +2,11 @@
 import { pacificDay } from '../../src/time/pacific.js';
 import type { UsageRecord } from '../../src/usage/record.js';
 
-export const PRO = 'gemini-3-pro-image-preview';
+export const PRO = 'gemini-3-pro-image';
+/**
+ * Shut down on 2026-10-02, but a usage record names the model that served the call, so past
+ * records keep naming it (the fixtures' FLASH records carry its 1290 tokens per image).
+ */
 export const FLASH = 'gemini-2.5-flash-image';
 
 let seq = 0;

@@ -49,7 +49,7 @@ function native(g: RunningGateway, path = '/v1beta/models/nano-banana:generateCo
 describe('upstream faults', () => {
   it('answers 504 DEADLINE_EXCEEDED when Google does not answer in time, natively and on the OpenAI face', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config({ timeoutMs: 150 }) });
-    mock.setModelFault('gemini-2.5-flash-image', { kind: 'hang' });
+    mock.setModelFault('gemini-3.1-flash-lite-image', { kind: 'hang' });
     const res = await native(gw);
     expect(res.statusCode).toBe(504);
     expect(((await res.body.json()) as { error: { status: string } }).error.status).toBe('DEADLINE_EXCEEDED');
@@ -60,7 +60,7 @@ describe('upstream faults', () => {
     });
     expect(oa.statusCode).toBe(504);
     expect(((await oa.body.json()) as { error: { type: string } }).error.type).toBeTypeOf('string');
-    mock.setModelFault('gemini-2.5-flash-image', undefined);
+    mock.setModelFault('gemini-3.1-flash-lite-image', undefined);
   });
 
   it('retries a dropped connection and answers with the retry', async () => {
@@ -143,7 +143,7 @@ describe('upstream faults', () => {
 
   it('aborts the upstream call when the client goes away', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
-    mock.setModelFault('gemini-2.5-flash-image', { kind: 'hang' });
+    mock.setModelFault('gemini-3.1-flash-lite-image', { kind: 'hang' });
     const controller = new AbortController();
     const aborted = request(`${gw.url}/v1beta/models/nano-banana:generateContent`, {
       method: 'POST',
@@ -157,7 +157,7 @@ describe('upstream faults', () => {
     expect(await aborted).toBe('aborted');
     for (let i = 0; i < 200 && mock.openRequests() > 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(mock.openRequests()).toBe(0);
-    mock.setModelFault('gemini-2.5-flash-image', undefined);
+    mock.setModelFault('gemini-3.1-flash-lite-image', undefined);
   });
 });
 
@@ -168,7 +168,7 @@ projects:
   - id: default
     apiKey: ${GOOGLE_KEY}
     tier: tier3
-    limits: { gemini-2.5-flash-image: { rpm: ${rpm} } }
+    limits: { gemini-3.1-flash-lite-image: { rpm: ${rpm} } }
 tenants:
   - id: t
     project: default

@@ -171,7 +171,7 @@ const ADMIN_RAW_LINES: RawLine[] = [
 const TENANT_RAW_TARGETS: ReadonlyArray<[label: string, target: string]> = [
   ['encoded colon', '/v1beta/models/nano-banana%3agenerateContent'],
   ['encoded colon, pro alias', '/v1beta/models/nano-banana-pro%3agenerateContent'],
-  ['encoded colon, canonical id', '/v1/models/gemini-3-pro-image-preview%3AstreamGenerateContent?alt=sse'],
+  ['encoded colon, canonical id', '/v1/models/gemini-3-pro-image%3AstreamGenerateContent?alt=sse'],
   ['encoded colon, upper hex', '/v1beta/models/nano-banana%3AgenerateContent'],
   ['double-encoded colon', '/v1beta/models/nano-banana%253agenerateContent'],
   ['semicolon for colon', '/v1beta/models/nano-banana;generateContent'],
@@ -183,7 +183,7 @@ const TENANT_RAW_TARGETS: ReadonlyArray<[label: string, target: string]> = [
   ['absolute-form', 'http://x/v1beta/models/nano-banana:generateContent'],
   ['encoded NUL', '/v1beta/models/nano-banana:generateContent%00'],
   ['traversal in the model name', '/v1beta/models/%2e%2e%2f%2e%2e%2fadmin:generateContent'],
-  ['encoded slashes in the model name', '/v1beta/models/gemini-3-pro-image-preview%2f..%2f..%2fadmin:generateContent'],
+  ['encoded slashes in the model name', '/v1beta/models/gemini-3-pro-image%2f..%2f..%2fadmin:generateContent'],
   ['models/ prefix encoded', '/v1beta/models/models%2fnano-banana:generateContent'],
   ['non-ASCII model name, raw', '/v1beta/models/nano-banan\xc3\xa1:generateContent'],
   ['non-ASCII model name, encoded', '/v1beta/models/nano-banan%c3%a1:generateContent'],

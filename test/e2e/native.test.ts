@@ -40,7 +40,8 @@ describe('native face with the real @google/genai client', () => {
     const image = res.candidates?.[0]?.content?.parts?.find((p) => p.inlineData && !p.thought)?.inlineData;
     expect(image?.data).toBe(mock.imageBase64('2K'));
     const [seen] = generationRequests();
-    expect(seen?.path).toBe('/v1beta/models/gemini-3-pro-image-preview:generateContent');
+    // @google/genai 3.x calls /v1 by default; the gateway relays the version the client used.
+    expect(seen?.path).toBe('/v1/models/gemini-3-pro-image:generateContent');
     expect(seen?.headers['x-goog-api-key']).toBe(GOOGLE_KEY);
     const sent = JSON.parse(seen!.body.toString());
     expect(sent.generationConfig.imageConfig).toEqual({ aspectRatio: '16:9', imageSize: '2K' });
@@ -56,7 +57,7 @@ describe('native face with the real @google/genai client', () => {
     }
     expect(images).toEqual([mock.imageBase64()]);
     expect(last?.usageMetadata?.candidatesTokenCount).toBeGreaterThan(0);
-    expect(generationRequests()[0]?.path).toBe('/v1beta/models/gemini-3.1-flash-image-preview:streamGenerateContent');
+    expect(generationRequests()[0]?.path).toBe('/v1/models/gemini-nano-banana-2.1:streamGenerateContent');
     expect(generationRequests()[0]?.query['alt']).toBe('sse');
   });
 
@@ -66,21 +67,21 @@ describe('native face with the real @google/genai client', () => {
     const list = await client().models.list();
     const names: string[] = [];
     for await (const m of list) names.push(m.name ?? '');
-    expect(names).toContain('models/gemini-3-pro-image-preview');
+    expect(names).toContain('models/gemini-3-pro-image');
     const one = await client().models.get({ model: 'nano-banana-pro' });
-    expect(one.name).toBe('models/gemini-3-pro-image-preview');
+    expect(one.name).toBe('models/gemini-3-pro-image');
   });
 });
 
 describe('native face on the wire', () => {
   it('forwards the body byte for byte, unknown fields and odd spacing included', async () => {
     const body = Buffer.from('{ "contents" : [{"parts":[{"text":"x\\u00e9"}]}],\n "futureField": {"a":[1,2,3]},\t"generationConfig":{"imageConfig":{"imageSize":"4K","aspectRatio":"21:9"},"seed":7} }');
-    const res = await post('/v1beta/models/google/gemini-3-pro-image-preview:generateContent', body);
+    const res = await post('/v1beta/models/google/gemini-3-pro-image:generateContent', body);
     expect(res.statusCode).toBe(200);
     await res.body.arrayBuffer();
     const seen = generationRequests()[0]!;
     expect(seen.body.equals(body)).toBe(true);
-    expect(seen.path).toBe('/v1beta/models/gemini-3-pro-image-preview:generateContent');
+    expect(seen.path).toBe('/v1beta/models/gemini-3-pro-image:generateContent');
   });
 
   it('never forwards the tenant key, and takes ?key= and Bearer too', async () => {
@@ -98,7 +99,7 @@ describe('native face on the wire', () => {
       expect(r.headers['x-goog-api-key']).toBe(GOOGLE_KEY);
       expect(r.query['key']).toBeUndefined();
     }
-    expect(mock.received[1]?.path).toBe('/v1/models/gemini-2.5-flash-image:generateContent');
+    expect(mock.received[1]?.path).toBe('/v1/models/gemini-3.1-flash-lite-image:generateContent');
   });
 
   it('puts the model and request id on every relayed answer, and the cost in a trailer when asked', async () => {
@@ -107,7 +108,7 @@ describe('native face on the wire', () => {
       'x-request-id': 'req-from-client-1',
     });
     expect(res.statusCode).toBe(200);
-    expect(res.headers['x-nanogate-model']).toBe('gemini-3-pro-image-preview');
+    expect(res.headers['x-nanogate-model']).toBe('gemini-3-pro-image');
     expect(res.headers['x-request-id']).toBe('req-from-client-1');
     // Google's content headers pass; its server's own do not.
     expect(res.headers['content-type']).toMatch(/^application\/json/);
@@ -196,7 +197,10 @@ describe('bad input on the native face', () => {
     const res = await post('/v1beta/models/gemini-9-image:generateContent', good);
     const json = (await res.body.json()) as { error: { message: string } };
     expect(json.error.message).toContain('nano-banana-pro');
-    expect(json.error.message).toContain('gemini-3-pro-image-preview');
+    expect(json.error.message).toContain('gemini-3-pro-image');
+    expect(json.error.message).toContain('gemini-nano-banana-2.1');
+    // A shut-down id still routes, but it is not offered.
+    expect(json.error.message).not.toContain('gemini-3-pro-image-preview');
   });
 
   it('answers a wrong method with 405 and Allow', async () => {

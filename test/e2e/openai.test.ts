@@ -38,14 +38,14 @@ describe('OpenAI face with the real openai client', () => {
     expect(res.usage?.output_tokens).toBeGreaterThan(0);
     expect((res.usage as unknown as { cost_usd: number }).cost_usd).toBeGreaterThan(0.1);
     const [body] = sentBodies();
-    expect(mock.received[0]?.path).toBe('/v1beta/models/gemini-3-pro-image-preview:generateContent');
+    expect(mock.received[0]?.path).toBe('/v1beta/models/gemini-3-pro-image:generateContent');
     expect(body.contents[0].parts[0].text).toBe('A banana in a spacesuit');
     expect(body.generationConfig.imageConfig).toEqual({ aspectRatio: '3:2', imageSize: '2K' });
   });
 
   it('uses the default model when none is named, and 1K/2K/4K sizes directly', async () => {
     await client().images.generate({ prompt: 'x', size: '4K' as never });
-    expect(mock.received[0]?.path).toContain('gemini-3-pro-image-preview');
+    expect(mock.received[0]?.path).toBe('/v1beta/models/gemini-3-pro-image:generateContent');
     expect(sentBodies()[0].generationConfig.imageConfig).toEqual({ imageSize: '4K' });
   });
 
@@ -99,7 +99,10 @@ describe('OpenAI face with the real openai client', () => {
   it('lists models in OpenAI\'s shape', async () => {
     const ids: string[] = [];
     for await (const m of client().models.list()) ids.push(m.id);
-    expect(ids).toEqual(expect.arrayContaining(['nano-banana-pro', 'gemini-3-pro-image-preview']));
+    expect(ids).toEqual(expect.arrayContaining(['nano-banana-pro', 'gemini-3-pro-image', 'nano-banana-2', 'gemini-nano-banana-2.1', 'nano-banana-2-lite', 'gemini-3.1-flash-lite-image']));
+    // Shut-down ids still route (to their replacement) but are not offered.
+    expect(ids).not.toContain('gemini-3-pro-image-preview');
+    expect(ids).not.toContain('gemini-2.5-flash-image');
   });
 
   it('puts the cost in a header and the body', async () => {
@@ -113,7 +116,7 @@ describe('OpenAI face with the real openai client', () => {
     const json = (await res.body.json()) as { usage: { cost_usd: number } };
     expect(res.headers['x-nanogate-cost-usd']).toMatch(/^0\.\d{6}$/);
     expect(Number(res.headers['x-nanogate-cost-usd'])).toBe(json.usage.cost_usd);
-    expect(res.headers['x-nanogate-model']).toBe('gemini-3.1-flash-image-preview');
+    expect(res.headers['x-nanogate-model']).toBe('gemini-nano-banana-2.1');
   });
 });
 
@@ -125,7 +128,8 @@ describe('bad input on the OpenAI face', () => {
     ['n above 10', { model: 'nano-banana', prompt: 'x', n: 11 }, TENANT_KEY, 400, undefined, 'n'],
     ['n of the wrong type', { model: 'nano-banana', prompt: 'x', n: 'two' }, TENANT_KEY, 400, undefined, 'n'],
     ['url answers', { model: 'nano-banana', prompt: 'x', response_format: 'url' }, TENANT_KEY, 400, undefined, 'response_format'],
-    ['4K on a model without sizes', { model: 'nano-banana', prompt: 'x', size: '4K' }, TENANT_KEY, 400, undefined, 'size'],
+    ['4K on a 1K-only model (nano-banana: Nano Banana 2 Lite)', { model: 'nano-banana', prompt: 'x', size: '4K' }, TENANT_KEY, 400, undefined, 'size'],
+    ['512 on Nano Banana 2.1, which lacks it', { model: 'nano-banana-2', prompt: 'x', size: '512' }, TENANT_KEY, 400, undefined, 'size'],
   ])('refuses %s in OpenAI\'s shape and sends nothing to Google', async (_name, body, key, status, code, param) => {
     const err = await apiError(client(key).images.generate(body as never));
     expect(err.status).toBe(status);

@@ -18,7 +18,8 @@ projects:
     apiKey: ${GOOGLE_KEY}
     tier: tier1
     limits:
-      gemini-2.5-flash-image: ${limits}
+      # nano-banana, which these tests call, is Nano Banana 2 Lite (config/models.yaml).
+      gemini-3.1-flash-lite-image: ${limits}
 tenants:
   - id: big
     project: ${projectId}
@@ -104,13 +105,13 @@ describe('quota shared by gateway instances on one Redis', () => {
     const violation = (detail(json, 'QuotaFailure')!['violations'] as Array<Record<string, unknown>>)[0]!;
     expect(violation['quotaId']).toMatch(/^GenerateRequestsPerDayPerProjectPerModel/);
     expect(violation['quotaValue']).toBe('1');
-    expect(violation['quotaDimensions']).toMatchObject({ model: 'gemini-2.5-flash-image' });
+    expect(violation['quotaDimensions']).toMatchObject({ model: 'gemini-3.1-flash-lite-image' });
     // 17:00Z on 2026-06-15 is 10:00 PDT: midnight Pacific is 14 hours away.
     expect(seconds(detail(json, 'RetryInfo')!['retryDelay'])).toBe(14 * 3600);
     expect(refused.headers['retry-after']).toBe(String(14 * 3600));
     // A refusal still says what it cost, and which model it concerned.
     expect(refused.headers['x-nanogate-cost-usd']).toBe('0.000000');
-    expect(refused.headers['x-nanogate-model']).toBe('gemini-2.5-flash-image');
+    expect(refused.headers['x-nanogate-model']).toBe('gemini-3.1-flash-lite-image');
   });
 
   it('refuses the 4th request in a minute against rpm 3 until the first ages out', async () => {
@@ -181,7 +182,7 @@ describe('quota shared by gateway instances on one Redis', () => {
     const res = await request(`${gw!.url}/admin/projects/${projectId}/quota`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(res.statusCode).toBe(200);
     const json = (await res.body.json()) as { models: Record<string, Record<string, { limit: number; used: number; remaining: number; resetAt: string }>> };
-    expect(json.models['gemini-2.5-flash-image']!['rpm']).toEqual({ limit: 10, used: 1, remaining: 9, resetAt: '2026-06-15T17:01:00.000Z' });
-    expect(json.models['gemini-2.5-flash-image']!['rpd']).toMatchObject({ limit: 100, used: 1, remaining: 99, resetAt: '2026-06-16T07:00:00.000Z' });
+    expect(json.models['gemini-3.1-flash-lite-image']!['rpm']).toEqual({ limit: 10, used: 1, remaining: 9, resetAt: '2026-06-15T17:01:00.000Z' });
+    expect(json.models['gemini-3.1-flash-lite-image']!['rpd']).toMatchObject({ limit: 100, used: 1, remaining: 99, resetAt: '2026-06-16T07:00:00.000Z' });
   });
 });

@@ -16,7 +16,7 @@ let gw: RunningGateway;
 const ANSWER = JSON.stringify({
   candidates: [{ content: { role: 'model', parts: [{ text: 'hi' }] }, finishReason: 'STOP' }],
   usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 },
-  modelVersion: 'gemini-3-pro-image-preview',
+  modelVersion: 'gemini-3-pro-image',
 });
 
 beforeAll(async () => {

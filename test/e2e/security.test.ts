@@ -217,9 +217,9 @@ describe('uploads and the body limit', () => {
 
   it('refuses more images than the named model accepts', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
-    // nano-banana takes at most 3 reference images.
+    // nano-banana (Nano Banana 2 Lite) takes at most 14 reference images (config/models.yaml).
     const head = Buffer.from(`--nanogate-test\r\nContent-Disposition: form-data; name="model"\r\n\r\nnano-banana\r\n`);
-    const res = await edits(Buffer.concat([head, form(4, 1_000)]));
+    const res = await edits(Buffer.concat([head, form(15, 1_000)]));
     expect(res.statusCode).toBe(400);
     expect(((await res.body.json()) as { error: { param: string } }).error.param).toBe('image');
     expect(mock.received).toEqual([]);

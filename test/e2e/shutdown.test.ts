@@ -41,7 +41,7 @@ describe('shutdown with calls outlasting the grace period', () => {
   it('cuts the calls still running at the end of the grace period and records each one exactly once, as aborted', async () => {
     const gw = await startGateway({ upstreamUrl: mock.url, configYaml: config });
     // Google never answers generation requests: every call is still running when the grace ends.
-    mock.setModelFault('gemini-3-pro-image-preview', { kind: 'hang' });
+    mock.setModelFault('gemini-3-pro-image', { kind: 'hang' });
     const native = (path: string) =>
       request(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': KEY }, body: JSON.stringify({ contents: [{ parts: [{ text: 'x' }] }] }) });
     const calls = [

@@ -9,8 +9,9 @@ import { ADMIN_TOKEN, GOOGLE_KEY, startGateway, type RunningGateway } from '../s
 const KEY = 'usage-tenant-key';
 const THRIFTY_KEY = 'usage-thrifty-key';
 
-// The worst case of one nano-banana call (1290 image tokens + a 32,768-token text allowance)
-// is about $0.1206: a daily budget of $0.61 fits five of them.
+// nano-banana is Nano Banana 2 Lite (config/models.yaml). The worst case of one call is its
+// 1120 image tokens at $30/M plus its whole 4,096-token output limit at $1.50/M (text and
+// thinking), about $0.03974 with the prompt: a daily budget of $0.20 fits five of them, not six.
 const CONFIG = `
 upstream: { baseUrl: $UPSTREAM, timeoutMs: 5000, retries: 0 }
 projects:
@@ -24,7 +25,7 @@ tenants:
   - id: thrifty
     project: default
     keys: ["${hashKey(THRIFTY_KEY)}"]
-    budget: { dailyUsd: 0.61 }
+    budget: { dailyUsd: 0.2 }
 database: { path: $DB_PATH }
 `;
 
@@ -40,7 +41,8 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   mock.reset();
-  clock = new ManualClock('2026-06-15T17:00:00Z');
+  // 10:00 in Los Angeles on the day of today's lineup (config/models.yaml): Pacific day 2026-11-27.
+  clock = new ManualClock('2026-11-27T18:00:00Z');
   gw = await startGateway({ upstreamUrl: mock.url, configYaml: CONFIG, clock });
 });
 afterEach(async () => {
@@ -88,22 +90,23 @@ describe('usage records', () => {
       project_id: 'default',
       route: 'native.generateContent',
       model_asked: 'nano-banana-pro',
-      model: 'gemini-3-pro-image-preview',
+      model: 'gemini-3-pro-image',
       image_size: '4K',
       images_returned: 1,
       output_image_tokens: 2000,
       http_status: 200,
       finish_reason: 'STOP',
       request_id: res.headers['x-request-id'],
-      day: '2026-06-15',
+      day: '2026-11-27',
     });
     const usage = JSON.parse(String(r!['usage_metadata']));
     const expected = usage.promptTokenCount * 2000 + 2000 * 120_000 + (usage.candidatesTokenCount - 2000 + (usage.thoughtsTokenCount ?? 0)) * 12_000;
     expect(Number(r!['cost_nano_usd'])).toBe(expected);
-    expect(r!['price_version']).toBe('2026-11-google-paid');
+    // The price row in force at the call: Pro's row from 2025-11-20 (config/models.yaml).
+    expect(r!['price_version']).toMatch(/^gemini-3-pro-image@2025-11-20#[0-9a-f]{8}$/);
     const metrics = await (await request(`${gw.url}/metrics`)).body.text();
-    expect(metrics).toContain(`nanogate_cost_nano_usd_total{tenant="design",model="gemini-3-pro-image-preview"} ${expected}`);
-    expect(metrics).toContain('nanogate_upstream_calls_total{model="gemini-3-pro-image-preview",status="200"} 1');
+    expect(metrics).toContain(`nanogate_cost_usd_total{tenant="design",model="gemini-3-pro-image"} ${expected / 1e9}`);
+    expect(metrics).toContain('nanogate_upstream_calls_total{model="gemini-3-pro-image",status="200"} 1');
   });
 
   it('prices a streamed call exactly like the same call unstreamed', async () => {
@@ -148,14 +151,14 @@ describe('usage records', () => {
 describe('budgets', () => {
   it('admits at most 5 of 50 concurrent requests against a budget that fits 5, and never overspends', async () => {
     // Google answers slowly, so all 50 are in flight before the first one settles.
-    mock.setModelFault('gemini-2.5-flash-image', { kind: 'delay', ms: 300 });
+    mock.setModelFault('gemini-3.1-flash-lite-image', { kind: 'delay', ms: 300 });
     const answers = await Promise.all(Array.from({ length: 50 }, () => native('/v1beta/models/nano-banana:generateContent', THRIFTY_KEY)));
     const statuses = await Promise.all(answers.map(async (a) => (await a.body.dump(), a.statusCode)));
     expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(5);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
     expect(mock.received.length).toBe(statuses.filter((s) => s === 200).length);
     const spent = (await records()).reduce((sum, r) => sum + Number(r['cost_nano_usd']), 0);
-    expect(spent).toBeLessThanOrEqual(0.61e9);
+    expect(spent).toBeLessThanOrEqual(0.2e9);
   });
 
   it('refuses over budget natively with ErrorInfo BUDGET_EXCEEDED and on OpenAI with insufficient_quota', async () => {
@@ -174,7 +177,7 @@ describe('budgets', () => {
     expect(((await oa.body.json()) as { error: { code: string } }).error.code).toBe('insufficient_quota');
     expect(oa.headers['x-should-retry']).toBe('false');
     // The next Pacific day starts a fresh budget.
-    clock.set('2026-06-16T07:00:00Z');
+    clock.set('2026-11-28T08:00:00Z');
     expect((await native('/v1beta/models/nano-banana:generateContent', THRIFTY_KEY)).statusCode).toBe(200);
   });
 });
@@ -183,7 +186,7 @@ describe('reports', () => {
   it('sums records exactly in the admin report, as JSON and CSV, and gives a tenant only its own rows', async () => {
     for (const key of [KEY, KEY, THRIFTY_KEY]) await (await native('/v1beta/models/nano-banana:generateContent', key)).body.dump();
     const rows = await records();
-    const admin = await request(`${gw.url}/admin/usage?from=2026-06-15&to=2026-06-15&groupBy=tenant,model`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const admin = await request(`${gw.url}/admin/usage?from=2026-11-27&to=2026-11-27&groupBy=tenant,model`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(admin.statusCode).toBe(200);
     const report = (await admin.body.json()) as { rows: Array<{ tenant: string; requests: number; costUsd: string }>; totals: { requests: number; costUsd: string } };
     expect(report.rows.map((r) => [r.tenant, r.requests])).toEqual([['design', 2], ['thrifty', 1]]);
@@ -191,13 +194,13 @@ describe('reports', () => {
     expect(report.totals.costUsd).toBe((Math.round(nano / 1000) / 1e6).toFixed(6));
     expect(report.totals.requests).toBe(3);
 
-    const csv = await request(`${gw.url}/admin/usage?from=2026-06-15&to=2026-06-15&groupBy=tenant&format=csv`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const csv = await request(`${gw.url}/admin/usage?from=2026-11-27&to=2026-11-27&groupBy=tenant&format=csv`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = (await csv.body.text()).trim().split(/\r?\n/);
     expect(lines[0]).toContain('tenant');
     expect(lines).toHaveLength(3);
 
-    const own = await request(`${gw.url}/v1/usage?from=2026-06-15&to=2026-06-15&groupBy=tenant`, { headers: { authorization: `Bearer ${THRIFTY_KEY}` } });
+    const own = await request(`${gw.url}/v1/usage?from=2026-11-27&to=2026-11-27&groupBy=tenant`, { headers: { authorization: `Bearer ${THRIFTY_KEY}` } });
     const mine = (await own.body.json()) as { rows: Array<{ tenant: string }> };
     expect(mine.rows.map((r) => r.tenant)).toEqual(['thrifty']);
   });

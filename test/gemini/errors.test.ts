@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDurationMs, parseGoogleError, retryDelayFromGoogle } from '../../src/gemini/errors.js';
+import { formatDuration, parseDurationMs, parseGoogleError, projectRefusal, retryDelayFromGoogle } from '../../src/gemini/errors.js';
 import type { GoogleErrorBody } from '../../src/gemini/types.js';
 
 const RPC = 'type.googleapis.com/google.rpc.';
@@ -89,5 +89,41 @@ describe('retryDelayFromGoogle: how long Google asks us to wait (limits.md §5)'
   ];
   for (const [name, body, header, ms] of cases) {
     it(`takes ${name}: ${ms} ms`, () => expect(retryDelayFromGoogle(body, header)).toBe(ms));
+  }
+});
+
+describe("projectRefusal: Google refusing the gateway's own project, not the request (#12)", () => {
+  const envelope = (code: number, status: string, message: string, details?: GoogleErrorBody['error']['details']): GoogleErrorBody => ({
+    error: { code, status, message, ...(details ? { details } : {}) },
+  });
+  const keyInfo = (reason: string) => [{ '@type': `${RPC}ErrorInfo`, reason, domain: 'googleapis.com' }];
+  const cases: Array<[string, number, GoogleErrorBody | undefined, string | undefined]> = [
+    ['400 API_KEY_INVALID (google-api.md)', 400, envelope(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', keyInfo('API_KEY_INVALID')), 'API_KEY_INVALID'],
+    ['400 API_KEY_EXPIRED', 400, envelope(400, 'INVALID_ARGUMENT', 'API key expired. Please renew the API key.', keyInfo('API_KEY_EXPIRED')), 'API_KEY_INVALID'],
+    ['403 without a key', 403, envelope(403, 'PERMISSION_DENIED', "Method doesn't allow unregistered callers (callers without established identity)."), 'PERMISSION_DENIED'],
+    ['403 API disabled', 403, envelope(403, 'PERMISSION_DENIED', 'Generative Language API has not been used in project 123 before or it is disabled.', keyInfo('SERVICE_DISABLED')), 'PERMISSION_DENIED'],
+    ['403 with no body', 403, undefined, 'PERMISSION_DENIED'],
+    ['401 UNAUTHENTICATED', 401, envelope(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.'), 'UNAUTHENTICATED'],
+    [
+      '402 prepay depleted (models-2026-11.md §4)',
+      402,
+      envelope(402, 'RESOURCE_EXHAUSTED', 'Your prepayment credits are depleted. Please go to AI Studio at https://ai.studio/projects to manage your project and billing.'),
+      'PREPAYMENT_DEPLETED',
+    ],
+    ['429 prepay depleted, as before the switch', 429, envelope(429, 'RESOURCE_EXHAUSTED', 'Your prepayment credits are depleted. Go to https://ai.google.dev/gemini-api/docs/billing#prepay.'), 'PREPAYMENT_DEPLETED'],
+    ['429 rate limit: the request, cooled down', 429, envelope(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota. Please retry in 37s.'), undefined],
+    ['400 bad argument: the request', 400, envelope(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.'), undefined],
+    ['400 FAILED_PRECONDITION: relayed', 400, envelope(400, 'FAILED_PRECONDITION', 'User location is not supported for the API use.'), undefined],
+    ["403 on another project's file: the request", 403, envelope(403, 'PERMISSION_DENIED', 'You do not have permission to access the File files/abc123 or it may not exist.'), undefined],
+    ['404 unknown model', 404, envelope(404, 'NOT_FOUND', 'models/x is not found'), undefined],
+    ['500 INTERNAL', 500, envelope(500, 'INTERNAL', 'Internal error encountered.'), undefined],
+    ['503 overloaded', 503, envelope(503, 'UNAVAILABLE', 'The model is overloaded.'), undefined],
+  ];
+  for (const [name, status, body, reason] of cases) {
+    it(`${reason ? `refuses the project (${reason})` : 'is the request'} for ${name}`, () => {
+      const refusal = projectRefusal(status, body);
+      expect(refusal?.reason).toBe(reason);
+      if (refusal) expect(refusal.httpStatus).toBe(status);
+    });
   }
 });

@@ -1,18 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { MODELS, type ModelSpec } from '../../src/models/catalog.js';
+import type { ModelSpec } from '../../src/models/catalog.js';
+import { loadModelTable } from '../../src/models/model-table.js';
 import { estimateRequest, estimateTextTokens } from '../../src/gemini/request-inspect.js';
 import type { GenerateContentRequest } from '../../src/gemini/types.js';
 
 function model(id: string): ModelSpec {
-  const m = MODELS.find((x) => x.id === id);
+  const m = loadModelTable().byId.get(id);
   if (!m) throw new Error(`no model ${id}`);
   return m;
 }
 
 // Input tokens Google bills per reference image (reference/pricing.md §2): 560 for Pro, 1120 for 3.1 Flash.
-const pro = model('gemini-3-pro-image-preview');
+const pro = model('gemini-3-pro-image');
 const PRO_TOKENS_PER_IMAGE = 560;
-const flash31 = model('gemini-3.1-flash-image-preview');
+const flash31 = model('gemini-3.1-flash-image');
 const FLASH31_TOKENS_PER_IMAGE = 1120;
 
 describe('estimateTextTokens: ~4 characters a token for Latin text, ~1.5 for CJK and other scripts (limits.md §6)', () => {

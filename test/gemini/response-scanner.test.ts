@@ -298,6 +298,67 @@ describe.each(READING_PATHS)('$path', ({ smallDocumentBytes: bytes }) => {
     });
   });
 
+  describe("ResponseScanner on Google's modelStatus (#11)", () => {
+    // Google's lifecycle verdict rides on every answer of a model on its way out (models-2026-11.md §5).
+    const STATUS = { modelStage: 'LEGACY', retirementTime: '2026-12-31T00:00:00Z', message: 'Migrate to <gemini-nano-banana-2.1> & soon.' };
+    const withStatus = (message: Record<string, unknown>, status: unknown = STATUS) => ({ ...message, modelStatus: status });
+    const BODIES: Array<{ framing: Framing; body: Buffer }> = [
+      { framing: 'json', body: Buffer.from(prettyLikeGoogle(withStatus(GEMINI3_ANSWER))) },
+      { framing: 'json-array', body: Buffer.from(jsonArrayLikeGoogle(GEMINI3_STREAM.map((c) => withStatus(c)))) },
+      { framing: 'sse', body: Buffer.from(sseLikeGoogle(GEMINI3_STREAM.map((c) => withStatus(c)))) },
+    ];
+
+    it.each(BODIES)('reports it from a $framing answer, the rest of the summary unchanged', ({ framing, body }) => {
+      const summary = comparable(scan([body], framing));
+      expect(summary.modelStatus).toEqual(STATUS);
+      const plain = ANSWERS.find((a) => a.framing === framing)!.body;
+      expect({ ...summary, modelStatus: undefined, bytes: 0 }).toEqual({ ...comparable(scan([plain], framing)), modelStatus: undefined, bytes: 0 });
+    });
+
+    it.each(BODIES)('reports the same modelStatus wherever a $framing answer is cut in two', ({ framing, body }) => {
+      for (let cut = 1; cut < body.length; cut++) {
+        const status = scan(splitAt(body, [cut]), framing).modelStatus;
+        if (JSON.stringify(status) !== JSON.stringify(STATUS)) expect({ cut, status }).toEqual({ cut, status: STATUS });
+      }
+    });
+
+    it('agrees with JSON.parse of the last event, for random sets of cuts', () => {
+      const { body } = BODIES[2]!;
+      const lastEvent = body.toString().trim().split('\r\n\r\n').at(-1)!.slice('data: '.length);
+      const oracle = (JSON.parse(lastEvent) as { modelStatus: unknown }).modelStatus;
+      fc.assert(
+        fc.property(fc.uniqueArray(fc.integer({ min: 1, max: body.length - 1 }), { maxLength: 40 }), (cuts) => {
+          expect(scan(splitAt(body, cuts), 'sse').modelStatus).toEqual(oracle);
+        }),
+        { numRuns: 100 },
+      );
+    });
+
+    it('takes the last modelStatus of a stream', () => {
+      const events = [withStatus(GEMINI3_STREAM[0]!, { modelStage: 'STABLE' }), GEMINI3_STREAM[1], withStatus(GEMINI3_STREAM[3]!, { modelStage: 'DEPRECATED' })];
+      expect(scanText(sseLikeGoogle(events), 'sse').modelStatus).toEqual({ modelStage: 'DEPRECATED' });
+    });
+
+    it('keeps only its known string fields', () => {
+      const summary = scanText('{"modelStatus": {"modelStage": 7,"retirementTime": "2027-01-01T00:00:00Z","message": null,"future": {"a": 1}},"candidates": []}', 'json');
+      expect(summary.modelStatus).toEqual({ retirementTime: '2027-01-01T00:00:00Z' });
+    });
+
+    it('reads only the top-level member: one inside a candidate or usageMetadata is not it', () => {
+      const summary = scanText(
+        prettyLikeGoogle({ candidates: [{ modelStatus: STATUS, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: 1, modelStatus: STATUS } }),
+        'json',
+      );
+      expect(summary.modelStatus).toBeUndefined();
+      expect(summary.usageMetadata).toEqual({ promptTokenCount: 1, modelStatus: STATUS });
+    });
+
+    it('leaves it unset when the answer has none, or one that is not an object', () => {
+      expect(scan([ANSWERS[0]!.body], 'json').modelStatus).toBeUndefined();
+      expect(scanText('{"modelStatus": "LEGACY","candidates": []}', 'json').modelStatus).toBeUndefined();
+    });
+  });
+
   describe('ResponseScanner on error envelopes', () => {
     const ENVELOPE = {
       error: {

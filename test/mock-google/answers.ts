@@ -192,7 +192,13 @@ function thoughtSignature(responseId: string, n: number): string {
 
 export function buildAnswer(model: MockModel, input: GenerateInput, responseId: string, outcome: Outcome): Answer {
   const { text: promptText, image: promptImage } = promptTokens(model, input);
-  const envelope = (rest: Json, usage: Tally): Json => ({ ...rest, usageMetadata: usageMetadata(usage), modelVersion: model.id, responseId });
+  const envelope = (rest: Json, usage: Tally): Json => ({
+    ...rest,
+    usageMetadata: usageMetadata(usage),
+    modelVersion: model.id,
+    responseId,
+    ...(model.modelStatus ? { modelStatus: model.modelStatus } : {}),
+  });
   const before: Tally = { promptText, promptImage, replyText: 0, image: 0, thoughts: 0 };
 
   if (outcome.kind === 'promptBlocked') {

@@ -14,8 +14,8 @@ interface ErrorBody {
   error: { code: number; message: string; status: string; details?: Array<Record<string, unknown>> };
 }
 
-const PRO = 'gemini-3-pro-image-preview';
-const FLASH25 = 'gemini-2.5-flash-image';
+const PRO = 'gemini-3-pro-image';
+const LITE = 'gemini-3.1-flash-lite-image';
 
 let mock: MockGoogle;
 beforeAll(async () => {
@@ -55,20 +55,20 @@ describe('fault queue', () => {
     mock.enqueue({ kind: 'internal' });
     expect((await generate(PRO)).status).toBe(503);
     expect((await generate(PRO)).status).toBe(503);
-    expect((await generate(FLASH25)).status).toBe(500);
-    expect((await generate(FLASH25)).status).toBe(200);
+    expect((await generate(LITE)).status).toBe(500);
+    expect((await generate(LITE)).status).toBe(200);
     mock.setModelFault(PRO, undefined);
     expect((await generate(PRO)).status).toBe(200);
   });
 
   it('forgets faults and requests on reset', async () => {
     mock.enqueue({ kind: 'internal' });
-    mock.setModelFault(FLASH25, { kind: 'internal' });
+    mock.setModelFault(LITE, { kind: 'internal' });
     await call(mock.url, '/v1beta/models');
     mock.reset();
     expect(mock.received).toEqual([]);
     expect((await generate(PRO)).status).toBe(200);
-    expect((await generate(FLASH25)).status).toBe(200);
+    expect((await generate(LITE)).status).toBe(200);
   });
 });
 
@@ -110,11 +110,11 @@ describe('error faults', () => {
 
   it('answers a rate limit with QuotaFailure, Help and RetryInfo, in that order', async () => {
     mock.enqueue({ kind: 'rateLimit', retryDelay: '37s', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier' });
-    const raw = await generate(FLASH25);
+    const raw = await generate(LITE);
     expect(raw.status).toBe(429);
     const { error } = json(raw) as ErrorBody;
     expect(error.status).toBe('RESOURCE_EXHAUSTED');
-    expect(error.message).toContain('* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 10, model: gemini-2.5-flash-image');
+    expect(error.message).toContain('* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 10, model: gemini-3.1-flash-lite-image');
     expect(error.message).toMatch(/Please retry in 37s\.$/);
     expect(error.details).toEqual([
       {
@@ -123,7 +123,7 @@ describe('error faults', () => {
           {
             quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
             quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier',
-            quotaDimensions: { location: 'global', model: FLASH25 },
+            quotaDimensions: { location: 'global', model: LITE },
             quotaValue: '10',
           },
         ],
@@ -177,11 +177,11 @@ describe('answer faults', () => {
 
   it('blocks a prompt with 200, no candidates and promptFeedback', async () => {
     mock.enqueue({ kind: 'promptBlocked' }, { kind: 'promptBlocked', blockReason: 'SAFETY' });
-    const first = json(await generate(FLASH25)) as Answer;
+    const first = json(await generate(LITE)) as Answer;
     expect(first.candidates).toBeUndefined();
     expect(first.promptFeedback).toEqual({ blockReason: 'PROHIBITED_CONTENT' });
     expect(first.usageMetadata).toEqual({ promptTokenCount: 2, totalTokenCount: 2, promptTokensDetails: [{ modality: 'TEXT', tokenCount: 2 }] });
-    const streamed = events(await sse(FLASH25));
+    const streamed = events(await sse(LITE));
     expect(streamed).toHaveLength(1);
     expect(streamed[0]?.promptFeedback?.blockReason).toBe('SAFETY');
   });

@@ -15,7 +15,7 @@ const client = () => new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: mock
 describe('the real @google/genai SDK against the mock', () => {
   it('generates an image with generateContent', async () => {
     const res = await client().models.generateContent({
-      model: 'gemini-3-pro-image-preview',
+      model: 'gemini-3-pro-image',
       contents: 'A banana in a spacesuit',
       config: { responseModalities: ['TEXT', 'IMAGE'], imageConfig: { aspectRatio: '16:9', imageSize: '2K' } },
     });
@@ -24,12 +24,13 @@ describe('the real @google/genai SDK against the mock', () => {
     expect(image?.mimeType).toBe('image/png');
     expect(image?.data).toBe(mock.imageBase64('2K'));
     expect(res.usageMetadata?.candidatesTokenCount).toBeGreaterThanOrEqual(1120);
-    expect(mock.received[0]?.path).toBe('/v1beta/models/gemini-3-pro-image-preview:generateContent');
+    // @google/genai 3.x calls /v1 by default (2.x called /v1beta); the mock answers both, as Google does.
+    expect(mock.received[0]?.path).toBe('/v1/models/gemini-3-pro-image:generateContent');
     expect(mock.received[0]?.headers['x-goog-api-key']).toBe(KEY);
   });
 
   it('streams with generateContentStream and ends with the image', async () => {
-    const stream = await client().models.generateContentStream({ model: 'gemini-3.1-flash-image-preview', contents: 'A watercolor banana' });
+    const stream = await client().models.generateContentStream({ model: 'gemini-nano-banana-2.1', contents: 'A watercolor banana' });
     const images: string[] = [];
     let chunks = 0;
     let finishReason: string | undefined;
@@ -45,20 +46,21 @@ describe('the real @google/genai SDK against the mock', () => {
   });
 
   it('counts tokens, lists and gets models', async () => {
-    const counted = await client().models.countTokens({ model: 'gemini-2.5-flash-image', contents: 'hello there!' });
+    const counted = await client().models.countTokens({ model: 'gemini-3.1-flash-lite-image', contents: 'hello there!' });
     expect(counted.totalTokens).toBe(3);
     const names: string[] = [];
     for await (const m of await client().models.list({ config: { pageSize: 2 } })) names.push(m.name ?? '');
-    expect(names).toHaveLength(5);
-    expect(names).toContain('models/gemini-3-pro-image-preview');
-    const one = await client().models.get({ model: 'gemini-3.1-flash-image-preview' });
-    expect(one.name).toBe('models/gemini-3.1-flash-image-preview');
+    expect(names).toHaveLength(4);
+    expect(names).toContain('models/gemini-3-pro-image');
+    expect(names).not.toContain('models/gemini-3-pro-image-preview');
+    const one = await client().models.get({ model: 'gemini-nano-banana-2.1' });
+    expect(one.name).toBe('models/gemini-nano-banana-2.1');
   });
 
   it('surfaces the mock\'s 429 as an ApiError', async () => {
     mock.enqueue({ kind: 'rateLimit', retryDelay: '7s' });
     const err = await client()
-      .models.generateContent({ model: 'gemini-2.5-flash-image', contents: 'x' })
+      .models.generateContent({ model: 'gemini-3.1-flash-lite-image', contents: 'x' })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(429);

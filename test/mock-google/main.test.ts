@@ -33,7 +33,7 @@ describe('main.ts', () => {
       const [line] = (await Promise.race([once(createInterface({ input: child.stdout }), 'line'), exitedEarly])) as [string];
       const { url } = JSON.parse(line) as { url: string };
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const raw = await call(url, '/v1beta/models/gemini-3-pro-image-preview:generateContent', {
+      const raw = await call(url, '/v1beta/models/gemini-3-pro-image:generateContent', {
         key: 'bench-key',
         body: prompt('x', { generationConfig: { imageConfig: { imageSize: '2K' } } }),
       });

@@ -21,57 +21,71 @@ export interface MockModel {
   readonly inputImageTokens: number;
   readonly inputTokenLimit: number;
   readonly outputTokenLimit: number;
+  /** `GenerateContentResponse.modelStatus` its answers carry (models-2026-11.md §5), if any. */
+  readonly modelStatus?: { modelStage: string; retirementTime?: string; message?: string };
 }
 
 const BASE_RATIOS = ['1:1', '2:3', '3:2', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9'];
+const WIDE_RATIOS = [...BASE_RATIOS, '1:4', '4:1', '1:8', '8:1'];
 
-const pro = {
-  version: '3.0',
-  displayName: 'Nano Banana Pro',
-  description: 'Gemini 3 Pro Image',
-  thinking: true,
-  aspectRatios: BASE_RATIOS,
-  imageSizes: ['1K', '2K', '4K'],
-  // '512' is refused for Pro; the entry only keeps the record total.
-  imageTokens: { '512': 1120, '1K': 1120, '2K': 1120, '4K': 2000 },
-  inputImageTokens: 560,
-  inputTokenLimit: 65536,
-  outputTokenLimit: 32768,
-} as const;
-
-const flash31 = {
-  version: '3.1',
-  displayName: 'Nano Banana 2',
-  description: 'Gemini 3.1 Flash Image',
-  thinking: true,
-  aspectRatios: [...BASE_RATIOS, '1:4', '4:1', '1:8', '8:1'],
-  imageSizes: ['512', '1K', '2K', '4K'],
-  imageTokens: { '512': 747, '1K': 1120, '2K': 1680, '4K': 2520 },
-  inputImageTokens: 1120,
-  inputTokenLimit: 131072,
-  outputTokenLimit: 32768,
-} as const;
-
-const flash25 = {
-  version: '2.5',
-  displayName: 'Nano Banana',
-  description: 'Gemini 2.5 Flash Image',
-  thinking: false,
-  aspectRatios: BASE_RATIOS,
-  imageSizes: [],
-  imageTokens: { '512': 1290, '1K': 1290, '2K': 1290, '4K': 1290 },
-  // One 258-token tile: the mock does not decode input images to count 768 px tiles.
-  inputImageTokens: 258,
-  inputTokenLimit: 32768,
-  outputTokenLimit: 32768,
-} as const;
-
+/** Google's lineup on 2026-11-28 (reference/models-2026-11.md): the preview ids are shut down and answer 404. */
 export const MOCK_MODELS: readonly MockModel[] = [
-  { id: 'gemini-3-pro-image-preview', ...pro },
-  { id: 'gemini-3.1-flash-image-preview', ...flash31 },
-  { id: 'gemini-2.5-flash-image', ...flash25 },
-  { id: 'gemini-3-pro-image', ...pro },
-  { id: 'gemini-3.1-flash-image', ...flash31 },
+  {
+    id: 'gemini-3-pro-image',
+    version: '3.0',
+    displayName: 'Nano Banana Pro',
+    description: 'Gemini 3 Pro Image',
+    thinking: true,
+    aspectRatios: BASE_RATIOS,
+    imageSizes: ['1K', '2K', '4K'],
+    // '512' is refused for Pro; the entry only keeps the record total.
+    imageTokens: { '512': 1120, '1K': 1120, '2K': 1120, '4K': 2000 },
+    inputImageTokens: 560,
+    inputTokenLimit: 131072,
+    outputTokenLimit: 32768,
+  },
+  {
+    id: 'gemini-nano-banana-2.1',
+    version: '2.1',
+    displayName: 'Nano Banana 2.1',
+    description: 'Gemini Nano Banana 2.1',
+    thinking: true,
+    aspectRatios: WIDE_RATIOS,
+    // 512 is rejected on 2.1.
+    imageSizes: ['1K', '2K', '4K'],
+    imageTokens: { '512': 1120, '1K': 1120, '2K': 1680, '4K': 3780 },
+    inputImageTokens: 1120,
+    inputTokenLimit: 65536,
+    outputTokenLimit: 65536,
+  },
+  {
+    id: 'gemini-3.1-flash-lite-image',
+    version: '3.1',
+    displayName: 'Nano Banana 2 Lite',
+    description: 'Gemini 3.1 Flash Lite Image',
+    thinking: true,
+    aspectRatios: BASE_RATIOS,
+    imageSizes: ['1K'],
+    imageTokens: { '512': 1120, '1K': 1120, '2K': 1120, '4K': 1120 },
+    inputImageTokens: 1120,
+    inputTokenLimit: 65536,
+    outputTokenLimit: 4096,
+  },
+  {
+    // Deprecated 2026-10-06 and still served.
+    id: 'gemini-3.1-flash-image',
+    version: '3.1',
+    displayName: 'Nano Banana 2',
+    description: 'Gemini 3.1 Flash Image',
+    thinking: true,
+    aspectRatios: WIDE_RATIOS,
+    imageSizes: ['512', '1K', '2K', '4K'],
+    imageTokens: { '512': 747, '1K': 1120, '2K': 1680, '4K': 2520 },
+    inputImageTokens: 1120,
+    inputTokenLimit: 65536,
+    outputTokenLimit: 65536,
+    modelStatus: { modelStage: 'LEGACY', message: 'gemini-3.1-flash-image is deprecated; migrate to gemini-nano-banana-2.1.' },
+  },
 ];
 
 export function findModel(id: string): MockModel | undefined {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Part, UsageMetadata } from '../../src/gemini/types.js';
+import { buildAnswer, parseGenerateRequest } from './answers.js';
 import { call, escapeLikeGoogle, json, KEY, prompt, type RawAnswer } from './client.js';
+import type { MockModel } from './models.js';
 import { startMockGoogle, type MockGoogle } from './server.js';
 
 interface Answer {
@@ -9,11 +11,17 @@ interface Answer {
   modelVersion?: string;
   responseId?: string;
   promptFeedback?: { blockReason?: string };
+  modelStatus?: { modelStage?: string; retirementTime?: string; message?: string };
 }
 
-const PRO = 'gemini-3-pro-image-preview';
-const FLASH31 = 'gemini-3.1-flash-image-preview';
-const FLASH25 = 'gemini-2.5-flash-image';
+// Google's lineup on 2026-11-28 (reference/models-2026-11.md §1).
+const PRO = 'gemini-3-pro-image';
+const NB21 = 'gemini-nano-banana-2.1';
+const LITE = 'gemini-3.1-flash-lite-image';
+/** Deprecated 2026-10-06, still served. */
+const FLASH31 = 'gemini-3.1-flash-image';
+/** Shut down: Google answers 404 for these. */
+const RETIRED = ['gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview', 'gemini-2.5-flash-image', 'gemini-2.5-flash-image-preview'];
 const TINY_PNG_BASE64 = Buffer.from('89504e470d0a1a0a', 'hex').toString('base64');
 
 let mock: MockGoogle;
@@ -53,7 +61,7 @@ describe('generateContent', () => {
   });
 
   it('puts a thought, a signed text and a signed image in Gemini 3 answers', async () => {
-    for (const model of [PRO, FLASH31, 'gemini-3-pro-image', 'gemini-3.1-flash-image']) {
+    for (const model of [PRO, NB21, LITE, FLASH31]) {
       const answer = json(await generate(model, prompt('a cat'))) as Answer;
       const candidate = answer.candidates?.[0];
       expect(candidate?.finishReason).toBe('STOP');
@@ -69,11 +77,23 @@ describe('generateContent', () => {
     }
   });
 
-  it('answers 2.5 Flash with a text and an image and no thought fields', async () => {
-    const answer = json(await generate(FLASH25, prompt('a cat'))) as Answer;
-    const parts = answer.candidates?.[0]?.content?.parts ?? [];
-    expect(parts.map((p) => Object.keys(p))).toEqual([['text'], ['inlineData']]);
-    expect(answer.usageMetadata?.thoughtsTokenCount).toBeUndefined();
+  it('puts modelStatus LEGACY on the deprecated 3.1 Flash answers only (models-2026-11.md §5)', async () => {
+    const legacy = json(await generate(FLASH31, prompt('a cat'))) as Answer;
+    expect(legacy.modelStatus?.modelStage).toBe('LEGACY');
+    for (const model of [PRO, NB21, LITE]) {
+      expect((json(await generate(model, prompt('a cat'))) as Answer).modelStatus).toBeUndefined();
+    }
+    const events = sseEvents(await call(mock.url, `/v1beta/models/${FLASH31}:streamGenerateContent?alt=sse`, { body: prompt('x') }));
+    expect(events.every((e) => e.modelStatus?.modelStage === 'LEGACY')).toBe(true);
+  });
+
+  it.each(RETIRED)('answers the shut-down %s with Google\'s 404, as it does any unknown model', async (model) => {
+    const raw = await generate(model, prompt('a cat'));
+    expect(raw.status).toBe(404);
+    expect((json(raw) as { error: { message: string; status: string } }).error).toMatchObject({
+      status: 'NOT_FOUND',
+      message: `models/${model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`,
+    });
   });
 
   it('serves a valid 1x1 PNG by default, and padded base64 of the configured length per size', async () => {
@@ -96,14 +116,14 @@ describe('generateContent', () => {
     const imageOnly = json(await generate(PRO, prompt('x', { generationConfig: { responseModalities: ['IMAGE'] } }))) as Answer;
     expect(nonThought(imageOnly).map((p) => Object.keys(p).sort())).toEqual([['inlineData', 'thoughtSignature']]);
     expect(imageOnly.usageMetadata?.candidatesTokensDetails).toEqual([{ modality: 'IMAGE', tokenCount: 1120 }]);
-    const textOnly = json(await generate(FLASH25, prompt('x', { generationConfig: { responseModalities: ['TEXT'] } }))) as Answer;
+    const textOnly = json(await generate(LITE, prompt('x', { generationConfig: { responseModalities: ['TEXT'] } }))) as Answer;
     expect(nonThought(textOnly).every((p) => p.inlineData === undefined)).toBe(true);
-    const audio = await generate(FLASH25, prompt('x', { generationConfig: { responseModalities: ['AUDIO'] } }));
+    const audio = await generate(LITE, prompt('x', { generationConfig: { responseModalities: ['AUDIO'] } }));
     expect(audio.status).toBe(400);
   });
 
   it('accepts the v1 path and ?key= as well', async () => {
-    const raw = await call(mock.url, `/v1/models/${FLASH25}:generateContent?key=${KEY}`, { body: prompt('x'), key: null });
+    const raw = await call(mock.url, `/v1/models/${LITE}:generateContent?key=${KEY}`, { body: prompt('x'), key: null });
     expect(raw.status).toBe(200);
     expect(mock.received[0]?.query).toEqual({ key: KEY });
   });
@@ -124,7 +144,8 @@ describe('generateContent', () => {
 
 describe('usageMetadata', () => {
   const image = { inlineData: { mimeType: 'image/png', data: TINY_PNG_BASE64 } };
-  // Output tokens per image: pricing.md §2. Input image tokens: pro 560, 3.1 1120, 2.5 258.
+  // Output tokens per image: pricing.md §2 and models-2026-11.md §3 (2.1: 1120 / 1680 / 3780;
+  // Lite: 1120, 1K only). Input image tokens: pro 560, the others 1120 (config/models.yaml).
   it.each([
     { model: PRO, size: undefined, text: 'A banana in a spacesuit', images: 0, inputPerImage: 560, imageTokens: 1120 },
     { model: PRO, size: '2K', text: 'abc', images: 2, inputPerImage: 560, imageTokens: 1120 },
@@ -133,7 +154,11 @@ describe('usageMetadata', () => {
     { model: FLASH31, size: undefined, text: 'abcde', images: 3, inputPerImage: 1120, imageTokens: 1120 },
     { model: FLASH31, size: '2K', text: 'x', images: 1, inputPerImage: 1120, imageTokens: 1680 },
     { model: FLASH31, size: '4K', text: 'x', images: 0, inputPerImage: 1120, imageTokens: 2520 },
-    { model: FLASH25, size: undefined, text: 'twelve chars', images: 2, inputPerImage: 258, imageTokens: 1290 },
+    { model: NB21, size: undefined, text: 'twelve chars', images: 2, inputPerImage: 1120, imageTokens: 1120 },
+    { model: NB21, size: '2K', text: 'x', images: 0, inputPerImage: 1120, imageTokens: 1680 },
+    { model: NB21, size: '4K', text: 'abc', images: 1, inputPerImage: 1120, imageTokens: 3780 },
+    { model: LITE, size: undefined, text: 'abcdefghi', images: 1, inputPerImage: 1120, imageTokens: 1120 },
+    { model: LITE, size: '1K', text: 'x', images: 0, inputPerImage: 1120, imageTokens: 1120 },
   ])('$model at $size with $images input images', async ({ model, size, text, images, inputPerImage, imageTokens }) => {
     const body = {
       contents: [{ role: 'user', parts: [{ text }, ...Array.from({ length: images }, () => image)] }],
@@ -143,7 +168,9 @@ describe('usageMetadata', () => {
     const u = answer.usageMetadata!;
     const promptText = Math.ceil(text.length / 4);
     const replyTokens = ceil4(replyText(answer));
-    const thoughts = model === FLASH25 ? undefined : ceil4(thoughtText(answer));
+    // Every model Google serves today thinks (models-2026-11.md §2).
+    const thoughts = ceil4(thoughtText(answer));
+    expect(thoughts).toBeGreaterThan(0);
     expect(u.promptTokenCount).toBe(promptText + images * inputPerImage);
     expect(u.promptTokensDetails).toEqual([{ modality: 'TEXT', tokenCount: promptText }, ...(images > 0 ? [{ modality: 'IMAGE', tokenCount: images * inputPerImage }] : [])]);
     expect(u.candidatesTokenCount).toBe(replyTokens + imageTokens);
@@ -191,11 +218,12 @@ describe('streamGenerateContent', () => {
     expect(images).toEqual([mock.imageBase64('4K')]);
   });
 
-  it('streams 2.5 Flash as a text chunk, then the image with the final counts', async () => {
-    const events = sseEvents(await call(mock.url, `/v1beta/models/${FLASH25}:streamGenerateContent?alt=sse`, { body: prompt('x') }));
-    expect(events.map((e) => Object.keys(e.candidates?.[0]?.content?.parts?.[0] ?? {}))).toEqual([['text'], ['inlineData']]);
+  it('streams Lite as a thought, a text chunk, then the image with the final counts', async () => {
+    const events = sseEvents(await call(mock.url, `/v1beta/models/${LITE}:streamGenerateContent?alt=sse`, { body: prompt('x') }));
+    expect(events.map((e) => Object.keys(e.candidates?.[0]?.content?.parts?.[0] ?? {}).sort())).toEqual([['text', 'thought'], ['text', 'thoughtSignature'], ['inlineData', 'thoughtSignature']]);
     expect(events[0]?.usageMetadata?.candidatesTokenCount).toBeUndefined();
-    expect(events[1]?.usageMetadata?.candidatesTokensDetails?.find((d) => d.modality === 'IMAGE')?.tokenCount).toBe(1290);
+    expect(events[1]?.usageMetadata?.candidatesTokenCount).toBeUndefined();
+    expect(events[2]?.usageMetadata?.candidatesTokensDetails?.find((d) => d.modality === 'IMAGE')?.tokenCount).toBe(1120);
   });
 
   it('without alt, writes one JSON array of pretty-printed answers separated by ,CRLF', async () => {
@@ -213,7 +241,7 @@ describe('streamGenerateContent', () => {
 describe('countTokens and models', () => {
   it('counts the prompt the way generateContent bills it, in both request shapes', async () => {
     const contents = [{ parts: [{ text: 'abcdefgh' }, { inlineData: { mimeType: 'image/png', data: TINY_PNG_BASE64 } }] }];
-    const plain = await call(mock.url, `/v1beta/models/${FLASH31}:countTokens`, { body: { contents } });
+    const plain = await call(mock.url, `/v1beta/models/${NB21}:countTokens`, { body: { contents } });
     expect(plain.status).toBe(200);
     expect(plain.text.endsWith('}\n')).toBe(true);
     expect(json(plain)).toEqual({ totalTokens: 1122, promptTokensDetails: [{ modality: 'TEXT', tokenCount: 2 }, { modality: 'IMAGE', tokenCount: 1120 }] });
@@ -233,15 +261,17 @@ describe('countTokens and models', () => {
       token = page.nextPageToken;
       pages += 1;
     } while (token !== undefined);
-    expect(pages).toBe(3);
-    expect(names.sort()).toEqual([PRO, FLASH31, FLASH25, 'gemini-3-pro-image', 'gemini-3.1-flash-image'].map((m) => `models/${m}`).sort());
+    expect(pages).toBe(2);
+    expect(names.sort()).toEqual([PRO, NB21, LITE, FLASH31].map((m) => `models/${m}`).sort());
     const bad = await call(mock.url, '/v1beta/models?pageToken=garbage');
     expect(bad.status).toBe(400);
   });
 
   it('gets one model, and 404s an unknown one with Google\'s message', async () => {
-    const one = json(await call(mock.url, `/v1beta/models/${FLASH31}`)) as { name: string; inputTokenLimit: number; thinking: boolean };
-    expect(one).toMatchObject({ name: `models/${FLASH31}`, inputTokenLimit: 131072, thinking: true });
+    const one = json(await call(mock.url, `/v1beta/models/${LITE}`)) as { name: string; inputTokenLimit: number; outputTokenLimit: number; thinking: boolean };
+    // models-2026-11.md §2: Lite's limits are 65536 in, 4096 out.
+    expect(one).toMatchObject({ name: `models/${LITE}`, inputTokenLimit: 65536, outputTokenLimit: 4096, thinking: true });
+    expect((await call(mock.url, '/v1beta/models/gemini-3-pro-image-preview')).status).toBe(404);
     const missing = await generate('gemini-9-image', prompt('x'));
     expect(missing.status).toBe(404);
     expect(json(missing)).toEqual({
@@ -336,15 +366,23 @@ describe('request validation', () => {
     [FLASH31, { imageSize: '512' }, 200],
     [FLASH31, { imageSize: '4K' }, 200],
     [FLASH31, { imageSize: '8K' }, 400],
-    [FLASH25, { imageSize: '1K' }, 400],
-    [FLASH25, {}, 200],
+    [NB21, { imageSize: '512' }, 400],
+    [NB21, { imageSize: '1K' }, 200],
+    [NB21, { imageSize: '4K' }, 200],
+    [LITE, { imageSize: '1K' }, 200],
+    [LITE, { imageSize: '2K' }, 400],
+    [LITE, { imageSize: '4K' }, 400],
+    [LITE, { imageSize: '512' }, 400],
+    [LITE, {}, 200],
     [PRO, { aspectRatio: '21:9' }, 200],
     [PRO, { aspectRatio: '1:4' }, 400],
     [FLASH31, { aspectRatio: '1:8', imageSize: '2K' }, 200],
     [FLASH31, { aspectRatio: '8:1' }, 200],
     [FLASH31, { aspectRatio: '7:3' }, 400],
-    [FLASH25, { aspectRatio: '4:1' }, 400],
-    [FLASH25, { aspectRatio: '16:9' }, 200],
+    [NB21, { aspectRatio: '1:8' }, 200],
+    [NB21, { aspectRatio: '4:1', imageSize: '4K' }, 200],
+    [LITE, { aspectRatio: '4:1' }, 400],
+    [LITE, { aspectRatio: '16:9' }, 200],
   ])('%s with imageConfig %j answers %i', async (model, imageConfig, status) => {
     const raw = await generate(model, prompt('x', { generationConfig: { imageConfig } }));
     expect(raw.status).toBe(status);
@@ -381,5 +419,53 @@ describe('request validation', () => {
     const broken = await generate(PRO, { contents: [{ parts: [{ text: 'x' }, { inlineData: { mimeType: 'image/png', data: 'not base64!' } }] }] });
     expect(broken.status).toBe(400);
     expect((json(broken) as { error: { message: string } }).error.message).toContain("'contents[0].parts[1].inline_data.data'");
+  });
+});
+
+// No model Google serves today lacks thinking or a size option; the mock's answer code still
+// handles one (a MockModel with `thinking: false` and no imageSizes, as 2.5 Flash Image was),
+// so that code is checked here, without the server.
+describe('answers of a model without thinking or a size option', () => {
+  const FLASH25_LIKE: MockModel = {
+    id: 'gemini-2.5-flash-image',
+    version: '2.5',
+    displayName: 'Nano Banana',
+    description: 'Gemini 2.5 Flash Image',
+    thinking: false,
+    aspectRatios: ['1:1', '2:3', '3:2', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9'],
+    imageSizes: [],
+    // pricing.md §2: 1290 tokens per image, whatever the size.
+    imageTokens: { '512': 1290, '1K': 1290, '2K': 1290, '4K': 1290 },
+    inputImageTokens: 258,
+    inputTokenLimit: 32768,
+    outputTokenLimit: 32768,
+  };
+  const parse = (body: unknown) => parseGenerateRequest(FLASH25_LIKE, Buffer.from(JSON.stringify(body)));
+
+  it('answers with a text and an image and no thought fields', () => {
+    const input = parse(prompt('a cat'));
+    if (!input.ok) throw new Error('refused');
+    const answer = buildAnswer(FLASH25_LIKE, input.value, 'r-1', { kind: 'image' }).whole as Answer;
+    const parts = answer.candidates?.[0]?.content?.parts ?? [];
+    expect(parts.map((p) => Object.keys(p))).toEqual([['text'], ['inlineData']]);
+    expect(answer.usageMetadata?.thoughtsTokenCount).toBeUndefined();
+  });
+
+  it('streams a text chunk, then the image with the final counts', () => {
+    const input = parse(prompt('x'));
+    if (!input.ok) throw new Error('refused');
+    const events = buildAnswer(FLASH25_LIKE, input.value, 'r-2', { kind: 'image' }).chunks as Answer[];
+    expect(events.map((e) => Object.keys(e.candidates?.[0]?.content?.parts?.[0] ?? {}))).toEqual([['text'], ['inlineData']]);
+    expect(events[0]?.usageMetadata?.candidatesTokenCount).toBeUndefined();
+    expect(events[1]?.usageMetadata?.candidatesTokensDetails?.find((d) => d.modality === 'IMAGE')?.tokenCount).toBe(1290);
+  });
+
+  it.each([
+    [{ imageSize: '1K' }, false],
+    [{}, true],
+    [{ aspectRatio: '4:1' }, false],
+    [{ aspectRatio: '16:9' }, true],
+  ])('with imageConfig %j is accepted: %s', (imageConfig, ok) => {
+    expect(parse(prompt('x', { generationConfig: { imageConfig } })).ok).toBe(ok);
   });
 });

@@ -9,7 +9,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import { MODELS } from '../../src/models/catalog.js';
+import { loadModelTable } from '../../src/models/model-table.js';
 import { FailoverQuotaStore } from '../../src/quota/failover-store.js';
 import { QuotaService, type QuotaProject } from '../../src/quota/quota-service.js';
 import { RedisQuotaStore } from '../../src/quota/redis-store.js';
@@ -20,7 +20,7 @@ import { freePort } from '../support/free-port.js';
 import { startRedisServer, type RunningRedis } from '../support/redis-server.js';
 import { testRedisClient } from './redis-namespace.js';
 
-const model = MODELS[0]!;
+const model = loadModelTable().byId.get('gemini-3-pro-image')!;
 const project: QuotaProject = { id: 'proj-f', tier: 'tier1', limits: { [model.id]: { rpm: 2, rpd: 1_000 } } };
 const USD = 1_000_000_000;
 

@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { GatewayError, type QuotaRefusal } from '../../src/errors/gateway-error.js';
-import { MODELS, type ModelSpec } from '../../src/models/catalog.js';
+import type { ModelSpec } from '../../src/models/catalog.js';
+import { loadModelTable } from '../../src/models/model-table.js';
 import type { Limits } from '../../src/quota/limits.js';
 import { QuotaService, type AdmissionInput, type QuotaProject } from '../../src/quota/quota-service.js';
 import type { QuotaStore } from '../../src/quota/store.js';
@@ -19,8 +20,9 @@ export interface StoreNamespace {
   close(): Promise<void>;
 }
 
-const model = MODELS.find((m) => m.id === 'gemini-3-pro-image-preview')!;
-const otherModel = MODELS.find((m) => m.id === 'gemini-2.5-flash-image')!;
+const TABLE = loadModelTable();
+const model = TABLE.byId.get('gemini-3-pro-image')!;
+const otherModel = TABLE.byId.get('gemini-3.1-flash-lite-image')!;
 
 /** Generous everywhere except what the test names, so only the dimension under test can refuse. */
 function projectWith(limits: Limits, id = 'proj-a', models: readonly ModelSpec[] = [model, otherModel]): QuotaProject {
@@ -106,10 +108,10 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
       await q!.admit(call(clock, project));
       clock.advance(18_960);
       await expect(q!.admit(call(clock, project))).rejects.toThrow(
-        '\n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_paid_tier_requests, limit: 1, model: gemini-3-pro-image-preview\nPlease retry in 41.04s.',
+        '\n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_paid_tier_requests, limit: 1, model: gemini-3-pro-image\nPlease retry in 41.04s.',
       );
       await expect(q!.admit(call(clock, project, { model: otherModel, tenantLimits: { rpd: 0 } }))).rejects.toThrow(
-        /^You exceeded your quota on this gateway \(tenant tenant-a\)\.\n\* Quota exceeded for metric: nanogate\/tenant_requests, limit: 0, model: gemini-2.5-flash-image\nPlease retry in \d+(\.\d+)?s\.$/,
+        /^You exceeded your quota on this gateway \(tenant tenant-a\)\.\n\* Quota exceeded for metric: nanogate\/tenant_requests, limit: 0, model: gemini-3.1-flash-lite-image\nPlease retry in \d+(\.\d+)?s\.$/,
       );
     });
 

@@ -6,14 +6,14 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import { MODELS } from '../../src/models/catalog.js';
+import { loadModelTable } from '../../src/models/model-table.js';
 import { MemoryQuotaStore } from '../../src/quota/memory-store.js';
 import { QuotaService, type QuotaProject } from '../../src/quota/quota-service.js';
 import { RedisQuotaStore } from '../../src/quota/redis-store.js';
 import { WINDOW_MS } from '../../src/quota/windows.js';
 import { testRedisClient } from './redis-namespace.js';
 
-const model = MODELS[0]!;
+const model = loadModelTable().byId.get('gemini-3-pro-image')!;
 const T0 = Date.parse('2026-06-15T18:00:00Z');
 const redisUrl = inject('redisUrl');
 const client = testRedisClient(redisUrl);

@@ -9,7 +9,8 @@ import { openDatabase, type Database } from '../../src/db/database.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { estimateRequest } from '../../src/gemini/request-inspect.js';
 import type { GenerateContentRequest } from '../../src/gemini/types.js';
-import { MODELS, type ModelSpec } from '../../src/models/catalog.js';
+import type { ModelSpec } from '../../src/models/catalog.js';
+import { loadModelTable } from '../../src/models/model-table.js';
 import { MemoryQuotaStore } from '../../src/quota/memory-store.js';
 import { QuotaService } from '../../src/quota/quota-service.js';
 import { GeminiRelay, type CallRequest, type ProjectRuntime, type StartedCall } from '../../src/relay/gemini-relay.js';
@@ -19,17 +20,18 @@ import type { AnswerBody } from '../../src/upstream/answer-body.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { BudgetService } from '../../src/usage/budget.js';
 import { UsageLedger } from '../../src/usage/ledger.js';
-import { buildPriceTable, worstCaseCostNanoUsd } from '../../src/usage/pricing.js';
+import { worstCaseCostNanoUsd } from '../../src/usage/pricing.js';
 import type { UsageRecord } from '../../src/usage/record.js';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
 
 const GOOGLE_KEY = 'relay-test-google-key';
-const START = '2026-06-15T17:00:00Z'; // 10:00 in Los Angeles: Pacific day 2026-06-15
-const PRO = model('gemini-3-pro-image-preview');
-const FLASH = model('gemini-3.1-flash-image-preview');
+const START = '2026-11-27T18:00:00Z'; // 10:00 in Los Angeles: Pacific day 2026-11-27
+// Models the mock (like Google on this day) serves; the relay calls the model it is handed.
+const PRO = model('gemini-3-pro-image');
+const FLASH = model('gemini-nano-banana-2.1');
 
 function model(id: string): ModelSpec {
-  const m = MODELS.find((x) => x.id === id);
+  const m = loadModelTable().byId.get(id);
   if (!m) throw new Error(`no model ${id}`);
   return m;
 }
@@ -80,7 +82,6 @@ function rig(opts: { maxBacklog?: number } = {}): Rig {
     quota,
     budgets,
     ledger,
-    prices: buildPriceTable(),
     clock,
     logger,
     onUpstreamCall: (m, status) => upstreamCalls.push([m, status]),
@@ -144,10 +145,10 @@ const generations = () => mock.received.filter((x) => /:(stream)?[gG]enerateCont
 
 describe('GeminiRelay: the call Google receives', () => {
   const cases: Array<[string, Partial<CallRequest>, string, Record<string, string>]> = [
-    ['generateContent', {}, '/v1beta/models/gemini-3-pro-image-preview:generateContent', {}],
-    ['streamGenerateContent as SSE', { action: 'streamGenerateContent', framing: 'sse' }, '/v1beta/models/gemini-3-pro-image-preview:streamGenerateContent', { alt: 'sse' }],
-    ['streamGenerateContent as a JSON array', { action: 'streamGenerateContent', framing: 'json-array' }, '/v1beta/models/gemini-3-pro-image-preview:streamGenerateContent', {}],
-    ['a call under /v1', { apiVersion: 'v1' }, '/v1/models/gemini-3-pro-image-preview:generateContent', {}],
+    ['generateContent', {}, '/v1beta/models/gemini-3-pro-image:generateContent', {}],
+    ['streamGenerateContent as SSE', { action: 'streamGenerateContent', framing: 'sse' }, '/v1beta/models/gemini-3-pro-image:streamGenerateContent', { alt: 'sse' }],
+    ['streamGenerateContent as a JSON array', { action: 'streamGenerateContent', framing: 'json-array' }, '/v1beta/models/gemini-3-pro-image:streamGenerateContent', {}],
+    ['a call under /v1', { apiVersion: 'v1' }, '/v1/models/gemini-3-pro-image:generateContent', {}],
   ];
   for (const [name, over, path, query] of cases) {
     it(`sends ${name} to the canonical model with the project key and the body as given`, async () => {
@@ -159,7 +160,7 @@ describe('GeminiRelay: the call Google receives', () => {
       expect(seen?.query).toEqual(query);
       expect(seen?.headers['x-goog-api-key']).toBe(GOOGLE_KEY);
       expect(seen?.body.equals(req.body)).toBe(true);
-      expect(r.upstreamCalls).toEqual([['gemini-3-pro-image-preview', 200]]);
+      expect(r.upstreamCalls).toEqual([['gemini-3-pro-image', 200]]);
     });
   }
 });
@@ -170,13 +171,13 @@ describe('GeminiRelay: admission comes first (contract §7)', () => {
     const started = await r.relay.start(call());
     // Admitted and counted although Google's answer has not been read yet.
     expect(await used(r, PRO, 'rpm')).toBe(1);
-    expect(started.admission).toMatchObject({ projectId: 'default', tenantId: 'design', model: 'gemini-3-pro-image-preview', admittedAtMs: Date.parse(START) });
+    expect(started.admission).toMatchObject({ projectId: 'default', tenantId: 'design', model: 'gemini-3-pro-image', admittedAtMs: Date.parse(START) });
     await complete(started);
   });
 
   it('refuses a call over quota without calling Google, counting or recording it', async () => {
     const r = rig();
-    const limited = project({ limits: { 'gemini-3-pro-image-preview': { rpm: 1 } } });
+    const limited = project({ limits: { 'gemini-3-pro-image': { rpm: 1 } } });
     await complete(await r.relay.start(call({ project: limited })));
     const err = await refusal(r.relay.start(call({ project: limited })));
     expect(err.code).toBe('QUOTA_EXHAUSTED');
@@ -189,8 +190,7 @@ describe('GeminiRelay: admission comes first (contract §7)', () => {
 
   it('gives back the budget a refused call had reserved', async () => {
     const r = rig();
-    const prices = buildPriceTable();
-    const worstCase = worstCaseCostNanoUsd(prices, PRO, { estimatedInputTokens: call().estimate.inputTokens, calls: 1, imagesPerCall: 1 });
+    const worstCase = worstCaseCostNanoUsd(PRO, { estimatedInputTokens: call().estimate.inputTokens, calls: 1, imagesPerCall: 1, atMs: Date.parse(START) });
     // Room for one worst-case hold, not two: a hold that leaked would refuse the later call.
     const budgeted = caller({ budget: { dailyUsd: (1.5 * worstCase) / 1e9 }, limits: { rpm: 1 } });
     await r.quota.admit({ project: project(), tenantId: 'design', tenantLimits: { rpm: 1 }, model: PRO, estimatedInputTokens: 1, images: 1, nowMs: r.clock.nowMs() });
@@ -259,7 +259,7 @@ describe("GeminiRelay: Google's 429 cools the model down (contract §7)", () => 
 
     const cooling = await refusal(r.relay.start(call()));
     expect(cooling.code).toBe('QUOTA_EXHAUSTED');
-    expect(cooling.details.quota).toMatchObject({ dimension: 'cooldown', retryAfterMs: 37_000, model: 'gemini-3-pro-image-preview' });
+    expect(cooling.details.quota).toMatchObject({ dimension: 'cooldown', retryAfterMs: 37_000, model: 'gemini-3-pro-image' });
     // Another model of the same project is not cooling down.
     await complete(await r.relay.start(call({ model: FLASH, modelAsked: 'nano-banana-2' })));
 
@@ -268,9 +268,9 @@ describe("GeminiRelay: Google's 429 cools the model down (contract §7)", () => 
     expect(again.status).toBe(200);
     await complete(again);
     expect(generations().map((g) => g.path)).toEqual([
-      '/v1beta/models/gemini-3-pro-image-preview:generateContent',
-      '/v1beta/models/gemini-3.1-flash-image-preview:generateContent',
-      '/v1beta/models/gemini-3-pro-image-preview:generateContent',
+      '/v1beta/models/gemini-3-pro-image:generateContent',
+      '/v1beta/models/gemini-nano-banana-2.1:generateContent',
+      '/v1beta/models/gemini-3-pro-image:generateContent',
     ]);
   });
 
@@ -306,14 +306,14 @@ describe('GeminiRelay: one usage record per upstream call (contract §8)', () =>
     expect(r.ledger.backlog()).toBe(1);
     expect(record).toMatchObject({
       timeMs: Date.parse(START),
-      day: '2026-06-15',
+      day: '2026-11-27',
       requestId: 'req_relay_1',
       tenantId: 'design',
       keyId: 'key_abc123',
       projectId: 'default',
       route: 'native.generateContent',
       modelAsked: 'nano-banana-pro',
-      model: 'gemini-3-pro-image-preview',
+      model: 'gemini-3-pro-image',
       imageSize: '1K', // the model's default: the request named none
       imagesReturned: 1,
       inputTokens: usage.promptTokenCount,
@@ -328,6 +328,8 @@ describe('GeminiRelay: one usage record per upstream call (contract §8)', () =>
     });
     expect(record.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(record.costNanoUsd).toBeGreaterThan(0);
+    // The price row in force at the call (config/models.yaml: Pro's one row, from 2025-11-20).
+    expect(record.priceVersion).toMatch(/^gemini-3-pro-image@2025-11-20#[0-9a-f]{8}$/);
     expect(record.costNanoUsd).toBe((await started.outcome).cost.costNanoUsd);
   });
 
@@ -361,7 +363,7 @@ describe('GeminiRelay: one usage record per upstream call (contract §8)', () =>
     expect(generations()).toHaveLength(3);
     expect(record.httpStatus).toBe(200);
     expect(r.records).toHaveLength(1);
-    expect(r.upstreamCalls).toEqual([['gemini-3-pro-image-preview', 200]]);
+    expect(r.upstreamCalls).toEqual([['gemini-3-pro-image', 200]]);
   });
 
   it('counts each retry against the quota, as Google does, and makes none the quota has no room for', async () => {
@@ -370,7 +372,7 @@ describe('GeminiRelay: one usage record per upstream call (contract §8)', () =>
     await complete(await r.relay.start(call()));
     expect(await used(r, PRO, 'rpm')).toBe(2);
 
-    const limited = project({ limits: { 'gemini-3-pro-image-preview': { rpm: 3 } } });
+    const limited = project({ limits: { 'gemini-3-pro-image': { rpm: 3 } } });
     mock.enqueue({ kind: 'unavailable' });
     // The first call and its retry took two of the minute's three requests; this call takes
     // the third, so its retry finds no room and is not made: Google's 503 stands.
@@ -384,7 +386,7 @@ describe('GeminiRelay: one usage record per upstream call (contract §8)', () =>
 
   it('records a call Google could not be reached for as a 502 upstream error', async () => {
     const r = rig();
-    mock.setModelFault('gemini-3-pro-image-preview', { kind: 'drop' });
+    mock.setModelFault('gemini-3-pro-image', { kind: 'drop' });
     const err = await refusal(r.relay.start(call()));
     expect(err.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(r.records).toHaveLength(1);
@@ -421,7 +423,7 @@ describe('GeminiRelay: draining at shutdown', () => {
 describe('GeminiRelay: the caller going away', () => {
   it('records the call as aborted when the signal aborts before Google answers', async () => {
     const r = rig();
-    mock.setModelFault('gemini-3-pro-image-preview', { kind: 'hang' });
+    mock.setModelFault('gemini-3-pro-image', { kind: 'hang' });
     const controller = new AbortController();
     const pending = refusal(r.relay.start(call({ signal: controller.signal })));
     setImmediate(() => controller.abort());

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
-import { createGateway, type Gateway } from '../../src/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { REDACT_PATHS } from '../../src/ops/log-redaction.js';
 import { hashKey as hashOf } from '../../src/tenants/keys.js';
 import type { Clock } from '../../src/time/clock.js';
@@ -22,6 +22,11 @@ export interface HarnessOptions {
   databaseUrl?: string;
   clock?: Clock;
   adminToken?: string | null;
+  /**
+   * The model table's live check against Google's list: off unless asked for, so that tests
+   * counting what reaches the mock see only their own requests (#11).
+   */
+  modelLiveCheck?: GatewayOptions['modelLiveCheck'];
 }
 
 export interface RunningGateway {
@@ -53,7 +58,7 @@ tenants:
     project: default
     keys: ["${hashOf(OTHER_TENANT_KEY)}"]
 aliases:
-  poster-model: gemini-3-pro-image-preview
+  poster-model: gemini-3-pro-image
 database:
   path: ${dbPath}
 `;
@@ -84,6 +89,7 @@ export async function startGateway(opts: HarnessOptions): Promise<RunningGateway
     ...(opts.clock ? { clock: opts.clock } : {}),
     tenantRefreshMs: 0,
     ledgerFlushIntervalMs: 20,
+    modelLiveCheck: opts.modelLiveCheck ?? false,
   });
   const address = await gateway.app.listen({ port: 0, host: '127.0.0.1' });
   return {

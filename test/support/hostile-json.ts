@@ -80,7 +80,23 @@ export function nativeExpectation(body: Buffer, action: NativeAction): Expectati
   return nativeTypeError(parsed.value) ? refused : judged;
 }
 
-const MODELS = new Set(['nano-banana', 'nano-banana-2', 'nano-banana-pro', 'gemini-2.5-flash-image', 'gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview']);
+/** Every name the gateway routes (config/models.yaml): aliases, served ids, and retired ids it redirects. */
+const MODELS = new Set([
+  'nano-banana',
+  'nano-banana-2',
+  'nano-banana-2.1',
+  'nano-banana-2-lite',
+  'nano-banana-pro',
+  'nano-banana-pro-preview',
+  'gemini-3-pro-image',
+  'gemini-nano-banana-2.1',
+  'gemini-3.1-flash-lite-image',
+  'gemini-3.1-flash-image',
+  'gemini-2.5-flash-image',
+  'gemini-2.5-flash-image-preview',
+  'gemini-3-pro-image-preview',
+  'gemini-3.1-flash-image-preview',
+]);
 
 /** images/generations (contract §6): which fields the gateway must refuse itself. */
 export function generationsExpectation(body: Buffer): Expectation {

@@ -39,9 +39,9 @@ projects:
     apiKey: ${GOOGLE_KEY}
     tier: tier3
     limits:
-      gemini-2.5-flash-image: ${ROOMY}
-      gemini-3.1-flash-image-preview: ${ROOMY}
-      gemini-3-pro-image-preview: ${ROOMY}
+      gemini-3.1-flash-lite-image: ${ROOMY}
+      gemini-nano-banana-2.1: ${ROOMY}
+      gemini-3-pro-image: ${ROOMY}
 tenants:
   - id: design
     project: default

@@ -12,7 +12,7 @@ import { startMockGoogle, type Fault, type MockGoogle } from '../mock-google/ser
 import { freePort } from '../support/free-port.js';
 
 const GOOGLE_KEY = 'upstream-client-test-key';
-const GENERATE = '/v1beta/models/gemini-3-pro-image-preview:generateContent';
+const GENERATE = '/v1beta/models/gemini-3-pro-image:generateContent';
 const BODY = Buffer.from('{"contents":[{"parts":[{"text":"a banana"}]}]}');
 
 let mock: MockGoogle;
@@ -301,7 +301,7 @@ describe('UpstreamClient: the caller\'s abort signal', () => {
 
   it('aborts a call Google has not answered, without retrying it', async () => {
     const { client: c, sleeps } = client();
-    mock.setModelFault('gemini-3-pro-image-preview', { kind: 'hang' });
+    mock.setModelFault('gemini-3-pro-image', { kind: 'hang' });
     const controller = new AbortController();
     const pending = generate(c, controller.signal).catch((e: unknown) => e);
     setImmediate(() => controller.abort());

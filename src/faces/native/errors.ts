@@ -35,6 +35,7 @@ const GOOGLE_STATUS: Record<ErrorCode, string> = {
   UPSTREAM_ERROR: 'UNAVAILABLE',
   UPSTREAM_TIMEOUT: 'DEADLINE_EXCEEDED',
   UPSTREAM_UNAVAILABLE: 'UNAVAILABLE',
+  UPSTREAM_PROJECT_REFUSED: 'UNAVAILABLE',
   CONTENT_POLICY: 'INVALID_ARGUMENT',
   NO_IMAGE: 'UNAVAILABLE',
   STORE_UNAVAILABLE: 'UNAVAILABLE',
@@ -126,6 +127,15 @@ export function renderGoogleError(err: GatewayError): RenderedError {
       break;
     case 'METHOD_NOT_ALLOWED':
       return { status, headers: d.allow ? { allow: d.allow.join(', ') } : {}, body: envelope(status, googleStatus, err.message) };
+    case 'UPSTREAM_PROJECT_REFUSED':
+      // Not Google's "API key not valid": the tenant would read it as its own key being wrong.
+      return {
+        status,
+        headers: {},
+        body: envelope(status, googleStatus, err.message, [
+          { '@type': `${GOOGLE_TYPE_PREFIX}ErrorInfo`, reason: 'UPSTREAM_PROJECT_REFUSED', domain: 'nanogate', metadata: { service: 'nanogate' } },
+        ]),
+      };
     case 'UPSTREAM_ERROR':
       // Google's own answer goes back as Google sent it.
       if (d.upstream?.body) return { status: d.upstream.httpStatus, headers: {}, body: d.upstream.body };

@@ -9,7 +9,8 @@ export function googleModelResource(m: ModelSpec): Record<string, unknown> {
     description: m.description,
     inputTokenLimit: m.inputTokenLimit,
     outputTokenLimit: m.outputTokenLimit,
-    supportedGenerationMethods: ['generateContent', 'countTokens', 'batchGenerateContent'],
+    // Only what the gateway serves (streamGenerateContent is generateContent's, as at Google).
+    supportedGenerationMethods: ['generateContent', 'countTokens'],
     temperature: 1,
     topP: 0.95,
     maxTemperature: 2,

@@ -1,11 +1,13 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { estimateRequest } from '../../gemini/request-inspect.js';
 import { parseRequestSkeleton } from '../../gemini/request-skeleton.js';
+import { canonicalCountTokensBody } from '../../gemini/count-tokens-request.js';
 import type { GenerateContentRequest } from '../../gemini/types.js';
 import type { ModelSpec } from '../../models/catalog.js';
-import type { ProjectRuntime, StreamingAnswer } from '../../relay/gemini-relay.js';
+import { lifecycleHeaders } from '../../models/resolver.js';
+import { newCallTally, type ProjectRuntime, type StreamingAnswer } from '../../relay/gemini-relay.js';
 import { authenticateTenant } from '../../tenants/auth-hook.js';
 import type { Caller } from '../../tenants/registry.js';
 import { formatUsd } from '../../usage/pricing.js';
@@ -106,10 +108,13 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
     if (!p) throw new GatewayError('INTERNAL', `Tenant ${caller.tenant.id} names project ${caller.tenant.projectId}, which is not configured.`);
     return p;
   };
-  const resolve = (name: string, version: string): ModelSpec => {
-    const model = deps.models.resolve(name);
-    if (!model) throw modelNotFound(name, version, deps.models.servedNames());
-    return model;
+  /** The model a call goes to now, with the lifecycle headers its answer carries (RFC 9745, 8594). */
+  const route = (name: string, version: string, reply: FastifyReply): ModelSpec => {
+    const nowMs = deps.clock.nowMs();
+    const found = deps.models.route(name, nowMs);
+    if (!found) throw modelNotFound(name, version, deps.models.servedNames(nowMs));
+    reply.headers(lifecycleHeaders(found, nowMs));
+    return found.served;
   };
 
   // GET /v1/models is shared with the OpenAI face, which picks the shape by key form.
@@ -117,9 +122,9 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
     const q = request.query as Record<string, unknown>;
     return googleModelList(deps.models.canonicalModels(), q['pageSize'], q['pageToken']);
   });
-  app.get('/v1beta/models/*', { onRequest: auth }, async (request) => {
+  app.get('/v1beta/models/*', { onRequest: auth }, async (request, reply) => {
     const rest = (request.params as { '*': string })['*'];
-    return googleModelResource(resolve(rest, 'v1beta'));
+    return googleModelResource(route(rest, 'v1beta', reply));
   });
   refuseOtherMethods(app, '/v1beta/models', ['GET']);
   // A model is read with GET and called with POST (`{model}:generateContent`); nothing else.
@@ -133,8 +138,10 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
       if (!action || !ACTIONS.includes(action)) {
         throw new GatewayError('ROUTE_NOT_FOUND', `Method ${action ?? '(none)'} is not served for models/${modelName}: use generateContent, streamGenerateContent or countTokens.`);
       }
-      const model = resolve(modelName, version);
+      request.modelAsked = modelName;
+      const model = route(modelName, version, reply);
       request.modelId = model.id;
+      request.upstreamTally = newCallTally();
       const caller = request.caller!;
       if (action === 'countTokens') return relayCountTokens(request, reply, deps, projectOf(caller), model, version);
       return relayGenerate(request, reply, deps, { caller, project: projectOf(caller), model, modelAsked: modelName, version, action: action as Exclude<Action, 'countTokens'> });
@@ -165,6 +172,7 @@ async function relayGenerate(
     body: request.body as Buffer,
     estimate: estimateRequest(call.model, parsed),
     signal,
+    ...(request.upstreamTally ? { tally: request.upstreamTally } : {}),
   });
 
   if (!answer.ok) {
@@ -215,14 +223,26 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
   }
   const body = answer.body;
   try {
-    // Validates every header; one Node refuses surfaces here, before the reply is given up.
-    reply.raw.writeHead(answer.status, headers);
+    // Every header Node would refuse surfaces here, before the reply is given up.
+    for (const name in headers) {
+      validateHeaderName(name);
+      const value = headers[name];
+      for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) validateHeaderValue(name, String(v));
+    }
   } catch (e) {
     body.destroy();
     throw new GatewayError('UPSTREAM_UNAVAILABLE', `Google's answer could not be relayed: ${(e as Error).message}`);
   }
   reply.hijack();
   const res = reply.raw;
+  // The status line goes out with the first bytes of the body: until then, an answer that
+  // breaks off can still be a clean 502 rather than a connection closed on a client waiting.
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    res.writeHead(answer.status, headers);
+  };
   let stalled: NodeJS.Timeout | undefined;
   const stopWaiting = () => {
     clearTimeout(stalled);
@@ -235,6 +255,7 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
   res.once('close', stopWaiting);
   body.attach({
     data: (chunk) => {
+      start();
       const more = res.write(chunk);
       if (!more && stalled === undefined) {
         stalled = setTimeout(() => {
@@ -246,16 +267,35 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
       return more;
     },
     end: () => {
+      start();
       if (!trailers) return void res.end();
       void answer.outcome
         .then((o) => res.addTrailers({ 'x-nanogate-cost-usd': formatUsd(o.cost.costNanoUsd) }), () => {})
         .finally(() => res.end());
     },
     error: (err) => {
-      // A client that left is no news (its call is metered as aborted). Otherwise Google broke
-      // off after the headers went out: the client learns of it from the connection closing early.
-      if (!res.destroyed) request.log.warn({ err: err.message }, "Google's answer broke off while it was being relayed");
-      res.destroy();
+      // A client that left is no news (its call is metered as aborted).
+      if (res.destroyed) return;
+      request.log.warn({ err: err.message, started }, "Google's answer broke off while it was being relayed");
+      // After the first bytes, the client learns of it from the connection closing early.
+      if (started) return void res.destroy();
+      started = true;
+      const failure = renderGoogleError(new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before any of it arrived."));
+      const text = JSON.stringify(failure.body);
+      void answer.outcome
+        .then((o) => formatUsd(o.cost.costNanoUsd), () => formatUsd(0))
+        .then((cost) => {
+          if (res.destroyed) return;
+          res.writeHead(failure.status, {
+            ...(reply.getHeaders() as OutgoingHttpHeaders),
+            ...failure.headers,
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(text),
+            'x-nanogate-model': modelId,
+            'x-nanogate-cost-usd': cost,
+          });
+          res.end(text);
+        });
     },
   });
 }
@@ -269,12 +309,15 @@ async function relayCountTokens(request: FastifyRequest, reply: FastifyReply, de
     throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received: ${(e as Error).message}.`);
   }
   // countTokens is relayed, not counted against RPM/RPD and not billed (contract §5).
-  const answer = await deps.upstream.send({
-    method: 'POST',
-    path: `/${version}/models/${model.id}:countTokens`,
-    apiKey: project.apiKey,
-    body,
+  const answer = await deps.relay.countTokens({
+    project,
+    model,
+    apiVersion: version,
+    // The legacy SDK names the model again inside the body, as the client called it: Google
+    // gets the canonical id there too. The only body rewrite the native face makes.
+    body: canonicalCountTokensBody(body, model.id),
     signal: abortOnClientGone(request, reply),
+    ...(request.upstreamTally ? { tally: request.upstreamTally } : {}),
   });
   reply.code(answer.status);
   const contentType = answer.headers['content-type'];

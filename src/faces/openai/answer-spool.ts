@@ -88,8 +88,9 @@ export class AnswerSpool {
     } catch (e) {
       body.destroy();
       await this.#closeFile();
-      if (e instanceof SpoolDiskError || e instanceof SpoolDisposedError) throw e;
+      // Disposed first: a write cut short by dispose() is the client leaving, not the disk failing.
       if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being filled');
+      if (e instanceof SpoolDiskError || e instanceof SpoolDisposedError) throw e;
       throw new SpoolSourceError((e as Error)?.message ?? String(e), { cause: e });
     }
   }
@@ -110,7 +111,9 @@ export class AnswerSpool {
     const file = (this.#opts.createFile ?? ((path: string) => createWriteStream(path, { highWaterMark: 1 << 20 })))(this.#path);
     this.#file = file;
     this.#fileClosed = new Promise<void>((resolve) => {
-      file.on('error', (e: Error) => {
+      file.on('error', (e: NodeJS.ErrnoException) => {
+        // Writes pending when dispose() destroyed the file fail with ERR_STREAM_DESTROYED: no disk fault.
+        if (this.#disposed || e.code === 'ERR_STREAM_DESTROYED') return;
         this.#fileError ??= new SpoolDiskError(`cannot write the spool file: ${e.message}`, { cause: e });
       });
       file.once('close', () => resolve());

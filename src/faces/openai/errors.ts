@@ -39,6 +39,7 @@ const PLAIN: Record<ErrorCode, [type: string, code: string | null]> = {
   UPSTREAM_ERROR: ['server_error', null],
   UPSTREAM_TIMEOUT: ['server_error', null],
   UPSTREAM_UNAVAILABLE: ['server_error', null],
+  UPSTREAM_PROJECT_REFUSED: ['server_error', null],
   CONTENT_POLICY: ['invalid_request_error', 'content_policy_violation'],
   NO_IMAGE: ['server_error', null],
   STORE_UNAVAILABLE: ['server_error', null],
@@ -126,15 +127,10 @@ function asGoogleError(value: unknown): GoogleErrorBody | undefined {
   return Array.isArray(details) || details === undefined ? (value as GoogleErrorBody) : undefined;
 }
 
-function hasErrorReason(u: UpstreamFailure, reason: string): boolean {
-  const details: readonly unknown[] = asGoogleError(u.body)?.error.details ?? [];
-  return details.some((d) => typeof d === 'object' && d !== null && (d as Record<string, unknown>)['reason'] === reason);
-}
-
 /**
- * Google's answer in OpenAI's terms. Google's 401/403, and a 400 for the API key, mean the
- * gateway's own project key was refused: the operator's problem, so the client gets a 502 that
- * names neither key nor Google's text (which can quote it), not a 401 that blames its key.
+ * Google's answer in OpenAI's terms. Refusals of the gateway's own project (its key, a
+ * permission, its prepaid credit) never get here: the relay turns them into
+ * UPSTREAM_PROJECT_REFUSED, a 503 that blames neither the client's key nor its request.
  */
 function renderUpstream(u: UpstreamFailure): RenderedOpenAIError {
   const google = `Google returned ${u.httpStatus} ${u.googleStatus}: ${u.message}`;
@@ -142,18 +138,6 @@ function renderUpstream(u: UpstreamFailure): RenderedOpenAIError {
     const envelope = asGoogleError(u.body) ?? { error: { code: u.httpStatus, message: u.message, status: u.googleStatus } };
     const ms = u.retryAfterMs ?? retryDelayFromGoogle(envelope) ?? DEFAULT_GOOGLE_RETRY_MS;
     return { status: 429, headers: retryHeaders(ms), body: body(google, 'requests', null, 'rate_limit_exceeded') };
-  }
-  if (u.httpStatus === 401 || u.httpStatus === 403 || hasErrorReason(u, 'API_KEY_INVALID')) {
-    return {
-      status: 502,
-      headers: {},
-      body: body(
-        `The gateway's Google credentials were refused (${u.googleStatus}). This is a gateway configuration problem: contact its operator.`,
-        'server_error',
-        null,
-        null,
-      ),
-    };
   }
   if (u.httpStatus === 400 && u.googleStatus === 'INVALID_ARGUMENT') {
     return { status: 400, headers: {}, body: body(google, 'invalid_request_error', null, 'invalid_value') };
@@ -207,6 +191,9 @@ export function renderOpenAIError(err: GatewayError): RenderedOpenAIError {
         : err.message;
       return { status, headers: { 'x-should-retry': 'false' }, body: body(message, type, null, code) };
     }
+    case 'UPSTREAM_PROJECT_REFUSED':
+      // The SDK retries a 503 twice within seconds; nothing changes that fast on the operator's side.
+      return { status, headers: { 'x-should-retry': 'false' }, body: body(err.message, type, null, code) };
     case 'UPSTREAM_ERROR':
       if (d.upstream) return renderUpstream(d.upstream);
       return { status, headers: {}, body: body(err.message, type, null, code) };

@@ -6,7 +6,7 @@ import { parseGoogleError } from '../../gemini/errors.js';
 import { estimateTextTokens, type RequestEstimate } from '../../gemini/request-inspect.js';
 import type { ModelSpec } from '../../models/catalog.js';
 import type { Admission } from '../../quota/quota-service.js';
-import type { CallOutcome, ProjectRuntime, StartedCall } from '../../relay/gemini-relay.js';
+import { newCallTally, type CallOutcome, type ProjectRuntime, type StartedCall } from '../../relay/gemini-relay.js';
 import { authenticateTenant } from '../../tenants/auth-hook.js';
 import type { Caller } from '../../tenants/registry.js';
 import { formatUsd } from '../../usage/pricing.js';
@@ -15,6 +15,7 @@ import { installErrorHandler, modelRouteErrorObserver, refuseOtherMethods } from
 import type { FaceDeps } from '../face-deps.js';
 import { abortOnClientGone } from '../client-connection.js';
 import { googleModelList, googleModelResource } from '../native/models.js';
+import { lifecycleHeaders } from '../../models/resolver.js';
 import { readEditsForm } from './edits-form.js';
 import { parseEditsFields } from './edits-request.js';
 import { renderOpenAIError, rateLimitHeaders } from './errors.js';
@@ -55,6 +56,12 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     limits: { files: 15, fileSize: deps.config.server.bodyLimitBytes, fields: 50, fieldSize: 1 << 20, parts: 80 },
   });
   const auth = authenticateTenant(deps.tenants, deps.authLimiter);
+  // Every spool not yet disposed: shutdown removes their folders before the process exits.
+  const liveSpools = new Set<AnswerSpool>();
+  app.addHook('onClose', async () => {
+    await Promise.allSettled([...liveSpools].map((s) => s.dispose()));
+    liveSpools.clear();
+  });
   const parseOpts = () => ({ resolve: (n: string) => deps.models.resolve(n), defaultModel: deps.config.defaultModel, servedModels: deps.models.servedNames() });
 
   const projectOf = (caller: Caller): ProjectRuntime => {
@@ -67,7 +74,12 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
   const generate = async (request: FastifyRequest, reply: FastifyReply, job: ImageJob): Promise<FastifyReply> => {
     const caller = request.caller!;
     const { request: req } = job;
+    request.modelAsked = req.modelAsked;
     request.modelId = req.model.id;
+    const tally = (request.upstreamTally = newCallTally());
+    const nowMs = deps.clock.nowMs();
+    const found = deps.models.route(req.modelAsked, nowMs);
+    if (found) reply.headers(lifecycleHeaders(found, nowMs));
     const body = buildGeminiRequest({ prompt: req.prompt, images: job.images, imageConfig: req.imageConfig });
     const estimate: RequestEstimate = {
       inputTokens: estimateTextTokens(req.prompt) + job.images.length * req.model.inputTokensPerImage,
@@ -94,6 +106,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
         ...(req.user !== undefined ? { user: req.user } : {}),
         captureImages: 'ranges',
         signal,
+        tally,
       });
       if (!answer.ok) {
         await answer.outcome;
@@ -101,6 +114,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       }
       const spool = new AnswerSpool({ spillAtBytes: SPILL_AT_BYTES });
       spools.push(spool);
+      liveSpools.add(spool);
       try {
         await spool.consume(answer.body.toReadable());
       } catch (e) {
@@ -114,7 +128,13 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       }
       return { outcome: await answer.outcome, admission: answer.admission, spool };
     };
-    const disposeAll = () => Promise.allSettled(spools.map((s) => s.dispose()));
+    const disposeAll = () =>
+      Promise.allSettled(
+        spools.map(async (s) => {
+          await s.dispose();
+          liveSpools.delete(s);
+        }),
+      );
     reply.raw.once('close', () => void disposeAll());
     const settled = await Promise.allSettled(Array.from({ length: req.n }, one));
     // A client gone before the calls settled: its 'close' has fired already, free what came after.
@@ -157,8 +177,12 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     return reply.send(Readable.from(responseBody(), { objectMode: false }));
   };
 
-  const generations = async (request: FastifyRequest, reply: FastifyReply) =>
-    generate(request, reply, { request: parseGenerationsBody(request.body, parseOpts()), images: [], route: 'openai.generations' });
+  const generations = async (request: FastifyRequest, reply: FastifyReply) => {
+    // For the log line, even when the name is refused below.
+    const asked = (request.body as { model?: unknown } | null)?.model;
+    if (typeof asked === 'string') request.modelAsked = asked.slice(0, 200);
+    return generate(request, reply, { request: parseGenerationsBody(request.body, parseOpts()), images: [], route: 'openai.generations' });
+  };
 
   const maxImages = Math.max(...deps.models.canonicalModels().map((m) => m.maxReferenceImages));
   const edits = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -171,6 +195,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       reply.header('connection', 'close');
       throw e;
     });
+    if (fields['model'] !== undefined) request.modelAsked = fields['model'].slice(0, 200);
     const parsed = parseEditsFields(fields, files, parseOpts());
     return generate(request, reply, { request: parsed, images: parsed.images, route: 'openai.edits' });
   };

@@ -56,10 +56,26 @@ describe("Google's error envelope", () => {
     ['BODY_TOO_LARGE', 413, 'INVALID_ARGUMENT'],
     ['UPSTREAM_TIMEOUT', 504, 'DEADLINE_EXCEEDED'],
     ['STORE_UNAVAILABLE', 503, 'UNAVAILABLE'],
+    ['UPSTREAM_PROJECT_REFUSED', 503, 'UNAVAILABLE'],
     ['INTERNAL', 500, 'INTERNAL'],
   ] as const)('renders %s as %i %s', (code, status, googleStatus) => {
     const r = renderGoogleError(new GatewayError(code, 'm'));
     expect(r.status).toBe(status);
     expect(r.body).toMatchObject({ error: { code: status, status: googleStatus, message: 'm' } });
+  });
+});
+
+describe("a refusal of the gateway's own Google project (#12)", () => {
+  it('is a 503 UNAVAILABLE with ErrorInfo UPSTREAM_PROJECT_REFUSED, not API_KEY_INVALID', () => {
+    const r = renderGoogleError(new GatewayError('UPSTREAM_PROJECT_REFUSED', "The gateway's Google project cannot be used right now; its operator has been alerted."));
+    expect(r.status).toBe(503);
+    expect(r.body).toEqual({
+      error: {
+        code: 503,
+        status: 'UNAVAILABLE',
+        message: "The gateway's Google project cannot be used right now; its operator has been alerted.",
+        details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'UPSTREAM_PROJECT_REFUSED', domain: 'nanogate', metadata: { service: 'nanogate' } }],
+      },
+    });
   });
 });

@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
+import { loadModelTable } from '../../../src/models/model-table.js';
 import { ModelResolver } from '../../../src/models/resolver.js';
+import { ManualClock } from '../../../src/time/clock.js';
 import { parseEditsFields, type UploadedFile } from '../../../src/faces/openai/edits-request.js';
 import type { ParseOptions } from '../../../src/faces/openai/generations-request.js';
 
-const resolver = new ModelResolver();
-const opts: ParseOptions = {
-  resolve: (name) => resolver.resolve(name),
-  defaultModel: 'gemini-3-pro-image-preview',
-  servedModels: resolver.servedNames(),
-};
+function optionsAt(at: string): ParseOptions {
+  const resolver = new ModelResolver({ table: loadModelTable(), clock: new ManualClock(at) });
+  return { resolve: (name) => resolver.resolve(name), defaultModel: 'gemini-3-pro-image', servedModels: resolver.servedNames() };
+}
+/** The lineup of 2026-11-28 (config/models.yaml). */
+const opts = optionsAt('2026-11-28T12:00:00Z');
+/** Before gemini-2.5-flash-image's shutdown (2026-10-02), when it still served requests. */
+const beforeFlash25Shutdown = optionsAt('2026-09-01T12:00:00Z');
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('png body')]);
 const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('jpeg body')]);
@@ -22,9 +26,9 @@ function file(fieldname: string, mimeType: string, data: Buffer): UploadedFile {
   return { fieldname, mimeType, data };
 }
 
-function refusal(fields: Record<string, string>, files: UploadedFile[]): GatewayError {
+function refusal(fields: Record<string, string>, files: UploadedFile[], options: ParseOptions = opts): GatewayError {
   try {
-    parseEditsFields(fields, files, opts);
+    parseEditsFields(fields, files, options);
   } catch (e) {
     if (e instanceof GatewayError) return e;
     throw e;
@@ -101,21 +105,26 @@ describe('parseEditsFields: images', () => {
     expect(refusal({ prompt: 'x' }, [file('image', 'image/png', Buffer.alloc(0))]).details.param).toBe('image');
   });
 
-  const counts: Array<[string, number, boolean]> = [
-    ['gemini-3-pro-image-preview', 14, true],
-    ['gemini-3-pro-image-preview', 15, false],
+  // maxReferenceImages (config/models.yaml): Pro, 2.1 and Lite 14; 2.5 Flash 3.
+  const counts: Array<[string, number, boolean, ParseOptions?, string?]> = [
+    ['gemini-3-pro-image', 14, true],
+    ['gemini-3-pro-image', 15, false],
     ['nano-banana-2', 14, true],
     ['nano-banana-2', 15, false],
-    ['nano-banana', 3, true],
-    ['nano-banana', 4, false],
+    ['nano-banana', 14, true],
+    ['nano-banana', 15, false],
+    ['gemini-2.5-flash-image', 3, true, beforeFlash25Shutdown, ' before its shutdown'],
+    ['gemini-2.5-flash-image', 4, false, beforeFlash25Shutdown, ' before its shutdown'],
+    // After it, Lite serves the name, with Lite's limit.
+    ['gemini-2.5-flash-image', 14, true, opts, ' after its shutdown'],
   ];
-  for (const [model, count, ok] of counts) {
-    it(`${ok ? 'takes' : 'refuses'} ${count} images for ${model}`, () => {
+  for (const [model, count, ok, options = opts, when = ''] of counts) {
+    it(`${ok ? 'takes' : 'refuses'} ${count} images for ${model}${when}`, () => {
       const files = Array.from({ length: count }, () => file('image[]', 'image/png', PNG));
       if (ok) {
-        expect(parseEditsFields({ prompt: 'x', model }, files, opts).images).toHaveLength(count);
+        expect(parseEditsFields({ prompt: 'x', model }, files, options).images).toHaveLength(count);
       } else {
-        const e = refusal({ prompt: 'x', model }, files);
+        const e = refusal({ prompt: 'x', model }, files, options);
         expect(e.details.param).toBe('image');
         expect(e.message).toContain('too many images');
       }
@@ -138,7 +147,7 @@ describe('parseEditsFields: text fields, read from their string form', () => {
   it('reads n, size, model and user', () => {
     const req = parseEditsFields({ prompt: 'x', n: '2', size: '1024x1536', model: 'nano-banana-2', user: 'u' }, [file('image', 'image/png', PNG)], opts);
     expect(req).toMatchObject({ n: 2, imageConfig: { aspectRatio: '2:3', imageSize: '2K' }, modelAsked: 'nano-banana-2', user: 'u' });
-    expect(req.model.id).toBe('gemini-3.1-flash-image-preview');
+    expect(req.model.id).toBe('gemini-nano-banana-2.1');
   });
 
   it("accepts stream 'false' and ignores quality, background and input_fidelity", () => {

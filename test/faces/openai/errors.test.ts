@@ -43,6 +43,9 @@ const CONTRACT: Array<{ rule: string; codes: ErrorCode[]; status: number; type: 
   { rule: '§6 safety block', codes: ['CONTENT_POLICY'], status: 400, type: 'invalid_request_error', code: 'content_policy_violation' },
   // §6: "502/503 for upstream failures"; §11 Google unreachable; §6 "if none [of the images], an error".
   { rule: '§6/§11 upstream failure', codes: ['UPSTREAM_ERROR', 'UPSTREAM_UNAVAILABLE', 'NO_IMAGE'], status: 502, type: 'server_error', code: null },
+  // §6: "502/503 for upstream failures"; #12: Google refusing the gateway's own project (key,
+  // permission, prepaid credit) is a 503 the SDK must not retry (checked with its headers below).
+  { rule: '§6 project refused', codes: ['UPSTREAM_PROJECT_REFUSED'], status: 503, type: 'server_error', code: null },
   // §11: "a timeout answers 504 DEADLINE_EXCEEDED (OpenAI: 504)".
   { rule: '§11 upstream timeout', codes: ['UPSTREAM_TIMEOUT'], status: 504, type: 'server_error', code: null },
   // §11: store unreachable under deny, "refused with 503"; §9 full ledger backlog, "refused with 503".
@@ -127,7 +130,7 @@ function quota(over: Partial<QuotaRefusal>): QuotaRefusal {
     limit: 20,
     used: 20,
     retryAfterMs: 12_001,
-    model: 'gemini-3-pro-image-preview',
+    model: 'gemini-3-pro-image',
     projectId: 'default',
     tenantId: 'design-team',
     tier: 'tier1',
@@ -140,7 +143,7 @@ describe('renderOpenAIError: quota refusals (contract §7)', () => {
     const rendered = renderOpenAIError(new GatewayError('QUOTA_EXHAUSTED', 'x', { quota: quota({}) }));
     expect(rendered.status).toBe(429);
     expect(rendered.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded', param: null });
-    expect(rendered.body.error.message).toContain('gemini-3-pro-image-preview');
+    expect(rendered.body.error.message).toContain('gemini-3-pro-image');
     expect(rendered.body.error.message).toContain('Limit 20');
     expect(rendered.headers).toEqual({
       'retry-after': '13',
@@ -219,28 +222,8 @@ describe('renderOpenAIError: Google failures', () => {
     ['503 UNAVAILABLE', { httpStatus: 503, googleStatus: 'UNAVAILABLE', message: 'The model is overloaded. Please try again later.' }, 503, 'server_error', null, true],
     ['504 DEADLINE_EXCEEDED', { httpStatus: 504, googleStatus: 'DEADLINE_EXCEEDED', message: 'Deadline expired before operation could complete.' }, 504, 'server_error', null, true],
     ['409 ABORTED', { httpStatus: 409, googleStatus: 'ABORTED', message: 'Aborted.' }, 502, 'server_error', null, true],
-    ['401 UNAUTHENTICATED', { httpStatus: 401, googleStatus: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials AIzaSyKEY.' }, 502, 'server_error', null, false],
-    ['403 PERMISSION_DENIED', { httpStatus: 403, googleStatus: 'PERMISSION_DENIED', message: 'Method does not allow unregistered callers AIzaSyKEY.' }, 502, 'server_error', null, false],
-    [
-      '400 API_KEY_INVALID',
-      {
-        httpStatus: 400,
-        googleStatus: 'INVALID_ARGUMENT',
-        message: 'API key not valid AIzaSyKEY.',
-        body: {
-          error: {
-            code: 400,
-            message: 'API key not valid AIzaSyKEY.',
-            status: 'INVALID_ARGUMENT',
-            details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }],
-          },
-        },
-      },
-      502,
-      'server_error',
-      null,
-      false,
-    ],
+    // Google's 401/403/402 and API_KEY_INVALID refuse the gateway's project: the relay answers
+    // those with UPSTREAM_PROJECT_REFUSED (below), they never reach this rendering.
   ];
   for (const [name, failure, status, type, code, shown] of cases) {
     it(`renders Google ${name} as ${status} ${type}`, () => {
@@ -255,6 +238,18 @@ describe('renderOpenAIError: Google failures', () => {
       }
     });
   }
+
+  it("renders a refusal of the gateway's own project as a 503 the SDK does not retry, blaming neither key nor request", () => {
+    const rendered = renderOpenAIError(new GatewayError('UPSTREAM_PROJECT_REFUSED', "The gateway's Google project cannot be used right now; its operator has been alerted."));
+    expect(rendered.status).toBe(503);
+    expect(rendered.headers).toEqual({ 'x-should-retry': 'false' });
+    expect(rendered.body.error).toEqual({
+      message: "The gateway's Google project cannot be used right now; its operator has been alerted.",
+      type: 'server_error',
+      param: null,
+      code: null,
+    });
+  });
 
   const limited: Array<[string, Partial<UpstreamFailure>, string, string]> = [
     ['retryAfterMs', { retryAfterMs: 4_500 }, '5', '4500'],

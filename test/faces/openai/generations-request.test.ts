@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError, type ErrorCode } from '../../../src/errors/gateway-error.js';
+import { loadModelTable } from '../../../src/models/model-table.js';
 import { ModelResolver } from '../../../src/models/resolver.js';
+import { ManualClock } from '../../../src/time/clock.js';
 import { buildGeminiRequest, parseGenerationsBody, type ParseOptions } from '../../../src/faces/openai/generations-request.js';
 
-const resolver = new ModelResolver({ 'poster-model': 'gemini-3-pro-image-preview' });
+// The lineup of 2026-11-28 (config/models.yaml): the preview ids and 2.5 Flash are past shutdown.
+const resolver = new ModelResolver({ table: loadModelTable(), aliases: { 'poster-model': 'gemini-3-pro-image' }, clock: new ManualClock('2026-11-28T12:00:00Z') });
 const opts: ParseOptions = {
   resolve: (name) => resolver.resolve(name),
-  defaultModel: 'gemini-3-pro-image-preview',
+  defaultModel: 'gemini-3-pro-image',
   servedModels: resolver.servedNames(),
 };
 
@@ -23,8 +26,8 @@ function refusal(body: unknown): GatewayError {
 describe('parseGenerationsBody: valid bodies', () => {
   it('fills the defaults for a body with only a prompt', () => {
     expect(parseGenerationsBody({ prompt: 'a cat' }, opts)).toEqual({
-      modelAsked: 'gemini-3-pro-image-preview',
-      model: resolver.resolve('gemini-3-pro-image-preview'),
+      modelAsked: 'gemini-3-pro-image',
+      model: resolver.resolve('gemini-3-pro-image'),
       prompt: 'a cat',
       n: 1,
       imageConfig: {},
@@ -33,11 +36,17 @@ describe('parseGenerationsBody: valid bodies', () => {
   });
 
   const models: Array<[string, string]> = [
-    ['nano-banana', 'gemini-2.5-flash-image'],
-    ['Nano-Banana-2', 'gemini-3.1-flash-image-preview'],
-    ['models/gemini-3-pro-image-preview', 'gemini-3-pro-image-preview'],
-    ['google/gemini-2.5-flash-image', 'gemini-2.5-flash-image'],
-    ['poster-model', 'gemini-3-pro-image-preview'],
+    ['nano-banana', 'gemini-3.1-flash-lite-image'],
+    ['Nano-Banana-2', 'gemini-nano-banana-2.1'],
+    ['nano-banana-2-lite', 'gemini-3.1-flash-lite-image'],
+    ['nano-banana-pro', 'gemini-3-pro-image'],
+    ['models/gemini-3-pro-image', 'gemini-3-pro-image'],
+    // Deprecated, not shut down: served as asked.
+    ['google/gemini-3.1-flash-image', 'gemini-3.1-flash-image'],
+    // Shut down: served by the replacement (chain: 2.5 Flash -> Lite).
+    ['models/gemini-3-pro-image-preview', 'gemini-3-pro-image'],
+    ['google/gemini-2.5-flash-image', 'gemini-3.1-flash-lite-image'],
+    ['poster-model', 'gemini-3-pro-image'],
   ];
   for (const [asked, canonical] of models) {
     it(`resolves model ${asked} to ${canonical} and keeps the name asked`, () => {
@@ -58,7 +67,7 @@ describe('parseGenerationsBody: valid bodies', () => {
 
   it('treats null optional fields as absent', () => {
     const req = parseGenerationsBody({ prompt: 'x', n: null, model: null, size: null, user: null, response_format: null, stream: null }, opts);
-    expect(req).toMatchObject({ n: 1, modelAsked: 'gemini-3-pro-image-preview', imageConfig: {}, responseFormat: 'b64_json' });
+    expect(req).toMatchObject({ n: 1, modelAsked: 'gemini-3-pro-image', imageConfig: {}, responseFormat: 'b64_json' });
     expect(req.user).toBeUndefined();
   });
 
@@ -106,7 +115,8 @@ describe('parseGenerationsBody: each invalid field is a 400 naming it', () => {
     ['stream true', { prompt: 'x', stream: true }, 'INVALID_ARGUMENT', 'stream', /not supported/],
     ['stream as a string in JSON', { prompt: 'x', stream: 'false' }, 'INVALID_ARGUMENT', 'stream', /^Invalid type for 'stream'/],
     ['an unsupported size', { prompt: 'x', size: '999x999x9' }, 'INVALID_ARGUMENT', 'size', /'999x999x9'/],
-    ['4K on 2.5 Flash', { prompt: 'x', model: 'nano-banana', size: '4K' }, 'INVALID_ARGUMENT', 'size', /'4K'/],
+    ['4K on Nano Banana 2 Lite (1K only)', { prompt: 'x', model: 'nano-banana', size: '4K' }, 'INVALID_ARGUMENT', 'size', /'4K'/],
+    ['512 on Nano Banana 2.1', { prompt: 'x', model: 'nano-banana-2', size: '512' }, 'INVALID_ARGUMENT', 'size', /'512'/],
     ['a ratio the model lacks', { prompt: 'x', aspect_ratio: '8:1' }, 'INVALID_ARGUMENT', 'aspect_ratio', /'8:1'/],
   ];
   for (const [name, body, code, param, message] of cases) {
@@ -121,7 +131,8 @@ describe('parseGenerationsBody: each invalid field is a 400 naming it', () => {
   it('lists the served models for an unknown model', () => {
     const e = refusal({ prompt: 'x', model: 'gpt-image-1' });
     expect(e.details.servedModels).toEqual(resolver.servedNames());
-    for (const name of ['gemini-3-pro-image-preview', 'nano-banana', 'poster-model']) expect(e.message).toContain(name);
+    for (const name of ['gemini-3-pro-image', 'gemini-nano-banana-2.1', 'nano-banana', 'poster-model']) expect(e.message).toContain(name);
+    expect(e.details.servedModels).not.toContain('gemini-3-pro-image-preview');
   });
 
   it('refuses a default model that is not served as model_not_found, not a crash', () => {

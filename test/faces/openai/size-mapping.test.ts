@@ -1,16 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
-import { MODELS, type ModelSpec } from '../../../src/models/catalog.js';
+import type { ModelSpec } from '../../../src/models/catalog.js';
+import { loadModelTable } from '../../../src/models/model-table.js';
 import { mapSize, outputPixels } from '../../../src/faces/openai/size-mapping.js';
 
+const TABLE = loadModelTable();
 function model(id: string): ModelSpec {
-  const m = MODELS.find((x) => x.id === id);
+  const m = TABLE.byId.get(id);
   if (!m) throw new Error(`no model ${id}`);
   return m;
 }
 
-const pro = model('gemini-3-pro-image-preview');
-const flash31 = model('gemini-3.1-flash-image-preview');
+const pro = model('gemini-3-pro-image');
+/** Deprecated but served: the only model with 512 (config/models.yaml). */
+const flash31 = model('gemini-3.1-flash-image');
+/** 1K / 2K / 4K, no 512, 14 ratios (models-2026-11.md §2). */
+const nb21 = model('gemini-nano-banana-2.1');
+/** 1K only, 10 ratios (models-2026-11.md §2). */
+const lite = model('gemini-3.1-flash-lite-image');
+// Shut down 2026-10-02, so no request reaches it; it stays in the table with its data, and is
+// the only model without a size option and with its own (flash25) pixel table.
 const flash25 = model('gemini-2.5-flash-image');
 
 function refusal(fn: () => unknown): GatewayError {
@@ -52,7 +61,7 @@ function bigger(size: string): string {
 
 describe('mapSize: every row of the output pixel table', () => {
   for (const [ratio, f25, oneK, twoK, fourK] of PIXEL_TABLE) {
-    for (const m of [pro, flash31]) {
+    for (const m of [pro, flash31, nb21]) {
       it(`maps ${m.id} ${oneK} / ${twoK} / ${fourK} to ${ratio} at 1K / 2K / 4K`, () => {
         expect(mapSize(m, { size: oneK })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
         expect(mapSize(m, { size: twoK })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
@@ -64,6 +73,11 @@ describe('mapSize: every row of the output pixel table', () => {
         expect(refusal(() => mapSize(m, { size: bigger(fourK) })).details.param).toBe('size');
       });
     }
+    it(`maps Lite ${oneK} to ${ratio} at 1K, its only size, and refuses anything bigger`, () => {
+      expect(mapSize(lite, { size: oneK })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+      expect(refusal(() => mapSize(lite, { size: bigger(oneK) })).details.param).toBe('size');
+      expect(refusal(() => mapSize(lite, { size: twoK })).details.param).toBe('size');
+    });
     it(`maps 2.5 Flash ${f25} to ${ratio} alone and refuses anything bigger`, () => {
       expect(mapSize(flash25, { size: f25 })).toEqual({ aspectRatio: ratio });
       const e = refusal(() => mapSize(flash25, { size: bigger(f25) }));
@@ -75,16 +89,24 @@ describe('mapSize: every row of the output pixel table', () => {
       expect(outputPixels(pro, ratio, '1K')?.join('x')).toBe(oneK);
       expect(outputPixels(pro, ratio, '2K')?.join('x')).toBe(twoK);
       expect(outputPixels(flash31, ratio, '4K')?.join('x')).toBe(fourK);
+      expect(outputPixels(nb21, ratio, '4K')?.join('x')).toBe(fourK);
+      expect(outputPixels(lite, ratio)?.join('x')).toBe(oneK);
       expect(outputPixels(pro, ratio, '512')).toBeUndefined();
+      expect(outputPixels(nb21, ratio, '512')).toBeUndefined();
+      expect(outputPixels(lite, ratio, '2K')).toBeUndefined();
     });
   }
   for (const [ratio, oneK, twoK, fourK] of FLASH31_EXTRA) {
-    it(`maps 3.1 Flash ${oneK} / ${twoK} / ${fourK} to ${ratio}, a ratio Pro lacks`, () => {
-      expect(mapSize(flash31, { size: oneK })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
-      expect(mapSize(flash31, { size: twoK })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
-      expect(mapSize(flash31, { size: fourK })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
-      expect(mapSize(pro, { size: oneK }).aspectRatio).not.toBe(ratio);
-    });
+    for (const m of [flash31, nb21]) {
+      it(`maps ${m.id} ${oneK} / ${twoK} / ${fourK} to ${ratio}, a ratio Pro and Lite lack`, () => {
+        expect(mapSize(m, { size: oneK })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+        expect(mapSize(m, { size: twoK })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
+        expect(mapSize(m, { size: fourK })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
+        expect(mapSize(pro, { size: oneK }).aspectRatio).not.toBe(ratio);
+        // Lite's nearest ratio at 1K, its only size, is too small for these.
+        expect(refusal(() => mapSize(lite, { size: oneK })).details.param).toBe('size');
+      });
+    }
   }
 });
 
@@ -108,6 +130,13 @@ describe('mapSize: the sizes OpenAI clients send', () => {
     [flash31, '513x513', { aspectRatio: '1:1', imageSize: '1K' }],
     [flash31, '4000x500', { aspectRatio: '8:1', imageSize: '2K' }],
     [flash31, '1024X1024', { aspectRatio: '1:1', imageSize: '1K' }],
+    [nb21, '256x256', { aspectRatio: '1:1', imageSize: '1K' }],
+    [nb21, '512x512', { aspectRatio: '1:1', imageSize: '1K' }],
+    [nb21, '1536x1024', { aspectRatio: '3:2', imageSize: '2K' }],
+    [nb21, '4000x500', { aspectRatio: '8:1', imageSize: '2K' }],
+    [lite, '256x256', { aspectRatio: '1:1', imageSize: '1K' }],
+    [lite, '1024x1024', { aspectRatio: '1:1', imageSize: '1K' }],
+    [lite, '1280x720', { aspectRatio: '16:9', imageSize: '1K' }],
     [flash25, '1024x1024', { aspectRatio: '1:1' }],
     [flash25, '512x512', { aspectRatio: '1:1' }],
     [flash25, '1280x720', { aspectRatio: '16:9' }],
@@ -129,6 +158,11 @@ describe('mapSize: named sizes', () => {
     [flash31, '1K', '1K'],
     [flash31, '2k', '2K'],
     [flash31, '4K', '4K'],
+    [nb21, '1K', '1K'],
+    [nb21, '2K', '2K'],
+    [nb21, '4k', '4K'],
+    [lite, '1K', '1K'],
+    [lite, '1k', '1K'],
   ];
   for (const [m, size, imageSize] of cases) {
     it(`sets imageSize ${imageSize} for '${size}' on ${m.id}`, () => {
@@ -139,7 +173,7 @@ describe('mapSize: named sizes', () => {
     expect(mapSize(flash25, { size: '1K' })).toEqual({});
   });
   it('leaves both to Google for auto, absent and null', () => {
-    for (const m of [pro, flash31, flash25]) {
+    for (const m of [pro, flash31, nb21, lite, flash25]) {
       expect(mapSize(m, { size: 'auto' })).toEqual({});
       expect(mapSize(m, {})).toEqual({});
       expect(mapSize(m, { size: null, aspect_ratio: null })).toEqual({});
@@ -155,6 +189,12 @@ describe('mapSize: what a model cannot produce is a 400 naming the parameter', (
     [flash25, '4096x4096'],
     [flash25, '1536x1024'],
     [pro, '512'],
+    [nb21, '512'],
+    [lite, '512'],
+    [lite, '2K'],
+    [lite, '4K'],
+    [lite, '1536x1024'],
+    [lite, '4096x4096'],
     [pro, '8K'],
     [pro, '3K'],
     [pro, '8192x8192'],
@@ -190,6 +230,18 @@ describe('mapSize: what a model cannot produce is a 400 naming the parameter', (
     expect(supported).not.toContain("'4K'");
     expect(supported).not.toContain("'2K'");
   });
+  it("lists Lite's one size without the ones it lacks", () => {
+    const e = refusal(() => mapSize(lite, { size: '2K' }));
+    const supported = e.message.slice(e.message.indexOf('Supported'));
+    expect(supported).toContain("Supported values are: 'auto', '1K', or 'WIDTHxHEIGHT'");
+    expect(supported).toContain('1584x672');
+    expect(supported).not.toContain("'2K'");
+    expect(supported).not.toContain("'512'");
+  });
+  it("lists 2.1's named sizes without 512", () => {
+    const e = refusal(() => mapSize(nb21, { size: '512' }));
+    expect(e.message).toContain("Supported values are: 'auto', '1K', '2K', '4K', or");
+  });
   it("lists Pro's named sizes and largest outputs", () => {
     const e = refusal(() => mapSize(pro, { size: '512' }));
     expect(e.message).toContain("'auto', '1K', '2K', '4K'");
@@ -208,6 +260,8 @@ describe('mapSize: aspect_ratio', () => {
   it('passes a ratio the model supports', () => {
     expect(mapSize(pro, { aspect_ratio: '16:9' })).toEqual({ aspectRatio: '16:9' });
     expect(mapSize(flash31, { aspect_ratio: '4:1' })).toEqual({ aspectRatio: '4:1' });
+    expect(mapSize(nb21, { aspect_ratio: '1:8' })).toEqual({ aspectRatio: '1:8' });
+    expect(mapSize(lite, { aspect_ratio: '21:9' })).toEqual({ aspectRatio: '21:9' });
     expect(mapSize(flash25, { aspect_ratio: '21:9' })).toEqual({ aspectRatio: '21:9' });
   });
   it('treats auto as unset', () => {
@@ -215,6 +269,8 @@ describe('mapSize: aspect_ratio', () => {
   });
   const refused: Array<[ModelSpec, unknown]> = [
     [pro, '4:1'],
+    [lite, '4:1'],
+    [lite, '8:1'],
     [flash25, '1:8'],
     [pro, '16:10'],
     [pro, '16/9'],
