@@ -9,7 +9,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+# The admin console (#18): its TypeScript compiled into dist/console, with uPlot copied beside it.
+COPY console ./console
+RUN npm run build
 
 # Runtime stage: production dependencies only, non-root.
 FROM node:22.23.3-bookworm-slim AS runtime

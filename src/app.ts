@@ -13,6 +13,8 @@ import { renderGoogleError } from './faces/native/errors.js';
 import { openaiFace } from './faces/openai/plugin.js';
 import { renderOpenAIError } from './faces/openai/errors.js';
 import { adminRoutes } from './admin/plugin.js';
+import { consoleRoutes } from './admin/console/plugin.js';
+import { ConsoleSessions } from './admin/console/session.js';
 import { renderAdminError } from './admin/errors.js';
 import { corsPolicy } from './http/cors-policy.js';
 import './http/request-context.js';
@@ -31,7 +33,10 @@ import type { Clock } from './time/clock.js';
 import type { UpstreamClient } from './upstream/client.js';
 import type { BudgetService } from './usage/budget.js';
 import type { UsageLedger } from './usage/ledger.js';
-import { formatUsd } from './usage/pricing.js';
+import type { HostedImages } from './images/hosted-images.js';
+import { TextAllowance } from './usage/text-allowance.js';
+import { formatUsd, nanoToUsdNumber } from './usage/money.js';
+import { createBatchRuntime, type BatchRuntime } from './batch/runtime.js';
 
 export interface AppDeps {
   config: Readonly<GatewayConfig>;
@@ -50,6 +55,10 @@ export interface AppDeps {
   adminToken?: string;
   /** Where the live check and Google's modelStatus report to; buildApps makes one when not given. */
   modelFindings?: ModelFindings;
+  /** What budget holds allow a call for text and thinking, learned from recent calls (#13.1); a fresh one when not given. */
+  textAllowance?: TextAllowance;
+  /** Where `response_format: "url"` images are kept (#14.4); without it such requests get a 400. */
+  hostedImages?: HostedImages;
 }
 
 /** How long shutdown waits for aborted calls to be metered once every connection is closed. */
@@ -229,6 +238,8 @@ export interface GatewayApps {
   ops: FastifyInstance | undefined;
   /** What the model live check and Google's answers found: the gateway's live check reports here. */
   modelFindings: ModelFindings;
+  /** Google batches and files (#16): gateway.ts starts its follower. */
+  batches: BatchRuntime;
 }
 
 /** The public app, with the ops routes on it (for a config without `server.opsPort`). */
@@ -278,7 +289,13 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
     logger: deps.logger,
     onUpstreamCall: (model, status) => deps.metrics.upstreamCalls.inc({ model, status: String(status) }),
     onUpstreamAttempt: (model, outcome) => deps.metrics.upstreamAttempts.inc({ model, outcome: String(outcome) }),
-    onRecord: (r) => deps.metrics.costUsd.inc({ tenant: r.tenantId, model: r.model }, r.costNanoUsd / 1e9),
+    onRecord: (r) => deps.metrics.costUsd.inc({ tenant: r.tenantId, model: r.model }, nanoToUsdNumber(r.costNanoUsd)),
+    holds: config.budget.holds,
+    textAllowance: deps.textAllowance ?? new TextAllowance(),
+    onOvershoot: (r, excessNanoUsd) => {
+      deps.metrics.budgetOvershoots.inc({ tenant: r.tenantId, model: r.model });
+      deps.metrics.budgetOvershootUsd.inc({ tenant: r.tenantId, model: r.model }, nanoToUsdNumber(excessNanoUsd));
+    },
     onModelStatus: (project, model, status) => modelFindings.modelStatus(project, model, status),
     projectRefusals,
   });
@@ -290,17 +307,34 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
       deps.logger.error({ inFlight: relay.inFlight }, 'calls still running at shutdown: their usage records may be lost');
     }
   });
+  // No I/O here: the follower that polls Google is started by gateway.ts (tests tick it).
+  const batches = createBatchRuntime({
+    config,
+    clock: deps.clock,
+    logger: deps.logger,
+    db: deps.db,
+    store: deps.store,
+    upstream: deps.upstream,
+    ledger: deps.ledger,
+    models: deps.models,
+    projects,
+    onSettled: (batch, _records, costNanoUsd) => deps.metrics.costUsd.inc({ tenant: batch.tenantId, model: batch.model }, nanoToUsdNumber(costNanoUsd)),
+  });
   const faceDeps: FaceDeps = {
     config,
     clock: deps.clock,
     relay,
+    batches,
     upstream: deps.upstream,
     models: deps.models,
     tenants: deps.tenants,
     projects,
     authLimiter,
     db: deps.db,
+    budgets: deps.budgets,
+    ledger: deps.ledger,
     onError: (err) => deps.metrics.errors.inc({ code: err.code }),
+    ...(deps.hostedImages ? { hostedImages: deps.hostedImages } : {}),
   };
 
   await (ops ?? app).register(opsRoutes, {
@@ -346,6 +380,11 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
   await app.register(nativeFace, faceDeps);
   await app.register(openaiFace, faceDeps);
   // No token, no admin routes: every admin path is an unknown route (contract §1).
-  if (deps.adminToken) await (ops ?? app).register(adminRoutes, { ...faceDeps, quota: deps.quota, adminToken: deps.adminToken, modelFindings });
-  return { app, ops, modelFindings };
+  if (deps.adminToken) {
+    // The admin console (#18) lives beside the API it reads, and signs in with the same token.
+    const consoleSessions = new ConsoleSessions({ adminToken: deps.adminToken, clock: deps.clock });
+    await (ops ?? app).register(adminRoutes, { ...faceDeps, quota: deps.quota, adminToken: deps.adminToken, modelFindings, consoleSessions });
+    await (ops ?? app).register(consoleRoutes, { adminToken: deps.adminToken, sessions: consoleSessions, clock: deps.clock, authLimiter });
+  }
+  return { app, ops, modelFindings, batches };
 }

@@ -14,9 +14,14 @@ import { systemClock, type Clock } from './time/clock.js';
 import { UpstreamClient } from './upstream/client.js';
 import { BudgetService } from './usage/budget.js';
 import { UsageLedger } from './usage/ledger.js';
+import { seedTextAllowance, TextAllowance } from './usage/text-allowance.js';
 import { modelTableFor } from './config/load.js';
 import { ModelResolver } from './models/resolver.js';
 import { LiveModelCheck, type IntervalTimers } from './models/live-check.js';
+import type { BatchRuntime } from './batch/runtime.js';
+import { HostedImages } from './images/hosted-images.js';
+import { DirectoryImageStore } from './images/directory-store.js';
+import { PostgresImageStore } from './images/postgres-store.js';
 
 export interface GatewayOptions {
   config: Readonly<GatewayConfig>;
@@ -34,6 +39,10 @@ export interface GatewayOptions {
    */
   modelLiveCheck?: false | { timers?: IntervalTimers };
   ledgerFlushIntervalMs?: number;
+  /** The wait between retries of Google (tests pass one that does not wait; production backs off for real). */
+  upstreamSleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** The follower of Google batches (#16): on by default; tests that tick it themselves turn it off. */
+  batchFollower?: false;
 }
 
 /** A start that cannot go on, naming the part that failed: "database: connect ECONNREFUSED 127.0.0.1:5999 (DATABASE_URL)". */
@@ -65,6 +74,10 @@ export interface Gateway {
   tenants: TenantRegistry;
   /** The model table's check against Google's list (idle() settles once a check in flight ends). */
   liveCheck: LiveModelCheck;
+  /** Google batches and files (#16), with the follower that meters them. */
+  batches: BatchRuntime;
+  /** Images of `response_format: "url"` answers (#14.4); sweep() deletes the expired ones now. */
+  hostedImages: HostedImages;
   /**
    * Stops accepting, lets in-flight requests finish for up to `graceMs` (default
    * `server.shutdownGraceMs`), then cuts the connections still open, which aborts their calls;
@@ -110,7 +123,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const budgets = new BudgetService({
     store,
     logger,
-    loadSpendNanoUsd: async (tenantId, fromMs, toMs) => (await db.spendNanoUsd(tenantId, fromMs, toMs)) + ledger.pendingCostNanoUsd(tenantId, fromMs, toMs),
+    loadSpendNanoUsd: async (tenantId, fromMs, toMs, keyId) =>
+      (await db.spendNanoUsd(tenantId, fromMs, toMs, keyId)) + ledger.pendingCostNanoUsd(tenantId, fromMs, toMs, keyId),
   });
   const tenants = new TenantRegistry({
     tenants: config.tenants,
@@ -121,15 +135,39 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     ...(opts.tenantRefreshMs !== undefined ? { refreshIntervalMs: opts.tenantRefreshMs } : {}),
   });
   await tenants.start();
+  // Budget holds learn each model's text and thinking from its calls (#13.1); the ledger's newest
+  // calls seed that in the background, never holding up the start.
+  const textAllowance = new TextAllowance();
+  if (config.budget.holds === 'sized') void seedTextAllowance(textAllowance, { db, models: models.canonicalModels(clock.nowMs()), logger });
   for (const p of config.projects) {
     if (!p.apiKey) logger.warn({ project: p.id }, 'project has no Google API key (set GEMINI_API_KEY): its calls are refused until it is set');
   }
   for (const t of config.tenants) {
     if (t.keys.includes(DEV_KEY_HASH)) logger.warn({ tenant: t.id }, 'tenant uses the well-known development key "nanogate-dev-key": replace it before production');
   }
-  const upstream = new UpstreamClient({ baseUrl: config.upstream.baseUrl, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries });
+  const upstream = new UpstreamClient({
+    baseUrl: config.upstream.baseUrl,
+    timeoutMs: config.upstream.timeoutMs,
+    retries: config.upstream.retries,
+    ...(opts.upstreamSleep ? { sleep: opts.upstreamSleep } : {}),
+  });
   const metrics = new GatewayMetrics();
-  const { app, ops, modelFindings } = await buildApps({
+  // response_format "url" (#14.4): PostgreSQL when instances share a database (each serves the
+  // others' URLs), else a directory.
+  const hosted = config.openai.hostedImages;
+  if (hosted.store === 'postgres' && !opts.databaseUrl) {
+    throw new StartupError('database', 'openai.hostedImages.store is postgres, which needs DATABASE_URL');
+  }
+  const hostedImages = new HostedImages({
+    store: hosted.store === 'postgres' || (hosted.store === 'auto' && opts.databaseUrl) ? new PostgresImageStore(opts.databaseUrl!) : new DirectoryImageStore(hosted.directory),
+    clock,
+    ttlMs: hosted.ttlMinutes * 60_000,
+    ...(hosted.signingKey ? { signingKey: Buffer.from(hosted.signingKey) } : {}),
+    ...(hosted.baseUrl ? { baseUrl: hosted.baseUrl } : {}),
+    logger,
+  });
+  hostedImages.start();
+  const { app, ops, modelFindings, batches } = await buildApps({
     config,
     clock,
     logger,
@@ -142,6 +180,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     models,
     tenants,
     metrics,
+    textAllowance,
+    hostedImages,
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
   });
 
@@ -157,15 +197,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   // Not awaited: Google unreachable (or slow) never holds up or fails the start.
   if (opts.modelLiveCheck !== false) liveCheck.start();
+  if (opts.batchFollower !== false) batches.follower.start();
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = config.server.shutdownGraceMs) =>
     (closing ??= (async () => {
       await liveCheck.stop();
+      // A settlement cut short is repeated by whichever instance follows next: it records nothing twice.
+      await batches.follower.stop();
       const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
       cut.unref();
       await app.close();
       clearTimeout(cut);
+      await hostedImages.stop().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'hosted images: closing the store failed'));
       // Last: probes and scrapers see the drain through to its end.
       await ops?.close();
       tenants.stop();
@@ -185,7 +229,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       models: models.canonicalModels(nowMs).filter((m) => Object.values(projectLimitsFor(p.tier, p.limits, m)).every((v) => v !== 0)).length,
     })),
   };
-  return { app, ops, summary, db, ledger, tenants, liveCheck, close };
+  return { app, ops, summary, db, ledger, tenants, liveCheck, hostedImages, batches, close };
 }
 
 function safeRedisDescription(redisUrl: string): string {

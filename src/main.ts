@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
@@ -45,9 +45,14 @@ async function main(): Promise<void> {
   const logger: Logger = pino({ level: env.LOG_LEVEL ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pretty ?? destination);
   const exit = (code: number) => {
     try {
+      // Probe first: sonic-boom's flushSync (4.2) retries a broken pipe for ever, so with
+      // stdout's reader gone (npm or a process manager killed) the process never exited.
+      writeSync(1, '');
       destination.flushSync();
-    } catch {
-      // stdout already gone: nothing more to say
+    } catch (e) {
+      // stdout gone: pino's own EPIPE handling turns every later flush (its exit hook's too)
+      // into a no-op. Nothing more to say.
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE') destination.emit('error', e);
     }
     process.exit(code);
   };

@@ -45,9 +45,11 @@ describe('nanogate models (#11)', () => {
     expect(lines[0]).toBe('Model table at 2026-11-28 (limits: tier1; retired names: redirect).');
     const row = (start: string) => lines.map((l) => l.replace(/ {2,}/g, ' | ')).find((l) => l.startsWith(start));
     expect(row('name(s)')).toBe('name(s) | model | stage | shutdown | USD per image: standard / batch | limits (tier1)');
-    expect(row('nano-banana-pro |')).toBe('nano-banana-pro | gemini-3-pro-image | GA | — | 1K 0.134400 / 0.067200 | rpm 20, tpm 100000, rpd 250, ipm 20');
-    expect(row('nano-banana |')).toBe('nano-banana | gemini-3.1-flash-lite-image | GA | — | 1K 0.033600 / 0.016800 | rpm 100, tpm 1000000, rpd 1000, ipm 100');
-    expect(row('— | gemini-3.1-flash-image |')).toBe('— | gemini-3.1-flash-image | deprecated | not announced | 512 0.044820 / 0.022410 | rpm 100, tpm 1000000, rpd 1000, ipm 100');
+    // The shipped config's OpenAI names (#14.5) come first, in name order.
+    expect(row('gpt-image-1 |')).toBe('gpt-image-1 | gemini-3-pro-image | GA | — | 1K 0.134400 / 0.067200 | rpm 20, tpm 100000, rpd 250, ipm 20, batch tokens 2000000');
+    expect(row('nano-banana-pro |')).toBe('nano-banana-pro | (Nano Banana Pro) | 2K 0.134400 / 0.067200');
+    expect(row('dall-e-2 |')).toBe('dall-e-2 | gemini-3.1-flash-lite-image | GA | — | 1K 0.033600 / 0.016800 | rpm 100, tpm 1000000, rpd 1000, ipm 100, batch tokens 2000000');
+    expect(row('— | gemini-3.1-flash-image |')).toBe('— | gemini-3.1-flash-image | deprecated | not announced | 512 0.044820 / 0.022410 | rpm 100, tpm 1000000, rpd 1000, ipm 100, batch tokens 2000000');
     // Retired: shown with where its requests go, no price or limits of its own.
     expect(row('— | gemini-2.5-flash-image |')).toBe('— | gemini-2.5-flash-image | retired | 2026-10-02 | requests go to gemini-3.1-flash-lite-image | —');
     expect(r.out).toContain('4K 0.240000 / 0.120000');
@@ -61,7 +63,7 @@ describe('nanogate models (#11)', () => {
     expect(report.models[0]).toEqual({
       id: 'gemini-3-pro-image',
       displayName: 'Nano Banana Pro',
-      aliases: ['nano-banana-pro', 'nano-banana-pro-preview'],
+      aliases: ['gpt-image-1', 'nano-banana-pro', 'nano-banana-pro-preview'],
       stage: 'ga',
       released: '2026-05-28',
       deprecatedAt: null,
@@ -71,8 +73,10 @@ describe('nanogate models (#11)', () => {
       servedBy: 'gemini-3-pro-image',
       imageSizes: ['1K', '2K', '4K'],
       pricesUsdPerImage: { standard: { '1K': '0.134400', '2K': '0.134400', '4K': '0.240000' }, batch: { '1K': '0.067200', '2K': '0.067200', '4K': '0.120000' } },
+      batch: true,
       priceFrom: '2025-11-20',
       limits: { rpm: 500, tpm: 4000000, rpd: 20000, ipm: 500 },
+      batchTokens: 200000000,
     });
     expect(report.models.find((m) => m['id'] === 'gemini-2.5-flash-image')).toMatchObject({ retired: true, servedBy: 'gemini-3.1-flash-lite-image', pricesUsdPerImage: { standard: { '1K': '0.038700' } } });
     expect(report.models.filter((m) => m['retired']).map((m) => m['id'])).toEqual([

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { StoredKey, StoredTenant } from '../db/database.js';
+import type { KeyPatch, StoredKey, StoredTenant } from '../db/database.js';
 import { DuplicateError } from '../db/database.js';
 import { installErrorHandler, refuseOtherMethods } from '../faces/error-handling.js';
 import { closeIfBodyPending } from '../http/early-refusal.js';
@@ -14,6 +14,8 @@ import { hashesEqual, hashKey, newKeyId, newTenantKey } from '../tenants/keys.js
 import type { Tenant } from '../tenants/registry.js';
 import { sendUsageReport } from '../usage/usage-route.js';
 import { renderAdminError } from './errors.js';
+import { consoleApiRoutes } from './console-api.js';
+import { CSRF_HEADER, type ConsoleSessions } from './console/session.js';
 
 export interface AdminDeps extends FaceDeps {
   quota: QuotaService;
@@ -21,7 +23,12 @@ export interface AdminDeps extends FaceDeps {
   adminToken: string;
   /** What the live check and Google's answers found (GET /admin/models). */
   modelFindings?: ModelFindings;
+  /** The admin console's sign-ins (#18): its session cookie stands in for the bearer token. */
+  consoleSessions?: ConsoleSessions;
 }
+
+/** Methods that change nothing: the console's session alone suffices; any other needs its CSRF token too. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const count = z.int().nonnegative();
 const limitsBody = z.strictObject({ rpm: count.optional(), tpm: count.optional(), rpd: count.optional(), ipm: count.optional() });
@@ -29,7 +36,25 @@ const budgetBody = z.strictObject({ dailyUsd: z.number().nonnegative().optional(
 const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'must be 1-64 letters, digits, ".", "_" or "-"' });
 const createTenantBody = z.strictObject({ id: tenantId, project: z.string(), limits: limitsBody.optional(), budget: budgetBody.optional() });
 const patchTenantBody = z.strictObject({ project: z.string().optional(), limits: limitsBody.optional(), budget: budgetBody.optional(), disabled: z.boolean().optional() });
-const createKeyBody = z.strictObject({ name: z.string().max(200).optional() }).optional();
+const keyLabel = z.string().max(200);
+const instant = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 instant such as 2026-12-31T23:59:59Z' });
+/** A key's own settings (#13.3): `label` (`name` is its older spelling), limits, budget, expiry. */
+const keySettingsFields = {
+  label: keyLabel.optional(),
+  name: keyLabel.optional(),
+  limits: limitsBody.optional(),
+  budget: budgetBody.optional(),
+};
+const createKeyBody = z.strictObject({ ...keySettingsFields, expiresAt: instant.optional() }).optional();
+const patchKeyBody = z.strictObject({ ...keySettingsFields, label: keyLabel.nullable().optional(), expiresAt: instant.nullable().optional() });
+
+/** The label given as `label` or as `name`; both, differing, is a 400. Undefined: not given. */
+function labelOf(body: { label?: string | null | undefined; name?: string | undefined } | undefined): string | null | undefined {
+  if (body?.label !== undefined && body.name !== undefined && body.label !== body.name) {
+    throw new GatewayError('INVALID_ARGUMENT', 'label: give the label once (name is its older spelling)', { param: 'label' });
+  }
+  return body?.label !== undefined ? body.label : body?.name;
+}
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? undefined);
@@ -45,7 +70,20 @@ function tenantView(t: StoredTenant | Tenant): Record<string, unknown> {
 }
 
 function keyView(k: StoredKey): Record<string, unknown> {
-  return { id: k.keyId, tenant: k.tenantId, name: k.name, createdAt: new Date(k.createdAtMs).toISOString(), revokedAt: k.revokedAtMs === null ? null : new Date(k.revokedAtMs).toISOString() };
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: k.keyId,
+    tenant: k.tenantId,
+    label: k.name,
+    // The label's older name, kept for clients written against it.
+    name: k.name,
+    limits: k.limits,
+    budget: k.budget,
+    expiresAt: iso(k.expiresAtMs),
+    createdAt: iso(k.createdAtMs),
+    updatedAt: iso(k.updatedAtMs),
+    revokedAt: iso(k.revokedAtMs),
+  };
 }
 
 /**
@@ -64,6 +102,15 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   app.addHook('onRequest', (request: FastifyRequest, reply, done) => {
     const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
     if (m?.[1] && hashesEqual(hashKey(m[1].trim()), expected) && !hasConflictingRepeats(request.raw.rawHeaders, 'authorization')) return done();
+    // The console's calls (#18): its session cookie instead of the token, and on every request
+    // that changes state the session's CSRF token in a header, which another site cannot read
+    // or set. A request that sends a wrong bearer token is refused whatever its cookie.
+    const session = request.headers.authorization === undefined ? deps.consoleSessions?.fromRequest(request) : undefined;
+    if (session) {
+      if (SAFE_METHODS.has(request.method) || deps.consoleSessions!.csrfMatches(session, request.headers[CSRF_HEADER])) return done();
+      closeIfBodyPending(request, reply);
+      return done(new GatewayError('FORBIDDEN', `A console request that changes state needs the session's CSRF token in ${CSRF_HEADER}.`));
+    }
     closeIfBodyPending(request, reply);
     done(new GatewayError('UNAUTHENTICATED', 'The admin API needs Authorization: Bearer $ADMIN_TOKEN.'));
   });
@@ -132,9 +179,22 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const { id } = request.params as { id: string };
     refuseConfigTenant(id);
     const body = parseBody(createKeyBody, request.body);
+    const nowMs = deps.clock.nowMs();
+    const expiresAtMs = body?.expiresAt !== undefined ? Date.parse(body.expiresAt) : undefined;
+    if (expiresAtMs !== undefined && expiresAtMs <= nowMs) throw new GatewayError('INVALID_ARGUMENT', 'expiresAt: must be in the future', { param: 'expiresAt' });
+    const label = labelOf(body);
     await storedTenant(id);
     const key = newTenantKey();
-    const stored = await deps.db.createKey({ keyId: newKeyId(), tenantId: id, hash: hashKey(key), name: body?.name ?? null, createdAtMs: deps.clock.nowMs() });
+    const stored = await deps.db.createKey({
+      keyId: newKeyId(),
+      tenantId: id,
+      hash: hashKey(key),
+      name: label ?? null,
+      createdAtMs: nowMs,
+      ...(body?.limits ? { limits: body.limits } : {}),
+      ...(body?.budget ? { budget: body.budget } : {}),
+      ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
+    });
     await deps.tenants.refresh();
     // The key itself is shown here, once; only its hash is kept.
     return reply.code(201).send({ ...keyView(stored), key });
@@ -145,6 +205,24 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     refuseConfigTenant(id);
     await storedTenant(id);
     return { keys: (await deps.db.listKeys(id)).map(keyView) };
+  });
+
+  // A key's own settings (#13.3): label, limits and budget (each replaced whole), expiry (null: none).
+  app.patch('/admin/tenants/:id/keys/:keyId', async (request) => {
+    const { id, keyId } = request.params as { id: string; keyId: string };
+    refuseConfigTenant(id);
+    const body = parseBody(patchKeyBody, request.body);
+    const label = labelOf(body);
+    const patch: KeyPatch = {
+      ...(label !== undefined ? { name: label } : {}),
+      ...(body.limits ? { limits: body.limits } : {}),
+      ...(body.budget ? { budget: body.budget } : {}),
+      ...(body.expiresAt !== undefined ? { expiresAtMs: body.expiresAt === null ? null : Date.parse(body.expiresAt) } : {}),
+    };
+    const k = await deps.db.updateKey(id, keyId, patch, deps.clock.nowMs());
+    if (!k) throw new GatewayError('NOT_FOUND', `No unrevoked key ${keyId} for tenant ${id}.`);
+    await deps.tenants.refresh();
+    return keyView(k);
   });
 
   app.delete('/admin/tenants/:id/keys/:keyId', async (request, reply) => {
@@ -160,12 +238,14 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const project = deps.projects.get(id);
     if (!project) throw new GatewayError('NOT_FOUND', `No project ${id}.`);
     const nowMs = deps.clock.nowMs();
-    const rows = await deps.quota.snapshot(project, deps.models.canonicalModels(), nowMs);
+    const { rows, cooldowns } = await deps.quota.snapshotWithCooldowns(project, deps.models.canonicalModels(), nowMs);
     const models: Record<string, Record<string, unknown>> = {};
     for (const r of rows) {
       (models[r.model] ??= {})[r.dimension] = { limit: r.limit, used: r.used, remaining: r.remaining, resetAt: new Date(r.resetAtMs).toISOString() };
     }
-    return { project: id, tier: project.tier, at: new Date(nowMs).toISOString(), models };
+    // Models refused locally after Google's 429, until `until` (the console's live quota view).
+    const cooling = Object.fromEntries(cooldowns.map((c) => [c.model, { until: new Date(c.untilMs).toISOString(), remainingMs: c.untilMs - nowMs }]));
+    return { project: id, tier: project.tier, at: new Date(nowMs).toISOString(), models, cooldowns: cooling };
   });
 
   app.get('/admin/usage', async (request, reply) => sendUsageReport(request, reply, deps, {}));
@@ -177,9 +257,12 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     liveCheck: deps.modelFindings?.view() ?? null,
   }));
 
+  consoleApiRoutes(app, deps);
+
   refuseOtherMethods(app, '/admin/tenants', ['GET', 'POST']);
   refuseOtherMethods(app, '/admin/tenants/:id', ['GET', 'PATCH', 'DELETE']);
   refuseOtherMethods(app, '/admin/tenants/:id/keys', ['GET', 'POST']);
+  refuseOtherMethods(app, '/admin/tenants/:id/keys/:keyId', ['PATCH', 'DELETE']);
   refuseOtherMethods(app, '/admin/usage', ['GET']);
   refuseOtherMethods(app, '/admin/models', ['GET']);
 }

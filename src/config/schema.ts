@@ -23,6 +23,8 @@ const projectLimitsSchema = z.strictObject({
   tpm: positiveInt.optional(),
   rpd: positiveInt.optional(),
   ipm: positiveInt.optional(),
+  /** Enqueued input tokens of unfinished batches (#16), Google's Batch API limit. */
+  batchTokens: positiveInt.optional(),
 });
 
 const keyHash = z
@@ -91,6 +93,55 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   store: z.strictObject({ onFailure: z.enum(['local', 'deny'], { error: 'must be local or deny' }).default('local') }).prefault({}),
+  /** The OpenAI face's image inputs and hosted image URLs (#14). */
+  openai: z
+    .strictObject({
+      /**
+       * Hosts whose http(s) image URLs the gateway may fetch for chat completions, Responses and
+       * edits (`images.example.com`, or `*.example.com` for its subdomains). Empty (the default):
+       * data URLs only; the gateway never requests an address the operator did not list.
+       */
+      imageUrlHosts: z
+        .array(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i, { error: 'must be a host name, "*.domain", or host:port' }), {
+          error: 'must be a list of host names',
+        })
+        .default([]),
+      /** `response_format: "url"`: where images wait for their URL to be fetched, and for how long. */
+      hostedImages: z
+        .strictObject({
+          /** auto: PostgreSQL when DATABASE_URL is set (instances serve each other's URLs), else the directory. */
+          store: z.enum(['auto', 'directory', 'postgres'], { error: 'must be auto, directory or postgres' }).default('auto'),
+          directory: z.string().min(1).default('data/images'),
+          ttlMinutes: positiveInt.max(24 * 60, { error: 'must be at most 1440 (a day)' }).default(60),
+          /** The gateway's public origin for the URLs (https://images.example.com); default: the request's own. */
+          baseUrl: z.url({ error: 'must be an http(s) URL' }).optional(),
+          /** HMAC key for the URLs, at least 32 characters; empty: one made and kept in the store. */
+          signingKey: z
+            .string()
+            .refine((v) => v === '' || v.length >= 32, { error: 'must be at least 32 characters (or empty: a key kept in the store)' })
+            .default(''),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /**
+   * Budget holds (#13.1): `sized` holds each call's input, images and a text and thinking
+   * allowance learned from recent calls, and settles to the real cost; `strict` holds the worst
+   * case (the model's whole output limit of text and thinking), so no call can cost more than
+   * it held.
+   */
+  budget: z.strictObject({ holds: z.enum(['sized', 'strict'], { error: 'must be sized or strict' }).default('sized') }).prefault({}),
+  /**
+   * Google batches (#16): one instance at a time (a lease in the database) asks Google every
+   * pollIntervalMs how unfinished batches stand, and meters the finished ones; another takes
+   * over within leaseMs if it goes away.
+   */
+  batches: z
+    .strictObject({
+      pollIntervalMs: positiveInt.default(30_000),
+      leaseMs: positiveInt.default(120_000),
+    })
+    .prefault({}),
   server: z
     .strictObject({
       bodyLimitBytes: positiveInt.default(64 * 1024 * 1024),

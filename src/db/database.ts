@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { UsageRecord } from '../usage/record.js';
+import type { UsageFlag, UsageRecord } from '../usage/record.js';
 
 export { DatabaseUnavailableError, DuplicateError, NotFoundError } from './errors.js';
 import { GuardedDatabase } from './guarded-database.js';
+import type { BatchStore } from './batch-store.js';
 
 export interface TenantLimits {
   rpm?: number;
@@ -33,15 +34,31 @@ export interface StoredKey {
   tenantId: string;
   /** 'sha256:<hex>' */
   hash: string;
+  /** The key's label (the admin API's `label`, formerly `name`). */
   name: string | null;
+  /** The key's own limits and budget (#13.3), within its tenant's; empty: only the tenant's apply. */
+  limits: TenantLimits;
+  budget: TenantBudget;
+  /** From this instant on the key is refused with 401 saying it expired; null: never. */
+  expiresAtMs: number | null;
   createdAtMs: number;
+  /** Creation, and every change of its settings (changesSince reads it). */
+  updatedAtMs: number;
   revokedAtMs: number | null;
 }
 
-/** `modelAsked`: the name the client used (a retired id, an alias), beside `model`, the model that served it. */
-export type GroupBy = 'tenant' | 'model' | 'modelAsked' | 'day' | 'project' | 'key' | 'month';
+/** What createKey takes: settings left out are empty (no limits, no budget, no expiry). */
+export type NewKey = Omit<StoredKey, 'revokedAtMs' | 'updatedAtMs' | 'limits' | 'budget' | 'expiresAtMs'> &
+  Partial<Pick<StoredKey, 'limits' | 'budget' | 'expiresAtMs'>>;
 
-export const GROUP_BY_KEYS: readonly GroupBy[] = ['tenant', 'model', 'modelAsked', 'day', 'project', 'key', 'month'];
+/** A key's settings as PATCH changes them: `limits` and `budget` are replaced whole; `expiresAtMs: null` clears the expiry. */
+export type KeyPatch = Partial<Pick<StoredKey, 'name' | 'limits' | 'budget' | 'expiresAtMs'>>;
+
+/** `modelAsked`: the name the client used (a retired id, an alias), beside `model`, the model that served it. */
+/** `batch` (#16) splits spend into 'batch' (Google's Batch API, at Batch prices) and 'standard'. */
+export type GroupBy = 'tenant' | 'model' | 'modelAsked' | 'day' | 'project' | 'key' | 'user' | 'month' | 'batch';
+
+export const GROUP_BY_KEYS: readonly GroupBy[] = ['tenant', 'model', 'modelAsked', 'day', 'project', 'key', 'user', 'month', 'batch'];
 
 export interface UsageQuery {
   /** Inclusive Pacific days, YYYY-MM-DD. */
@@ -50,6 +67,10 @@ export interface UsageQuery {
   tenantId?: string;
   projectId?: string;
   model?: string;
+  /** The key id the calls came with. */
+  keyId?: string;
+  /** The `user` a client sent (OpenAI face). */
+  user?: string;
   groupBy: GroupBy[];
 }
 
@@ -70,8 +91,25 @@ export interface UsageRow extends UsageCounts {
   day?: string;
   project?: string;
   key?: string;
+  /** '' for calls that named no user. */
+  user?: string;
   month?: string;
+  /** 'batch' or 'standard'. */
+  batch?: string;
   costNanoUsd: bigint;
+}
+
+/** The newest usage records (the admin console's recent calls, #18), filtered. */
+export interface RecentUsageQuery {
+  /** At most this many records. */
+  limit: number;
+  tenantId?: string;
+  /** The model that served (canonical id). */
+  model?: string;
+  /** Inclusive range of the record's httpStatus: 200-299, 429-429, 500-599. */
+  httpStatus?: { from: number; to: number };
+  /** Records carrying this flag. */
+  flag?: UsageFlag;
 }
 
 export interface TenantChanges {
@@ -83,7 +121,8 @@ export interface TenantChanges {
 /** The migrations one migrate() call applied (empty: the schema was current), for the start log. */
 export type AppliedMigrations = ReadonlyArray<{ version: number; name: string }>;
 
-export interface Database {
+/** Usage, tenants and keys; and Google batches and files with their owners (#16, BatchStore). */
+export interface Database extends BatchStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Versioned migrations, applied at start; idempotent; on PostgreSQL serialised by an advisory lock. */
   migrate(): Promise<AppliedMigrations>;
@@ -91,8 +130,15 @@ export interface Database {
   insertUsage(records: readonly UsageRecord[]): Promise<void>;
   /** Rows sorted by the group keys in `groupBy` order; costs summed exactly. */
   queryUsage(q: UsageQuery): Promise<UsageRow[]>;
-  /** Sum of costNanoUsd for a tenant with fromMs <= timeMs < toMs: rebuilds budget spend counters when the store lost them. */
-  spendNanoUsd(tenantId: string, fromMs: number, toMs: number): Promise<bigint>;
+  /** Newest first (by time, then id), at most `limit`, matching every filter given. */
+  recentUsage(q: RecentUsageQuery): Promise<UsageRecord[]>;
+  /** The records whose record id or request id is `id` (a request with n=4 has four), oldest first. */
+  usageByRequest(id: string): Promise<UsageRecord[]>;
+  /**
+   * Sum of costNanoUsd for a tenant (or one of its keys, with `keyId`) with fromMs <= timeMs <
+   * toMs: rebuilds budget spend counters when the store lost them.
+   */
+  spendNanoUsd(tenantId: string, fromMs: number, toMs: number, keyId?: string): Promise<bigint>;
   /** Throws DuplicateError when a live tenant has this id (a deleted one's id may be reused). */
   createTenant(t: Omit<StoredTenant, 'createdAtMs' | 'updatedAtMs'>, nowMs: number): Promise<StoredTenant>;
   /** Undefined for unknown and deleted tenants. */
@@ -111,14 +157,16 @@ export interface Database {
    */
   deleteTenant(id: string, nowMs: number): Promise<boolean>;
   /** Throws NotFoundError for an unknown or deleted tenant, DuplicateError for a taken key id or hash. */
-  createKey(k: Omit<StoredKey, 'revokedAtMs'>): Promise<StoredKey>;
+  createKey(k: NewKey): Promise<StoredKey>;
+  /** Changes an unrevoked key's settings at `nowMs`. Undefined when there is no such key under this tenant, or it is revoked. */
+  updateKey(tenantId: string, keyId: string, patch: KeyPatch, nowMs: number): Promise<StoredKey | undefined>;
   /** False when the key does not exist under this tenant or was already revoked. */
   revokeKey(tenantId: string, keyId: string, nowMs: number): Promise<boolean>;
   /** Every key of the tenant, revoked ones included, oldest first. */
   listKeys(tenantId: string): Promise<StoredKey[]>;
   /**
    * Every live tenant and every key changed at or after `sinceMs` (updatedAt / createdAt /
-   * revokedAt), revoked keys included so instances can drop them, and the tenants deleted since;
+   * revokedAt; a key's settings changes included), revoked keys included so instances can drop them, and the tenants deleted since;
    * for the periodic refresh of each instance's auth cache. sinceMs=0 gives all.
    */
   changesSince(sinceMs: number): Promise<TenantChanges>;

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import type { AppliedMigrations, Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
+import type { AppliedMigrations, Database, NewKey, RecentUsageQuery, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
 import { DatabaseUnavailableError, DuplicateError, NotFoundError } from './errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { UsageRecord } from '../usage/record.js';
+import { delegateBatchStore, type BatchStore } from './batch-store.js';
 
 const LATEST_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
 
@@ -22,6 +23,10 @@ function isMissingSchema(e: unknown): boolean {
  *   that finds a table missing re-applies the migrations, once for all callers, and is retried;
  *   ping() checks the schema version, so /readyz does not pass a database every write would fail on.
  */
+// The BatchStore methods (#16), each guarded like the rest, are put on by delegateBatchStore.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface GuardedDatabase extends BatchStore {}
+
 export class GuardedDatabase implements Database {
   readonly #inner: Database;
   readonly #logger: Logger | undefined;
@@ -30,6 +35,7 @@ export class GuardedDatabase implements Database {
   constructor(inner: Database, logger?: Logger) {
     this.#inner = inner;
     this.#logger = logger;
+    delegateBatchStore(this, inner, (operation, call) => this.#guard(operation, call));
   }
 
   get kind(): Database['kind'] {
@@ -53,8 +59,16 @@ export class GuardedDatabase implements Database {
     return this.#guard('queryUsage', () => this.#inner.queryUsage(q));
   }
 
-  spendNanoUsd(tenantId: string, fromMs: number, toMs: number): Promise<bigint> {
-    return this.#guard('spendNanoUsd', () => this.#inner.spendNanoUsd(tenantId, fromMs, toMs));
+  recentUsage(q: RecentUsageQuery): Promise<UsageRecord[]> {
+    return this.#guard('recentUsage', () => this.#inner.recentUsage(q));
+  }
+
+  usageByRequest(id: string): Promise<UsageRecord[]> {
+    return this.#guard('usageByRequest', () => this.#inner.usageByRequest(id));
+  }
+
+  spendNanoUsd(tenantId: string, fromMs: number, toMs: number, keyId?: string): Promise<bigint> {
+    return this.#guard('spendNanoUsd', () => this.#inner.spendNanoUsd(tenantId, fromMs, toMs, keyId));
   }
 
   createTenant(t: Omit<StoredTenant, 'createdAtMs' | 'updatedAtMs'>, nowMs: number): Promise<StoredTenant> {
@@ -77,8 +91,12 @@ export class GuardedDatabase implements Database {
     return this.#guard('deleteTenant', () => this.#inner.deleteTenant(id, nowMs));
   }
 
-  createKey(k: Omit<StoredKey, 'revokedAtMs'>): Promise<StoredKey> {
+  createKey(k: NewKey): Promise<StoredKey> {
     return this.#guard('createKey', () => this.#inner.createKey(k));
+  }
+
+  updateKey(...args: Parameters<Database['updateKey']>): ReturnType<Database['updateKey']> {
+    return this.#guard('updateKey', () => this.#inner.updateKey(...args));
   }
 
   revokeKey(tenantId: string, keyId: string, nowMs: number): Promise<boolean> {

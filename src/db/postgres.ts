@@ -5,11 +5,13 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { UsageRecord } from '../usage/record.js';
-import type { AppliedMigrations, Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
+import type { AppliedMigrations, Database, KeyPatch, NewKey, RecentUsageQuery, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
 import { DuplicateError, NotFoundError } from './errors.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations/index.js';
 import { budgetJson, keyFrom, limitsJson, tenantFrom } from './tenant-rows.js';
-import { buildUsageQuery, POSTGRES_DIALECT, toBigInt, USAGE_COLUMNS, usageRowFrom, usageValues, type Cell } from './usage-sql.js';
+import { delegateBatchStore, type BatchStore } from './batch-store.js';
+import { PostgresBatchStore } from './postgres-batches.js';
+import { buildRecentUsageQuery, buildUsageQuery, POSTGRES_DIALECT, toBigInt, USAGE_COLUMNS, usageRecordFrom, usageRowFrom, usageValues, type Cell } from './usage-sql.js';
 
 /** pg_advisory_xact_lock key held while migrating: 'nanogate' in ASCII. */
 const MIGRATION_LOCK_KEY = '7953766412416491621';
@@ -51,7 +53,7 @@ const INSERT_USAGE_SQL = `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}
   ON CONFLICT (id) DO NOTHING`;
 
 const TENANT_COLUMNS = 'id, project, limits, budget, disabled, created_at_ms, updated_at_ms';
-const KEY_COLUMNS = 'key_id, tenant_id, hash, name, created_at_ms, revoked_at_ms';
+const KEY_COLUMNS = 'key_id, tenant_id, hash, name, limits, budget, expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms';
 
 type Row = Record<string, Cell>;
 
@@ -61,6 +63,10 @@ export interface PostgresDatabaseOptions {
   /** Pool size per instance. */
   maxConnections?: number;
 }
+
+// The BatchStore methods (#16) are put on each instance by delegateBatchStore (see there why).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface PostgresDatabase extends BatchStore {}
 
 export class PostgresDatabase implements Database {
   readonly kind = 'postgres' as const;
@@ -79,6 +85,7 @@ export class PostgresDatabase implements Database {
     // An idle client whose server went away emits here; unhandled, it would crash the process.
     // The pool drops that client and the next query opens a fresh one.
     this.#pool.on('error', (err) => opts.logger?.warn({ err: err.message }, 'postgres idle connection lost'));
+    delegateBatchStore(this, new PostgresBatchStore(this.#pool, (fn) => this.#inTransaction(fn)));
   }
 
   async migrate(): Promise<AppliedMigrations> {
@@ -116,12 +123,34 @@ export class PostgresDatabase implements Database {
     return rows.map((r) => usageRowFrom(r, q.groupBy));
   }
 
-  async spendNanoUsd(tenantId: string, fromMs: number, toMs: number): Promise<bigint> {
+  async recentUsage(q: RecentUsageQuery): Promise<UsageRecord[]> {
+    const { sql, params } = buildRecentUsageQuery(q, POSTGRES_DIALECT);
+    const { rows } = await this.#pool.query<Row>(sql, params);
+    return rows.map(usageRecordFrom);
+  }
+
+  async usageByRequest(id: string): Promise<UsageRecord[]> {
     const { rows } = await this.#pool.query<Row>({
-      name: 'nanogate_spend',
-      text: 'SELECT COALESCE(SUM(cost_nano_usd), 0) AS spend FROM usage_records WHERE tenant_id = $1 AND time_ms >= $2 AND time_ms < $3',
-      values: [tenantId, fromMs, toMs],
+      name: 'nanogate_usage_by_request',
+      text: `SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_records WHERE id = $1 OR request_id = $1 ORDER BY time_ms, id COLLATE "C"`,
+      values: [id],
     });
+    return rows.map(usageRecordFrom);
+  }
+
+  async spendNanoUsd(tenantId: string, fromMs: number, toMs: number, keyId?: string): Promise<bigint> {
+    const { rows } =
+      keyId === undefined
+        ? await this.#pool.query<Row>({
+            name: 'nanogate_spend',
+            text: 'SELECT COALESCE(SUM(cost_nano_usd), 0) AS spend FROM usage_records WHERE tenant_id = $1 AND time_ms >= $2 AND time_ms < $3',
+            values: [tenantId, fromMs, toMs],
+          })
+        : await this.#pool.query<Row>({
+            name: 'nanogate_key_spend',
+            text: 'SELECT COALESCE(SUM(cost_nano_usd), 0) AS spend FROM usage_records WHERE tenant_id = $1 AND time_ms >= $2 AND time_ms < $3 AND key_id = $4',
+            values: [tenantId, fromMs, toMs, keyId],
+          });
     return toBigInt(rows[0]?.spend);
   }
 
@@ -193,18 +222,41 @@ export class PostgresDatabase implements Database {
     return Number(rows[0]?.n ?? 0) > 0;
   }
 
-  async createKey(k: Omit<StoredKey, 'revokedAtMs'>): Promise<StoredKey> {
+  async createKey(k: NewKey): Promise<StoredKey> {
     const { rows } = await this.#pool.query<Row>(
-      `INSERT INTO api_keys (key_id, tenant_id, hash, name, created_at_ms, revoked_at_ms)
-       SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, NULL
+      `INSERT INTO api_keys (key_id, tenant_id, hash, name, limits, budget, expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms)
+       SELECT $1::text, $2::text, $3::text, $4::text, $5::jsonb, $6::jsonb, $7::bigint, $8::bigint, $8::bigint, NULL
        WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $2::text AND deleted_at_ms IS NULL)
        ON CONFLICT DO NOTHING
        RETURNING ${KEY_COLUMNS}`,
-      [k.keyId, k.tenantId, k.hash, k.name, k.createdAtMs],
+      [k.keyId, k.tenantId, k.hash, k.name, limitsJson(k.limits ?? {}), budgetJson(k.budget ?? {}), k.expiresAtMs ?? null, k.createdAtMs],
     );
     if (rows[0]) return keyFrom(rows[0]);
     if (!(await this.getTenant(k.tenantId))) throw new NotFoundError('tenant', k.tenantId);
     throw new DuplicateError('key', k.keyId);
+  }
+
+  async updateKey(tenantId: string, keyId: string, patch: KeyPatch, nowMs: number): Promise<StoredKey | undefined> {
+    // A field left out keeps its value; expiresAtMs: null clears the expiry (hence the flags).
+    const { rows } = await this.#pool.query<Row>(
+      `UPDATE api_keys SET name = CASE WHEN $3::boolean THEN $4::text ELSE name END, limits = COALESCE($5::jsonb, limits),
+         budget = COALESCE($6::jsonb, budget), expires_at_ms = CASE WHEN $7::boolean THEN $8::bigint ELSE expires_at_ms END,
+         updated_at_ms = $9
+       WHERE tenant_id = $1 AND key_id = $2 AND revoked_at_ms IS NULL
+       RETURNING ${KEY_COLUMNS}`,
+      [
+        tenantId,
+        keyId,
+        patch.name !== undefined,
+        patch.name ?? null,
+        patch.limits ? limitsJson(patch.limits) : null,
+        patch.budget ? budgetJson(patch.budget) : null,
+        patch.expiresAtMs !== undefined,
+        patch.expiresAtMs ?? null,
+        nowMs,
+      ],
+    );
+    return rows[0] ? keyFrom(rows[0]) : undefined;
   }
 
   async revokeKey(tenantId: string, keyId: string, nowMs: number): Promise<boolean> {
@@ -236,7 +288,7 @@ export class PostgresDatabase implements Database {
         [sinceMs],
       );
       const keys = await c.query<Row>(
-        `SELECT ${KEY_COLUMNS} FROM api_keys WHERE created_at_ms >= $1 OR revoked_at_ms >= $1 ORDER BY created_at_ms, key_id COLLATE "C"`,
+        `SELECT ${KEY_COLUMNS} FROM api_keys WHERE created_at_ms >= $1 OR updated_at_ms >= $1 OR revoked_at_ms >= $1 ORDER BY created_at_ms, key_id COLLATE "C"`,
         [sinceMs],
       );
       return {

@@ -7,12 +7,14 @@
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../usage/record.js';
-import type { AppliedMigrations, Database, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
+import type { AppliedMigrations, Database, KeyPatch, NewKey, RecentUsageQuery, StoredKey, StoredTenant, TenantChanges, UsageQuery, UsageRow } from './database.js';
 import { DuplicateError, NotFoundError } from './errors.js';
 import { SqliteUsageWriter } from './sqlite-writer.js';
+import { delegateBatchStore, type BatchStore } from './batch-store.js';
+import { SqliteBatchStore } from './sqlite-batches.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations/index.js';
 import { budgetJson, keyFrom, limitsJson, tenantFrom } from './tenant-rows.js';
-import { buildUsageQuery, SQLITE_DIALECT, toBigInt, USAGE_COLUMNS, usageRowFrom, usageValues } from './usage-sql.js';
+import { buildRecentUsageQuery, buildUsageQuery, SQLITE_DIALECT, toBigInt, USAGE_COLUMNS, usageRecordFrom, usageRowFrom, usageValues } from './usage-sql.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
 const INSERT_USAGE_SQL = `INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`;
@@ -21,7 +23,11 @@ const bindUsage = (r: UsageRecord): SQLInputValue[] =>
   usageValues(r).map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
 
 const LIVE_TENANT_COLUMNS = 'id, project, limits, budget, disabled, created_at_ms, updated_at_ms';
-const KEY_COLUMNS = 'key_id, tenant_id, hash, name, created_at_ms, revoked_at_ms';
+const KEY_COLUMNS = 'key_id, tenant_id, hash, name, limits, budget, expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms';
+
+// The BatchStore methods (#16) are put on each instance by delegateBatchStore (see there why).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface SqliteDatabase extends BatchStore {}
 
 export class SqliteDatabase implements Database {
   readonly kind = 'sqlite' as const;
@@ -30,6 +36,8 @@ export class SqliteDatabase implements Database {
   readonly #writer: SqliteUsageWriter | undefined;
   #insertUsage: StatementSync | undefined;
   #spend: StatementSync | undefined;
+  #keySpend: StatementSync | undefined;
+  #updateKey: StatementSync | undefined;
   #insertTenant: StatementSync | undefined;
   #getTenant: StatementSync | undefined;
   #listTenants: StatementSync | undefined;
@@ -44,6 +52,7 @@ export class SqliteDatabase implements Database {
   #changedKeys: StatementSync | undefined;
   #liveTenantStmt: StatementSync | undefined;
   #pingStmt: StatementSync | undefined;
+  #usageByRequest: StatementSync | undefined;
   /** Report statements by SQL text: the groupBy/filter combinations are few and repeat. */
   readonly #reportStatements = new Map<string, StatementSync>();
 
@@ -58,6 +67,7 @@ export class SqliteDatabase implements Database {
       PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
       PRAGMA foreign_keys = ON;
     `);
+    delegateBatchStore(this, new SqliteBatchStore(this.#db, (fn) => this.#transaction(fn)));
   }
 
   async migrate(): Promise<AppliedMigrations> {
@@ -107,7 +117,31 @@ export class SqliteDatabase implements Database {
     return rows.map((r) => usageRowFrom(r, q.groupBy));
   }
 
-  async spendNanoUsd(tenantId: string, fromMs: number, toMs: number): Promise<bigint> {
+  async recentUsage(q: RecentUsageQuery): Promise<UsageRecord[]> {
+    const { sql, params } = buildRecentUsageQuery(q, SQLITE_DIALECT);
+    // The filter combinations are few and repeat, like the reports'.
+    let stmt = this.#reportStatements.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      this.#reportStatements.set(sql, stmt);
+    }
+    return stmt.all(...params).map(usageRecordFrom);
+  }
+
+  async usageByRequest(id: string): Promise<UsageRecord[]> {
+    const stmt = (this.#usageByRequest ??= this.#db.prepare(
+      `SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_records WHERE id = ? UNION SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_records WHERE request_id = ? ORDER BY time_ms, id`,
+    ));
+    return stmt.all(id, id).map(usageRecordFrom);
+  }
+
+  async spendNanoUsd(tenantId: string, fromMs: number, toMs: number, keyId?: string): Promise<bigint> {
+    if (keyId !== undefined) {
+      const stmt = (this.#keySpend ??= this.#prepareBigInt(
+        'SELECT COALESCE(SUM(cost_nano_usd), 0) AS spend FROM usage_records WHERE tenant_id = ? AND time_ms >= ? AND time_ms < ? AND key_id = ?',
+      ));
+      return toBigInt(stmt.get(tenantId, fromMs, toMs, keyId)?.spend);
+    }
     const stmt = (this.#spend ??= this.#prepareBigInt(
       'SELECT COALESCE(SUM(cost_nano_usd), 0) AS spend FROM usage_records WHERE tenant_id = ? AND time_ms >= ? AND time_ms < ?',
     ));
@@ -181,17 +215,40 @@ export class SqliteDatabase implements Database {
     });
   }
 
-  async createKey(k: Omit<StoredKey, 'revokedAtMs'>): Promise<StoredKey> {
+  async createKey(k: NewKey): Promise<StoredKey> {
     const stmt = (this.#insertKey ??= this.#db.prepare(
-      `INSERT INTO api_keys (key_id, tenant_id, hash, name, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, NULL)
+      `INSERT INTO api_keys (key_id, tenant_id, hash, name, limits, budget, expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
        ON CONFLICT DO NOTHING RETURNING ${KEY_COLUMNS}`,
     ));
     return this.#transaction(() => {
       if (!this.#liveTenant(k.tenantId)) throw new NotFoundError('tenant', k.tenantId);
-      const row = stmt.get(k.keyId, k.tenantId, k.hash, k.name, k.createdAtMs);
+      const row = stmt.get(k.keyId, k.tenantId, k.hash, k.name, limitsJson(k.limits ?? {}), budgetJson(k.budget ?? {}), k.expiresAtMs ?? null, k.createdAtMs, k.createdAtMs);
       if (!row) throw new DuplicateError('key', k.keyId);
       return keyFrom(row);
     });
+  }
+
+  async updateKey(tenantId: string, keyId: string, patch: KeyPatch, nowMs: number): Promise<StoredKey | undefined> {
+    // A field left out keeps its value; expiresAtMs: null clears the expiry (hence the flag).
+    const stmt = (this.#updateKey ??= this.#db.prepare(
+      `UPDATE api_keys SET name = CASE WHEN ? THEN ? ELSE name END, limits = COALESCE(?, limits), budget = COALESCE(?, budget),
+         expires_at_ms = CASE WHEN ? THEN ? ELSE expires_at_ms END, updated_at_ms = ?
+       WHERE tenant_id = ? AND key_id = ? AND revoked_at_ms IS NULL
+       RETURNING ${KEY_COLUMNS}`,
+    ));
+    const row = stmt.get(
+      patch.name !== undefined ? 1 : 0,
+      patch.name ?? null,
+      patch.limits ? limitsJson(patch.limits) : null,
+      patch.budget ? budgetJson(patch.budget) : null,
+      patch.expiresAtMs !== undefined ? 1 : 0,
+      patch.expiresAtMs ?? null,
+      nowMs,
+      tenantId,
+      keyId,
+    );
+    return row ? keyFrom(row) : undefined;
   }
 
   async revokeKey(tenantId: string, keyId: string, nowMs: number): Promise<boolean> {
@@ -218,13 +275,13 @@ export class SqliteDatabase implements Database {
       'SELECT id FROM tenants WHERE deleted_at_ms IS NOT NULL AND deleted_at_ms >= ? ORDER BY id',
     ));
     const keys = (this.#changedKeys ??= this.#db.prepare(
-      `SELECT ${KEY_COLUMNS} FROM api_keys WHERE created_at_ms >= ? OR revoked_at_ms >= ? ORDER BY created_at_ms, key_id`,
+      `SELECT ${KEY_COLUMNS} FROM api_keys WHERE created_at_ms >= ? OR updated_at_ms >= ? OR revoked_at_ms >= ? ORDER BY created_at_ms, key_id`,
     ));
     // One read transaction, so the three lists describe the same moment.
     return this.#transaction(() => ({
       tenants: tenants.all(sinceMs).map(tenantFrom),
       deletedTenantIds: deleted.all(sinceMs).map((r) => String(r.id)),
-      keys: keys.all(sinceMs, sinceMs).map(keyFrom),
+      keys: keys.all(sinceMs, sinceMs, sinceMs).map(keyFrom),
     }), 'DEFERRED');
   }
 

@@ -31,7 +31,11 @@ export function keyFrom(row: Record<string, Cell>): StoredKey {
     tenantId: String(row.tenant_id),
     hash: String(row.hash),
     name: row.name === null || row.name === undefined ? null : String(row.name),
+    limits: jsonObject(row.limits) as TenantLimits,
+    budget: jsonObject(row.budget) as TenantBudget,
+    expiresAtMs: nullableNumber(row.expires_at_ms),
     createdAtMs: toNumber(row.created_at_ms),
+    updatedAtMs: toNumber(row.updated_at_ms ?? row.created_at_ms),
     revokedAtMs: nullableNumber(row.revoked_at_ms),
   };
 }

@@ -70,8 +70,10 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
 
 /** Which limit refused a request: enough for either face to render Google's or OpenAI's 429. */
 export interface QuotaRefusal {
-  scope: 'project' | 'tenant';
-  dimension: 'rpm' | 'tpm' | 'rpd' | 'ipm' | 'cooldown';
+  /** 'key': the calling key's own limits (#13.3). */
+  scope: 'project' | 'tenant' | 'key';
+  /** 'batchTokens': Google's Batch API limit on enqueued tokens (#16). */
+  dimension: 'rpm' | 'tpm' | 'rpd' | 'ipm' | 'cooldown' | 'batchTokens';
   limit: number;
   used: number;
   /** Milliseconds until enough capacity frees for this request. */
@@ -79,15 +81,26 @@ export interface QuotaRefusal {
   model: string;
   projectId: string;
   tenantId: string;
+  /** The calling key, when its own limits refused. */
+  keyId?: string;
   tier: string;
 }
 
+/** Which budget refused a call, and why (#13.2): money as bigint nano-USD (sums of a period). */
 export interface BudgetRefusal {
   period: 'daily' | 'monthly';
-  limitNanoUsd: number;
-  spentNanoUsd: number;
-  requestedNanoUsd: number;
+  /** Whose budget: the tenant's, or the calling key's own. */
+  scope: 'tenant' | 'key';
   tenantId: string;
+  /** The key whose budget refused (scope 'key'). */
+  keyId?: string;
+  limitNanoUsd: bigint;
+  /** Settled spend of the period. */
+  spentNanoUsd: bigint;
+  /** Held by calls in flight. */
+  heldNanoUsd: bigint;
+  /** What this call would hold. */
+  requestedNanoUsd: bigint;
   resetAtMs: number;
 }
 
@@ -109,6 +122,8 @@ export interface ErrorDetails {
   upstream?: UpstreamFailure;
   /** Served model names, listed on MODEL_NOT_FOUND. */
   servedModels?: readonly string[];
+  /** UNAUTHENTICATED for a known key past its expiry (#13.3), not a wrong one. */
+  keyExpired?: boolean;
   /** Allowed methods, for METHOD_NOT_ALLOWED. */
   allow?: readonly string[];
   retryAfterMs?: number;

@@ -7,6 +7,10 @@ import type { Clock } from '../time/clock.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import type { Database } from '../db/database.js';
 import type { GatewayError } from '../errors/gateway-error.js';
+import type { BudgetService } from '../usage/budget.js';
+import type { UsageLedger } from '../usage/ledger.js';
+import type { HostedImages } from '../images/hosted-images.js';
+import type { BatchRuntime } from '../batch/runtime.js';
 
 /** What a face plugin needs: handed in as plugin options, never imported as module state. */
 export interface FaceDeps {
@@ -19,6 +23,14 @@ export interface FaceDeps {
   projects: ReadonlyMap<string, ProjectRuntime>;
   authLimiter: AuthFailureLimiter;
   db: Database;
+  /** GET /v1/budget reads the caller's budgets. */
+  budgets: BudgetService;
+  /** GET /v1/usage/requests/{id} finds records not yet flushed to the database here. */
+  ledger: UsageLedger;
   /** Every error a face answers with, for metrics. */
   onError: (err: GatewayError) => void;
+  /** `response_format: "url"` keeps images here (#14.4); absent: such requests get a 400. */
+  hostedImages?: HostedImages;
+  /** Google batches and files (#16); absent: their routes answer 501. */
+  batches?: BatchRuntime;
 }

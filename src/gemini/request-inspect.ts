@@ -11,6 +11,8 @@ export interface RequestEstimate {
   outputImages: number;
   /** The requested imageSize when it is one the model knows; undefined = model default. */
   imageSize: ImageSize | undefined;
+  /** generationConfig.maxOutputTokens when the request sets one: caps text and thinking (a budget hold uses it, #13.1). */
+  maxOutputTokens?: number;
 }
 
 const IMAGE_SIZES: readonly string[] = ['512', '1K', '2K', '4K'];
@@ -49,5 +51,13 @@ export function estimateRequest(model: ModelSpec, req: GenerateContentRequest): 
   const imageSize = typeof size === 'string' && IMAGE_SIZES.includes(size) ? (size as ImageSize) : undefined;
   const count = gc?.candidateCount;
   const outputImages = typeof count === 'number' && Number.isInteger(count) && count > 1 ? Math.min(count, 8) : 1;
-  return { inputTokens: textTokens + inputImages * model.inputTokensPerImage, inputImages, outputImages, imageSize };
+  const max = gc?.maxOutputTokens;
+  const maxOutputTokens = typeof max === 'number' && Number.isInteger(max) && max >= 0 ? max : undefined;
+  return {
+    inputTokens: textTokens + inputImages * model.inputTokensPerImage,
+    inputImages,
+    outputImages,
+    imageSize,
+    ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
+  };
 }

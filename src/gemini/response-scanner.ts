@@ -33,6 +33,27 @@ export interface ScanOptions {
   captureImages?: boolean | 'ranges';
   /** Documents up to this many bytes are JSON.parse-d whole (default SMALL_DOCUMENT_BYTES; 0: always tokenize). */
   smallDocumentBytes?: number;
+  /**
+   * Keep each part's `thoughtSignature` (on images, and in `signedParts`), for a face that hands
+   * them back to a client so the next turn can return them to Google (google-api.md §3).
+   */
+  captureSignatures?: boolean;
+  /**
+   * Called as each part of a candidate closes, in answer order: a streaming face forwards text
+   * deltas and images (interim thought images included) as they arrive rather than at the end.
+   */
+  onPart?: (part: ScannedPart) => void;
+}
+
+/** One closed part of an answer, as `onPart` reports it. */
+export interface ScannedPart {
+  candidateIndex: number;
+  thought: boolean;
+  /** The part's text (a delta, when streamed). */
+  text?: string;
+  /** An image part (captured when captureImages is set; else only its mimeType is known). */
+  image?: ScannedImage;
+  thoughtSignature?: string;
 }
 
 export interface ScannedImage {
@@ -46,6 +67,8 @@ export interface ScannedImage {
   escaped?: boolean;
   thought: boolean;
   candidateIndex: number;
+  /** With captureSignatures: the part's thoughtSignature, when Google sent one. */
+  thoughtSignature?: string;
 }
 
 export interface ScanSummary {
@@ -66,6 +89,14 @@ export interface ScanSummary {
   images: ScannedImage[];
   /** Non-thought text parts concatenated (for revised_prompt). */
   text: string;
+  /** Thought (reasoning summary) text parts concatenated. */
+  thoughtText: string;
+  /**
+   * With captureSignatures: the signature of every non-thought part that carried one, in answer
+   * order, with the part's kind and its index: among the answer's final images for an image,
+   * among the signed text parts for a text (a streamed text arrives as many unsigned deltas).
+   */
+  signedParts: Array<{ kind: 'text' | 'image'; index: number; signature: string }>;
   modelVersion?: string;
   responseId?: string;
   /** Google's verdict on the model (LEGACY, DEPRECATED, a retirementTime): the last one seen, string fields only. */
@@ -82,7 +113,18 @@ export interface ScanSummary {
 export const SMALL_DOCUMENT_BYTES = 64 * 1024;
 
 export class ResponseScanner {
-  readonly #summary: ScanSummary = { messages: 0, finishReasons: [], imageCount: 0, thoughtImageCount: 0, images: [], text: '', malformed: false, bytes: 0 };
+  readonly #summary: ScanSummary = {
+    messages: 0,
+    finishReasons: [],
+    imageCount: 0,
+    thoughtImageCount: 0,
+    images: [],
+    text: '',
+    thoughtText: '',
+    signedParts: [],
+    malformed: false,
+    bytes: 0,
+  };
   readonly #reader: AnswerReader;
   readonly #tokenizer: JsonTokenizer;
   readonly #sse: SseEventReader | undefined;
@@ -101,7 +143,7 @@ export class ResponseScanner {
     if (options.captureImages === 'ranges' && options.framing !== 'json') {
       throw new Error("captureImages 'ranges' needs framing 'json': offsets are body offsets only there");
     }
-    this.#reader = new AnswerReader(this.#summary, options.captureImages ?? false);
+    this.#reader = new AnswerReader(this.#summary, options.captureImages ?? false, options.captureSignatures ?? false, options.onPart);
     this.#tokenizer = new JsonTokenizer(this.#reader);
     this.#mode = options.framing === 'sse' ? 'sniff' : 'json';
     this.#smallLimit = options.smallDocumentBytes ?? SMALL_DOCUMENT_BYTES;
@@ -294,6 +336,7 @@ interface PartFrame {
   kind: 'part';
   candidate: CandidateFrame;
   text: string | undefined;
+  signature: string | undefined;
   thought: boolean;
   mimeType: string | undefined;
   data: Buffer[] | undefined;
@@ -328,11 +371,18 @@ const SKIP: Frame = { kind: 'skip' };
 class AnswerReader implements JsonHandler {
   readonly #summary: ScanSummary;
   readonly #captureImages: boolean | 'ranges';
+  readonly #captureSignatures: boolean;
+  readonly #onPart: ((part: ScannedPart) => void) | undefined;
+  /** Non-thought image parts and signed text parts seen so far: the index a signature is reported at. */
+  #imageParts = 0;
+  #signedTexts = 0;
   #frames: Frame[] = [];
 
-  constructor(summary: ScanSummary, captureImages: boolean | 'ranges') {
+  constructor(summary: ScanSummary, captureImages: boolean | 'ranges', captureSignatures = false, onPart?: (part: ScannedPart) => void) {
     this.#summary = summary;
     this.#captureImages = captureImages;
+    this.#captureSignatures = captureSignatures;
+    this.#onPart = onPart;
   }
 
   /** A new document starts (the next SSE event): forget a half-read message. */
@@ -372,7 +422,7 @@ class AnswerReader implements JsonHandler {
       case 'candidate':
         return key === 'finishReason' || key === 'finishMessage' ? 'text' : 'skip';
       case 'part':
-        return key === 'text' ? 'text' : 'skip';
+        return key === 'text' || (key === 'thoughtSignature' && this.#captureSignatures) ? 'text' : 'skip';
       case 'inline-data':
         if (key === 'mimeType') return 'text';
         if (key !== 'data' || !this.#captureImages) return 'skip';
@@ -439,7 +489,7 @@ class AnswerReader implements JsonHandler {
         return key === 'parts' && isArray ? { kind: 'parts', candidate: parent.candidate } : SKIP;
       case 'parts':
         if (isArray) return SKIP;
-        return { kind: 'part', candidate: parent.candidate, text: undefined, thought: false, mimeType: undefined, data: undefined, dataLength: 0 };
+        return { kind: 'part', candidate: parent.candidate, text: undefined, signature: undefined, thought: false, mimeType: undefined, data: undefined, dataLength: 0 };
       case 'part':
         return key === 'inlineData' && !isArray ? { kind: 'inline-data', part: parent } : SKIP;
       case 'build':
@@ -480,6 +530,7 @@ class AnswerReader implements JsonHandler {
         return;
       case 'part':
         if (key === 'text' && typeof value === 'string') frame.text = value;
+        else if (key === 'thoughtSignature' && typeof value === 'string') frame.signature = value;
         else if (key === 'thought') frame.thought = value === true;
         return;
       case 'inline-data':
@@ -493,23 +544,41 @@ class AnswerReader implements JsonHandler {
   /** Google serializes `thought` after `inlineData`, so a part is judged only when it closes. */
   #endPart(part: PartFrame): void {
     const summary = this.#summary;
+    const candidateIndex = part.candidate.index ?? part.candidate.position;
+    let image: ScannedImage | undefined;
     if (part.mimeType?.startsWith('image/')) {
       if (part.thought) summary.thoughtImageCount++;
       else summary.imageCount++;
       if (part.data) {
-        const image: ScannedImage = {
+        image = {
           mimeType: part.mimeType,
           base64: part.data,
           base64Length: part.dataLength,
           ...(part.ranges ? { ranges: part.ranges, escaped: part.escaped ?? false } : {}),
           thought: part.thought,
-          candidateIndex: part.candidate.index ?? part.candidate.position,
+          candidateIndex,
+          ...(part.signature !== undefined ? { thoughtSignature: part.signature } : {}),
         };
         summary.images.push(image);
         part.candidate.images.push(image);
       }
+      if (!part.thought) {
+        if (part.signature !== undefined) summary.signedParts.push({ kind: 'image', index: this.#imageParts, signature: part.signature });
+        this.#imageParts++;
+      }
+    } else if (part.text !== undefined && !part.thought && part.signature !== undefined) {
+      // A streamed text arrives as many parts (deltas); only the signed ones are numbered.
+      summary.signedParts.push({ kind: 'text', index: this.#signedTexts++, signature: part.signature });
     }
     if (part.text !== undefined && !part.thought) summary.text += part.text;
+    if (part.text !== undefined && part.thought) summary.thoughtText += part.text;
+    this.#onPart?.({
+      candidateIndex,
+      thought: part.thought,
+      ...(part.text !== undefined ? { text: part.text } : {}),
+      ...(image ? { image } : {}),
+      ...(part.signature !== undefined ? { thoughtSignature: part.signature } : {}),
+    });
   }
 
   #endCandidate(candidate: CandidateFrame): void {

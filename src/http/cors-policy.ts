@@ -17,6 +17,8 @@ const EXPOSED_HEADERS = [
   'x-request-id',
   'x-nanogate-model',
   'x-nanogate-cost-usd',
+  'x-nanogate-budget-remaining-usd',
+  'x-nanogate-images-failed',
   'retry-after',
   'retry-after-ms',
   'x-should-retry',

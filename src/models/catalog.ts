@@ -18,6 +18,13 @@ export interface Limits {
   tpm?: number;
   rpd?: number;
   ipm?: number;
+  /**
+   * Google's Batch API limit (#16): input tokens of the project's batches for this model that
+   * Google has not finished (enqueued tokens). Batches do not draw on rpm/tpm/rpd/ipm, and the
+   * quota store never sees this: a project's override of it is read by batch admission, the
+   * table's defaults are ModelSpec.batchTokens.
+   */
+  batchTokens?: number;
 }
 
 export type LifecycleStage = 'preview' | 'ga' | 'deprecated';
@@ -84,6 +91,8 @@ export interface ModelSpec {
   readonly prices: readonly PriceRow[];
   /** Default project limits by tier. */
   readonly limits: Readonly<Record<Tier, Limits>>;
+  /** Default batchTokens by tier (#16): the table's `limits.<tier>.batchTokens`; undefined: no limit. */
+  readonly batchTokens: Readonly<Record<Tier, number | undefined>>;
 }
 
 /** Tokens Google bills for one output image of `size` (the model's default size when unset or unknown to it). */

@@ -4,7 +4,7 @@
  * One function builds the data; `npx nanogate models` prints it as text, JSON or markdown (the
  * README's table is that markdown, and a test keeps them equal); GET /admin/models serves it.
  */
-import { formatUsd } from '../usage/pricing.js';
+import { formatUsd } from '../usage/money.js';
 import { isRetired, outputTokensForImage, priceAt, TIERS, type ImageSize, type LifecycleStage, type Limits, type ModelSpec, type Tier } from './catalog.js';
 import type { ModelResolver, RetiredPolicy } from './resolver.js';
 
@@ -34,10 +34,14 @@ export interface ModelView {
   readonly imageSizes: readonly ImageSize[];
   /** USD per output image by size, formatted like every other USD figure ("0.134400"). */
   readonly pricesUsdPerImage: { readonly standard: Readonly<Record<string, string>>; readonly batch: Readonly<Record<string, string>> };
+  /** Google's Batch API takes it (#16): its batch prices apply to batches, which the gateway serves. */
+  readonly batch: boolean;
   /** YYYY-MM-DD the price row in force took effect. */
   readonly priceFrom: string;
   /** Default project limits by tier (a dimension left out is unlimited). */
   readonly limits: Readonly<Record<Tier, Limits>>;
+  /** Default enqueued batch tokens by tier (#16); null: no limit. */
+  readonly batchTokens: Readonly<Record<Tier, number | null>>;
 }
 
 /** Each model of the table (retired ones included, table order) as it stands at `nowMs`. */
@@ -69,8 +73,10 @@ function describeModel(models: ModelResolver, m: ModelSpec, nowMs: number, polic
     servedBy: !retired ? m.id : policy === 'redirect' && end ? end.id : null,
     imageSizes: [...m.imageSizes],
     pricesUsdPerImage: { standard: perImage(row.standard.imageOutputNanoPerToken), batch: perImage(row.batch.imageOutputNanoPerToken) },
+    batch: m.batch,
     priceFrom: row.from,
     limits: Object.fromEntries(TIERS.map((t) => [t, { ...m.limits[t] }])) as Record<Tier, Limits>,
+    batchTokens: Object.fromEntries(TIERS.map((t) => [t, m.batchTokens[t] ?? null])) as Record<Tier, number | null>,
   };
 }
 
@@ -80,7 +86,7 @@ export interface ModelReport {
   readonly at: string;
   readonly tier: Tier;
   readonly retired: RetiredPolicy;
-  readonly models: ReadonlyArray<Omit<ModelView, 'limits'> & { readonly limits: Limits }>;
+  readonly models: ReadonlyArray<Omit<ModelView, 'limits' | 'batchTokens'> & { readonly limits: Limits; readonly batchTokens: number | null }>;
 }
 
 export function modelReport(models: ModelResolver, nowMs: number, tier: Tier, retired: RetiredPolicy): ModelReport {
@@ -88,7 +94,7 @@ export function modelReport(models: ModelResolver, nowMs: number, tier: Tier, re
     at: new Date(nowMs).toISOString(),
     tier,
     retired,
-    models: describeModels(models, nowMs, retired).map((v) => ({ ...v, limits: v.limits[tier] })),
+    models: describeModels(models, nowMs, retired).map((v) => ({ ...v, limits: v.limits[tier], batchTokens: v.batchTokens[tier] })),
   };
 }
 
@@ -110,11 +116,13 @@ function stageText(v: ModelReport['models'][number], atMs: number): string[] {
   return [v.stage === 'ga' ? 'GA' : v.stage];
 }
 
-function limitsText(limits: Limits): string {
-  const dims = (['rpm', 'tpm', 'rpd', 'ipm'] as const).filter((d) => limits[d] !== undefined);
+/** `batch tokens` (#16): the enqueued input tokens of unfinished batches, Google's Batch API limit. */
+function limitsText(limits: Limits, batchTokens: number | null): string {
+  const all: Record<string, number | undefined> = { rpm: limits.rpm, tpm: limits.tpm, rpd: limits.rpd, ipm: limits.ipm, 'batch tokens': batchTokens ?? undefined };
+  const dims = Object.keys(all).filter((d) => all[d] !== undefined);
   if (dims.length === 0) return 'unlimited';
-  if (dims.every((d) => limits[d] === 0)) return 'not available';
-  return dims.map((d) => `${d} ${limits[d]}`).join(', ');
+  if (dims.every((d) => all[d] === 0)) return 'not available';
+  return dims.map((d) => `${d} ${all[d]}`).join(', ');
 }
 
 /** Size labels as a person reads them: a model with no size option makes ~1K images. */
@@ -136,8 +144,10 @@ function cells(v: ModelReport['models'][number], report: ModelReport): string[][
         : ['refused (404): no replacement'];
     return [names, model, stageText(v, atMs), shutdown, goes, ['—']];
   }
-  const prices = Object.keys(v.pricesUsdPerImage.standard).map((size) => `${sizeLabel(v, size)} ${v.pricesUsdPerImage.standard[size]} / ${v.pricesUsdPerImage.batch[size]}`);
-  return [names, model, stageText(v, atMs), shutdown, [...prices, `(prices from ${v.priceFrom})`], [limitsText(v.limits)]];
+  const prices = Object.keys(v.pricesUsdPerImage.standard).map(
+    (size) => `${sizeLabel(v, size)} ${v.pricesUsdPerImage.standard[size]} / ${v.batch ? v.pricesUsdPerImage.batch[size] : 'no batch'}`,
+  );
+  return [names, model, stageText(v, atMs), shutdown, [...prices, `(prices from ${v.priceFrom})`], [limitsText(v.limits, v.batchTokens)]];
 }
 
 function headers(report: ModelReport): string[] {

@@ -35,7 +35,7 @@ const usdPerMillion = z
   .max(10_000, { error: 'must be at most 10000 USD per 1M tokens' })
   .refine((v) => Math.abs(v * 1000 - Math.round(v * 1000)) < 1e-6, { error: 'must have at most 3 decimal places (whole nano-USD per token)' });
 const rates = z.strictObject({ input: usdPerMillion, textOutput: usdPerMillion, imageOutput: usdPerMillion });
-const limits = z.strictObject({ rpm: count.optional(), tpm: count.optional(), rpd: count.optional(), ipm: count.optional() });
+const limits = z.strictObject({ rpm: count.optional(), tpm: count.optional(), rpd: count.optional(), ipm: count.optional(), batchTokens: count.optional() });
 
 const entrySchema = z.strictObject({
   like: z.string().optional(),
@@ -147,7 +147,11 @@ function toSpec(id: string, e: Entry, path: string): ModelSpec {
     batch: e.batch,
     textAllowanceTokens: e.textAllowanceTokens,
     prices: Object.freeze(priceRows(id, e.prices, path)),
-    limits: Object.freeze(Object.fromEntries(TIERS.map((t) => [t, Object.freeze({ ...e.limits[t] })])) as Record<Tier, Readonly<Entry['limits'][Tier]>>),
+    // batchTokens is Google's Batch API limit, not a quota dimension: kept apart (#16).
+    limits: Object.freeze(
+      Object.fromEntries(TIERS.map((t) => [t, Object.freeze(Object.fromEntries(Object.entries(e.limits[t]).filter(([k]) => k !== 'batchTokens')))])) as Record<Tier, Readonly<Entry['limits'][Tier]>>,
+    ),
+    batchTokens: Object.freeze(Object.fromEntries(TIERS.map((t) => [t, e.limits[t].batchTokens]))) as Record<Tier, number | undefined>,
   });
 }
 

@@ -13,6 +13,9 @@ export class GatewayMetrics {
   readonly upstreamAttempts: Counter<'model' | 'outcome'>;
   readonly projectRefusals: Counter<'project' | 'reason'>;
   readonly costUsd: Counter<'tenant' | 'model'>;
+  /** Calls that cost more than their budget hold (#13.1), and by how much in USD. */
+  readonly budgetOvershoots: Counter<'tenant' | 'model'>;
+  readonly budgetOvershootUsd: Counter<'tenant' | 'model'>;
   readonly errors: Counter<'code'>;
   /** Current disagreements between the model table and Google (src/models/model-findings.ts), by kind. */
   readonly modelCheckFindings: Gauge<'project' | 'kind'>;
@@ -50,6 +53,18 @@ export class GatewayMetrics {
       registers: [this.registry],
     });
     this.costUsd = new Counter({ name: 'nanogate_cost_usd_total', help: 'Cost of upstream calls in USD', labelNames: ['tenant', 'model'], registers: [this.registry] });
+    this.budgetOvershoots = new Counter({
+      name: 'nanogate_budget_overshoots_total',
+      help: 'Calls under a budget that cost more than their hold (wrote more text and thinking than their allowance): flagged over_hold',
+      labelNames: ['tenant', 'model'],
+      registers: [this.registry],
+    });
+    this.budgetOvershootUsd = new Counter({
+      name: 'nanogate_budget_overshoot_usd_total',
+      help: 'USD those calls cost beyond their holds',
+      labelNames: ['tenant', 'model'],
+      registers: [this.registry],
+    });
     this.errors = new Counter({ name: 'nanogate_errors_total', help: 'Error answers by gateway error code (refusals included)', labelNames: ['code'], registers: [this.registry] });
     this.modelCheckFindings = new Gauge({
       name: 'nanogate_model_check_findings',

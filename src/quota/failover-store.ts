@@ -69,6 +69,7 @@ export class FailoverQuotaStore implements QuotaStore {
   projectUsage: QuotaStore['projectUsage'] = (projectId, model, nowMs, day) => this.#run((s) => s.projectUsage(projectId, model, nowMs, day));
   budgetReserve: QuotaStore['budgetReserve'] = (cmd) => this.#run((s) => s.budgetReserve(cmd));
   budgetSeed: QuotaStore['budgetSeed'] = (cmd) => this.#run((s) => s.budgetSeed(cmd));
+  budgetRead: QuotaStore['budgetRead'] = (cmd) => this.#run((s) => s.budgetRead(cmd));
   budgetSettle: QuotaStore['budgetSettle'] = (cmd) =>
     this.#run(async (s, outage) => {
       await s.budgetSettle(cmd);
@@ -169,7 +170,7 @@ export class FailoverQuotaStore implements QuotaStore {
         await this.#addSpendOrWarn(spend);
         continue;
       }
-      const key = `${cmd.tenantId}|${period.period}|${period.key}`;
+      const key = `${cmd.tenantId}|${period.keyId ?? ''}|${period.period}|${period.key}`;
       const entry = outage.unsynced.get(key);
       if (entry) entry.nanoUsd += cmd.actualNanoUsd;
       else outage.unsynced.set(key, spend);

@@ -7,7 +7,10 @@
 import type {
   AdmitCommand,
   AdmitOutcome,
+  BudgetCounterState,
   BudgetPeriod,
+  BudgetPeriodRef,
+  BudgetReadCommand,
   BudgetReserveCommand,
   BudgetReserveOutcome,
   BudgetSeedCommand,
@@ -165,6 +168,10 @@ export class MemoryQuotaStore implements QuotaStore {
       { scope: 'project', log: this.#log(projectLogKey(cmd)), dayKey: `${projectLogKey(cmd)}|${cmd.day}`, limits: cmd.projectLimits },
       { scope: 'tenant', log: this.#log(tenantLogKey(cmd)), dayKey: `${tenantLogKey(cmd)}|${cmd.day}`, limits: cmd.tenantLimits },
     ];
+    if (cmd.keyId !== undefined && cmd.keyLimits) {
+      const key = keyLogKey({ projectId: cmd.projectId, keyId: cmd.keyId });
+      scopes.push({ scope: 'key', log: this.#log(key), dayKey: `${key}|${cmd.day}`, limits: cmd.keyLimits });
+    }
     let refusal: Extract<AdmitOutcome, { admitted: false }> | undefined;
     const dayCounts: number[] = [];
     for (const s of scopes) {
@@ -195,17 +202,23 @@ export class MemoryQuotaStore implements QuotaStore {
       usedAfter: {
         project: { rpm: scopes[0]!.log.sums.rpm, rpd: dayCounts[0]! + 1 },
         tenant: { rpm: scopes[1]!.log.sums.rpm, rpd: dayCounts[1]! + 1 },
+        ...(scopes[2] ? { key: { rpm: scopes[2].log.sums.rpm, rpd: dayCounts[2]! + 1 } } : {}),
       },
     };
   }
 
   async correctTokens(cmd: CorrectCommand): Promise<void> {
-    for (const key of [projectLogKey(cmd), tenantLogKey(cmd)]) {
+    const keys = [projectLogKey(cmd), tenantLogKey(cmd)];
+    if (cmd.keyId !== undefined) keys.push(keyLogKey({ projectId: cmd.projectId, keyId: cmd.keyId }));
+    for (const key of keys) {
       const log = this.#logs.get(key);
       const e = log?.find(cmd.entryId, cmd.admittedAtMs);
-      if (!log || !e || e.tokens !== cmd.estimatedTokens) continue;
+      // Once per admission, as correct.lua: only an entry still holding the estimates is swapped.
+      if (!log || !e || e.tokens !== cmd.estimatedTokens || e.images !== cmd.estimatedImages) continue;
       log.sums.tpm += cmd.actualTokens - e.tokens;
+      log.sums.ipm += cmd.actualImages - e.images;
       e.tokens = cmd.actualTokens;
+      e.images = cmd.actualImages;
     }
   }
 
@@ -225,30 +238,26 @@ export class MemoryQuotaStore implements QuotaStore {
       ipm: log?.sums.ipm ?? 0,
       rpd: this.#days.get(`${key}|${day}`)?.count ?? 0,
       newestAtMs: log?.newestAtMs(),
+      cooldownUntilMs: activeCooldown(this.#cooldowns.get(cooldownKey(projectId, model)), nowMs),
     };
   }
 
   async budgetReserve(cmd: BudgetReserveCommand): Promise<BudgetReserveOutcome> {
     this.#sweep(cmd.nowMs);
     const counters: BudgetCounter[] = [];
-    const missing: BudgetPeriod[] = [];
+    const missing: BudgetPeriodRef[] = [];
     for (const p of cmd.periods) {
       const c = this.#budgets.get(budgetKey(cmd.tenantId, p));
       if (c) counters.push(c);
-      else missing.push(p.period);
+      else missing.push(refOf(p));
     }
     if (missing.length > 0) return { status: 'missing', periods: missing };
     let refusal: BudgetReserveOutcome | undefined;
     cmd.periods.forEach((p, i) => {
       const c = counters[i]!;
-      for (const [id, hold] of c.holds) {
-        if (hold.untilMs <= cmd.nowMs) {
-          c.reserved -= hold.amount;
-          c.holds.delete(id);
-        }
-      }
+      dropLapsedHolds(c, cmd.nowMs);
       if (c.spent + c.reserved + cmd.amountNanoUsd > p.limitNanoUsd) {
-        refusal = { status: 'refused', period: p.period, limitNanoUsd: p.limitNanoUsd, spentNanoUsd: c.spent, reservedNanoUsd: c.reserved };
+        refusal = { status: 'refused', period: refOf(p), limitNanoUsd: p.limitNanoUsd, spentNanoUsd: c.spent, reservedNanoUsd: c.reserved };
       }
     });
     if (refusal) return refusal;
@@ -256,7 +265,17 @@ export class MemoryQuotaStore implements QuotaStore {
       c.holds.set(cmd.reservationId, { amount: cmd.amountNanoUsd, untilMs: cmd.holdUntilMs });
       c.reserved += cmd.amountNanoUsd;
     }
-    return { status: 'reserved' };
+    return { status: 'reserved', counters: counters.map((c) => ({ spentNanoUsd: c.spent, reservedNanoUsd: c.reserved })) };
+  }
+
+  async budgetRead(cmd: BudgetReadCommand): Promise<Array<BudgetCounterState | undefined>> {
+    this.#sweep(cmd.nowMs);
+    return cmd.periods.map((p) => {
+      const c = this.#budgets.get(budgetKey(cmd.tenantId, p));
+      if (!c) return undefined;
+      dropLapsedHolds(c, cmd.nowMs);
+      return { spentNanoUsd: c.spent, reservedNanoUsd: c.reserved };
+    });
   }
 
   async budgetSeed(cmd: BudgetSeedCommand): Promise<void> {
@@ -314,10 +333,35 @@ function tenantLogKey(c: { projectId: string; tenantId: string }): string {
   return `t|${c.projectId}|${c.tenantId}`;
 }
 
+/** A key's limits are its share of its project, across models, like its tenant's. */
+function keyLogKey(c: { projectId: string; keyId: string }): string {
+  return `k|${c.projectId}|${c.keyId}`;
+}
+
+/** A cool-down deadline that is still ahead of nowMs, as admit.lua and the Redis store read it. */
+function activeCooldown(untilMs: number | undefined, nowMs: number): number | undefined {
+  return untilMs !== undefined && untilMs > nowMs ? untilMs : undefined;
+}
+
 function cooldownKey(projectId: string, model: string): string {
   return `${projectId}|${model}`;
 }
 
-function budgetKey(tenantId: string, p: { period: BudgetPeriod; key: string }): string {
-  return `${tenantId}|${p.period}|${p.key}`;
+function budgetKey(tenantId: string, p: { keyId?: string; period: BudgetPeriod; key: string }): string {
+  return p.keyId === undefined ? `${tenantId}|${p.period}|${p.key}` : `${tenantId}|k|${p.keyId}|${p.period}|${p.key}`;
+}
+
+/** The reference alone, without the limit a command carries beside it. */
+function refOf(p: BudgetPeriodRef): BudgetPeriodRef {
+  return { ...(p.keyId !== undefined ? { keyId: p.keyId } : {}), period: p.period, key: p.key, endsAtMs: p.endsAtMs };
+}
+
+/** A reservation never settled (its instance killed mid-call) stops holding budget when its hold lapses. */
+function dropLapsedHolds(c: BudgetCounter, nowMs: number): void {
+  for (const [id, hold] of c.holds) {
+    if (hold.untilMs <= nowMs) {
+      c.reserved -= hold.amount;
+      c.holds.delete(id);
+    }
+  }
 }

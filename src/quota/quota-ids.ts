@@ -39,6 +39,20 @@ function tierMetric(tier: string): string {
 
 export function quotaIdFor(refusal: RefusalKey): string {
   if (refusal.dimension === 'cooldown') return 'NanogateUpstreamCooldownPerProjectPerModel';
+  // Google's quotaId for enqueued batch tokens was never captured (docs/google-batch-api.md §5): the request quotas' naming.
+  if (refusal.dimension === 'batchTokens') return `BatchEnqueuedTokensPerProjectPerModel${tierSuffix(refusal.tier)}`;
+  if (refusal.scope === 'key') {
+    switch (refusal.dimension) {
+      case 'rpm':
+        return 'NanogateKeyRequestsPerMinute';
+      case 'rpd':
+        return 'NanogateKeyRequestsPerDay';
+      case 'tpm':
+        return 'NanogateKeyInputTokensPerMinute';
+      case 'ipm':
+        return 'NanogateKeyImagesPerMinute';
+    }
+  }
   if (refusal.scope === 'tenant') {
     switch (refusal.dimension) {
       case 'rpm':
@@ -71,6 +85,18 @@ export function quotaIdFor(refusal: RefusalKey): string {
 
 export function quotaMetricFor(refusal: RefusalKey): string {
   if (refusal.dimension === 'cooldown') return 'nanogate/upstream_cooldown';
+  if (refusal.dimension === 'batchTokens') return `${METRIC_PREFIX}batch_enqueued_${tierMetric(refusal.tier)}_tokens`;
+  if (refusal.scope === 'key') {
+    switch (refusal.dimension) {
+      case 'rpm':
+      case 'rpd':
+        return 'nanogate/key_requests';
+      case 'tpm':
+        return 'nanogate/key_input_token_count';
+      case 'ipm':
+        return 'nanogate/key_images';
+    }
+  }
   if (refusal.scope === 'tenant') {
     switch (refusal.dimension) {
       case 'rpm':

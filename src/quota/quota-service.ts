@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { GatewayError, type QuotaRefusal } from '../errors/gateway-error.js';
 import type { ModelSpec } from '../models/catalog.js';
+import { DEFAULT_COOLDOWN_MS } from './cooldown.js';
 import { newEntryId } from './entry-id.js';
 import { projectLimitsFor, type Limits, type Tier } from './limits.js';
 import { quotaMetricFor } from './quota-ids.js';
@@ -24,6 +25,8 @@ export interface AdmissionInput {
   project: QuotaProject;
   tenantId: string;
   tenantLimits?: Limits;
+  /** The calling key and its own limits (#13.3), counted within the tenant's; left out when it has none. */
+  key?: { id: string; limits: Limits };
   model: ModelSpec;
   estimatedInputTokens: number;
   /** Images this call is expected to produce (IPM). */
@@ -35,12 +38,14 @@ export interface AdmissionInput {
 export interface Admission {
   readonly projectId: string;
   readonly tenantId: string;
+  /** Set when the key's own scope was counted. */
+  readonly keyId?: string;
   readonly model: string;
   readonly entryId: string;
   readonly admittedAtMs: number;
   readonly estimatedInputTokens: number;
   readonly images: number;
-  /** The tightest requests dimension (rpm or rpd, project or tenant) after this admission. */
+  /** The tightest requests dimension (rpm or rpd, project, tenant or key) after this admission. */
   readonly limitRequests?: number;
   readonly remainingRequests?: number;
   /** Until that dimension is back to its full limit (OpenAI's x-ratelimit-reset-requests). */
@@ -57,8 +62,11 @@ export interface QuotaSnapshotRow {
   resetAtMs: number;
 }
 
-/** Google's cool-down when its 429 carries no RetryInfo (contract §7). */
-const DEFAULT_COOLDOWN_MS = 60_000;
+export interface QuotaSnapshot {
+  rows: QuotaSnapshotRow[];
+  /** Models refused locally until `untilMs` because Google answered 429. */
+  cooldowns: Array<{ model: string; untilMs: number }>;
+}
 
 export class QuotaService {
   readonly #store: QuotaCounters;
@@ -79,12 +87,14 @@ export class QuotaService {
     const tokens = wholeCount(input.estimatedInputTokens);
     const images = wholeCount(input.images);
     const entryId = newEntryId();
+    const key = input.key && hasLimits(input.key.limits) ? input.key : undefined;
     const outcome = await this.#store.admit({
       projectId: input.project.id,
       model: input.model.id,
       tenantId: input.tenantId,
       projectLimits,
       tenantLimits,
+      ...(key ? { keyId: key.id, keyLimits: key.limits } : {}),
       entryId,
       tokens,
       images,
@@ -102,6 +112,7 @@ export class QuotaService {
         model: input.model.id,
         projectId: input.project.id,
         tenantId: input.tenantId,
+        ...(outcome.scope === 'key' && key ? { keyId: key.id } : {}),
         tier: input.project.tier,
       };
       throw new GatewayError('QUOTA_EXHAUSTED', refusalMessage(refusal), { quota: refusal, retryAfterMs: refusal.retryAfterMs });
@@ -110,12 +121,14 @@ export class QuotaService {
       [
         { limits: projectLimits, used: outcome.usedAfter.project },
         { limits: tenantLimits, used: outcome.usedAfter.tenant },
+        ...(key && outcome.usedAfter.key ? [{ limits: key.limits, used: outcome.usedAfter.key }] : []),
       ],
       day.endsAtMs - nowMs,
     );
     return {
       projectId: input.project.id,
       tenantId: input.tenantId,
+      ...(key ? { keyId: key.id } : {}),
       model: input.model.id,
       entryId,
       admittedAtMs: nowMs,
@@ -125,26 +138,37 @@ export class QuotaService {
     };
   }
 
-  /** Replaces the admission's estimate by Google's promptTokenCount in the tpm windows. Once per admission. */
-  async correct(admission: Admission, actualInputTokens: number, nowMs: number): Promise<void> {
-    const actual = wholeCount(actualInputTokens);
+  /**
+   * Replaces the admission's estimates by what Google reported: its promptTokenCount in the tpm
+   * windows, and the images it actually returned in the ipm windows (#13.7). A count left out
+   * keeps its estimate. Once per admission.
+   */
+  async correct(admission: Admission, actual: { inputTokens?: number; images?: number }, nowMs: number): Promise<void> {
+    const tokens = actual.inputTokens === undefined ? admission.estimatedInputTokens : wholeCount(actual.inputTokens);
+    const images = actual.images === undefined ? admission.images : wholeCount(actual.images);
+    if (tokens === admission.estimatedInputTokens && images === admission.images) return;
     // Past the window the entry no longer counts: nothing to correct, no round trip.
-    if (actual === admission.estimatedInputTokens || nowMs >= admission.admittedAtMs + WINDOW_MS) return;
+    if (nowMs >= admission.admittedAtMs + WINDOW_MS) return;
     await this.#store.correctTokens({
       projectId: admission.projectId,
       model: admission.model,
       tenantId: admission.tenantId,
+      ...(admission.keyId !== undefined ? { keyId: admission.keyId } : {}),
       entryId: admission.entryId,
       admittedAtMs: admission.admittedAtMs,
-      images: admission.images,
       estimatedTokens: admission.estimatedInputTokens,
-      actualTokens: actual,
+      actualTokens: tokens,
+      estimatedImages: admission.images,
+      actualImages: images,
     });
   }
 
-  /** After Google's 429: every instance refuses this project+model until the delay has passed. */
-  async startCooldown(projectId: string, model: string, retryDelayMs: number, nowMs: number): Promise<void> {
-    const delayMs = Number.isFinite(retryDelayMs) && retryDelayMs > 0 ? Math.ceil(retryDelayMs) : DEFAULT_COOLDOWN_MS;
+  /**
+   * After Google's 429: every instance refuses this project+model until the delay has passed
+   * (Google's retryDelay; DEFAULT_COOLDOWN_MS when it gave none).
+   */
+  async startCooldown(projectId: string, model: string, retryDelayMs: number | undefined, nowMs: number): Promise<void> {
+    const delayMs = retryDelayMs !== undefined && Number.isFinite(retryDelayMs) && retryDelayMs > 0 ? Math.ceil(retryDelayMs) : DEFAULT_COOLDOWN_MS;
     const at = Math.floor(nowMs);
     this.#logger?.warn({ projectId, model, cooldownMs: delayMs }, 'Google answered 429: model cooling down');
     await this.#store.startCooldown(projectId, model, at + delayMs, at);
@@ -152,12 +176,19 @@ export class QuotaService {
 
   /** GET /admin/projects/{id}/quota: each limited dimension of each model. */
   async snapshot(project: QuotaProject, models: readonly ModelSpec[], nowMs: number): Promise<QuotaSnapshotRow[]> {
+    return (await this.snapshotWithCooldowns(project, models, nowMs)).rows;
+  }
+
+  /** The snapshot, and the cool-downs after Google's 429 in force (the admin console's live quota view). */
+  async snapshotWithCooldowns(project: QuotaProject, models: readonly ModelSpec[], nowMs: number): Promise<QuotaSnapshot> {
     const at = Math.floor(nowMs);
     const day = this.#periods.day(at);
     const rows: QuotaSnapshotRow[] = [];
+    const cooldowns: QuotaSnapshot['cooldowns'] = [];
     for (const model of models) {
       const limits = projectLimitsFor(project.tier, project.limits, model);
       const usage = await this.#store.projectUsage(project.id, model.id, at, day.key);
+      if (usage.cooldownUntilMs !== undefined) cooldowns.push({ model: model.id, untilMs: usage.cooldownUntilMs });
       for (const dimension of ['rpm', 'tpm', 'rpd', 'ipm'] as const) {
         const limit = limits[dimension];
         if (limit === undefined) continue;
@@ -166,8 +197,12 @@ export class QuotaService {
         rows.push({ model: model.id, dimension, limit, used, remaining: Math.max(0, limit - used), resetAtMs });
       }
     }
-    return rows;
+    return { rows, cooldowns };
   }
+}
+
+function hasLimits(l: Limits): boolean {
+  return l.rpm !== undefined || l.tpm !== undefined || l.rpd !== undefined || l.ipm !== undefined;
 }
 
 function wholeCount(n: number): number {
@@ -207,7 +242,9 @@ function refusalMessage(r: QuotaRefusal): string {
     return `Google reported the quota of model ${r.model} exhausted for this project; requests to it are paused.\n${retry}`;
   }
   const lead =
-    r.scope === 'tenant'
+    r.scope === 'key'
+      ? `You exceeded the quota of your API key on this gateway (key ${r.keyId ?? '?'} of tenant ${r.tenantId}).`
+      : r.scope === 'tenant'
       ? `You exceeded your quota on this gateway (tenant ${r.tenantId}).`
       : 'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.';
   return `${lead}\n* Quota exceeded for metric: ${quotaMetricFor(r)}, limit: ${r.limit}, model: ${r.model}\n${retry}`;

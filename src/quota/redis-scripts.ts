@@ -53,13 +53,13 @@ end
 `;
 
 /**
- * admit: cool-down, then every dimension of project+model and tenant; counts all or nothing.
- * KEYS: 1 project log, 2 project sums, 3 project day counter, 4 cool-down,
- *       5 tenant log, 6 tenant sums, 7 tenant day counter (all under one hash tag).
+ * admit: cool-down, then every dimension of every scope (project+model, tenant, and the key
+ * when it has limits of its own); counts all or nothing.
+ * KEYS: 1 cool-down, then per scope its log, sums and day counter (all under one hash tag).
  * ARGV: 1 now, 2 cutoff (now - window), 3 member, 4 tokens, 5 images, 6 window ms,
  *       7 log TTL ms, 8 day TTL ms, 9 ms until the day ends,
- *       10-13 project rpm tpm rpd ipm, 14-17 tenant rpm tpm rpd ipm (-1 = unlimited).
- * Returns {1, project rpm, project rpd, tenant rpm, tenant rpd} (counts after admission) or
+ *       then per scope: its name, rpm, tpm, rpd, ipm (-1 = unlimited).
+ * Returns {1, then per scope its rpm and rpd} (counts after admission) or
  * {0, scope, dimension, limit, used, retryAfterMs}: of all refusing dimensions, the one
  * that frees last, since the request cannot pass before every one of them has room.
  */
@@ -68,7 +68,7 @@ local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[6])
 local cost = {1, tonumber(ARGV[4]), tonumber(ARGV[5])}
 
-local cooldown = tonumber(redis.call('GET', KEYS[4]) or '0')
+local cooldown = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cooldown > now then return {0, 'project', 'cooldown', 0, 0, cooldown - now} end
 
 local function retry_after(w, idx, needed)
@@ -82,10 +82,12 @@ local function retry_after(w, idx, needed)
   return window
 end
 
-local scopes = {
-  {'project', KEYS[1], KEYS[2], KEYS[3], 9},
-  {'tenant', KEYS[5], KEYS[6], KEYS[7], 13},
-}
+-- name, log, sums, day counter, offset of its limits in ARGV
+local scopes = {}
+for s = 1, (#KEYS - 1) / 3 do
+  local k, a = 3 * s - 1, 5 * s + 5
+  scopes[s] = {ARGV[a], KEYS[k], KEYS[k + 1], KEYS[k + 2], a}
+end
 -- name, index into sums/cost (0 = the day counter), offset of its limit
 local dims = {{'rpm', 1, 1}, {'tpm', 2, 2}, {'rpd', 0, 3}, {'ipm', 3, 4}}
 local refusal = nil
@@ -126,16 +128,20 @@ return out
 `;
 
 /**
- * correct: swaps the admission's member for one with the actual token count, at the same
- * score, only while it is still in the log (an entry past the window no longer matters).
- * KEYS: 1 project log, 2 project sums, 3 tenant log, 4 tenant sums.
- * ARGV: 1 old member, 2 new member, 3 score, 4 token delta.
+ * correct: swaps the admission's member for one with the actual token and image counts, at the
+ * same score, only while it is still in the log (an entry past the window no longer matters).
+ * The old member names the estimates, so a second correction finds nothing to swap.
+ * KEYS: per scope the admission counted, its log then its sums.
+ * ARGV: 1 old member, 2 new member, 3 score, 4 token delta, 5 image delta.
  */
 export const CORRECT_LUA = `
-for k = 1, 3, 2 do
+for k = 1, #KEYS, 2 do
   if redis.call('ZREM', KEYS[k], ARGV[1]) == 1 then
     redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2])
-    if redis.call('EXISTS', KEYS[k + 1]) == 1 then redis.call('HINCRBY', KEYS[k + 1], 't', ARGV[4]) end
+    if redis.call('EXISTS', KEYS[k + 1]) == 1 then
+      redis.call('HINCRBY', KEYS[k + 1], 't', ARGV[4])
+      redis.call('HINCRBY', KEYS[k + 1], 'i', ARGV[5])
+    end
   end
 end
 return 1
@@ -152,9 +158,9 @@ return 1
 `;
 
 /**
- * usage: the project's window sums, newest entry and day count, read-only.
- * KEYS: 1 log, 2 day counter. ARGV: 1 cutoff.
- * Returns {n, t, i, newest score or -1, day}.
+ * usage: the project's window sums, newest entry, day count and cool-down deadline, read-only.
+ * KEYS: 1 log, 2 day counter, 3 cool-down. ARGV: 1 cutoff.
+ * Returns {n, t, i, newest score or -1, day, cool-down until or 0}.
  */
 export const USAGE_LUA = `
 local function costs(member)
@@ -168,18 +174,35 @@ for k = 1, #entries, 2 do
   n, t, i = n + a, t + b, i + c
   newest = tonumber(entries[k + 1])
 end
-return {n, t, i, newest, tonumber(redis.call('GET', KEYS[2]) or '0')}
+return {n, t, i, newest, tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[3]) or '0')}
+`;
+
+/** Drops the holds of a budget counter that lapsed by `now` (their instance never settled them). */
+const BUDGET_HELPERS = `
+local function drop_lapsed(h, z, now)
+  local lapsed = redis.call('ZRANGEBYSCORE', z, '-inf', now)
+  if #lapsed > 0 then
+    local sum = 0
+    for _, m in ipairs(lapsed) do sum = sum + tonumber(string.match(m, '|(%d+)$')) end
+    redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
+    redis.call('HINCRBY', h, 'reserved', string.format('%d', -sum))
+  end
+  if redis.call('ZCARD', z) == 0 then redis.call('HSET', h, 'reserved', '0') end
+end
 `;
 
 /**
- * budget_reserve: holds `amount` in every period, or nothing.
+ * budget_reserve: holds `amount` in every period, or nothing. A period is a tenant's counter or
+ * one of its keys' (all under the tenant's hash tag), so key and tenant budgets are reserved
+ * together: neither can be overspent by a call the other admitted.
  * KEYS: per period, its HASH (spent, reserved) then its ZSET of holds (member "id|amount",
  *       scored by the instant the hold lapses).
  * ARGV: 1 now, 2 reservation id, 3 amount, 4 hold until, then per period: limit, TTL ms.
- * Returns {1}, {2, missing period indexes...}, or {0, period index, spent, reserved}: spent
- * and reserved as Redis's own integer strings, exact at any size.
+ * Returns {1, then per period spent and reserved after the reservation}, {2, missing period
+ * indexes...}, or {0, period index, spent, reserved}: amounts as Redis's own integer strings,
+ * exact at any size.
  */
-export const BUDGET_RESERVE_LUA = `
+export const BUDGET_RESERVE_LUA = `${BUDGET_HELPERS}
 local periods = #KEYS / 2
 local missing = {2}
 for p = 1, periods do
@@ -191,14 +214,7 @@ local amount = tonumber(ARGV[3])
 local refusal = nil
 for p = 1, periods do
   local h, z = KEYS[2 * p - 1], KEYS[2 * p]
-  local lapsed = redis.call('ZRANGEBYSCORE', z, '-inf', ARGV[1])
-  if #lapsed > 0 then
-    local sum = 0
-    for _, m in ipairs(lapsed) do sum = sum + tonumber(string.match(m, '|(%d+)$')) end
-    redis.call('ZREMRANGEBYSCORE', z, '-inf', ARGV[1])
-    redis.call('HINCRBY', h, 'reserved', string.format('%d', -sum))
-  end
-  if redis.call('ZCARD', z) == 0 then redis.call('HSET', h, 'reserved', '0') end
+  drop_lapsed(h, z, ARGV[1])
   local v = redis.call('HMGET', h, 'spent', 'reserved')
   local limit = tonumber(ARGV[3 + 2 * p])
   if tonumber(v[1]) + tonumber(v[2]) + amount > limit then refusal = {0, p, v[1], v[2]} end
@@ -206,14 +222,44 @@ end
 if refusal then return refusal end
 
 local member = ARGV[2] .. '|' .. ARGV[3]
+local out = {1}
 for p = 1, periods do
   local h, z = KEYS[2 * p - 1], KEYS[2 * p]
   redis.call('ZADD', z, ARGV[4], member)
   redis.call('HINCRBY', h, 'reserved', ARGV[3])
   redis.call('PEXPIRE', h, ARGV[4 + 2 * p])
   redis.call('PEXPIRE', z, ARGV[4 + 2 * p])
+  local v = redis.call('HMGET', h, 'spent', 'reserved')
+  out[#out + 1] = v[1]
+  out[#out + 1] = v[2]
 end
-return {1}
+return out
+`;
+
+/**
+ * budget_read: each period's counter as it stands (lapsed holds dropped first), for
+ * GET /v1/budget and the remaining-budget header.
+ * KEYS: per period, HASH then holds ZSET. ARGV: 1 now.
+ * Returns per period {1, spent, reserved} flattened, or {0, '0', '0'} where the counter is
+ * absent (it is seeded from the ledger, then read again).
+ */
+export const BUDGET_READ_LUA = `${BUDGET_HELPERS}
+local out = {}
+for p = 1, #KEYS / 2 do
+  local h, z = KEYS[2 * p - 1], KEYS[2 * p]
+  if redis.call('HEXISTS', h, 'spent') == 0 then
+    out[#out + 1] = 0
+    out[#out + 1] = '0'
+    out[#out + 1] = '0'
+  else
+    drop_lapsed(h, z, ARGV[1])
+    local v = redis.call('HMGET', h, 'spent', 'reserved')
+    out[#out + 1] = 1
+    out[#out + 1] = v[1]
+    out[#out + 1] = v[2]
+  end
+end
+return out
 `;
 
 /**

@@ -3,28 +3,31 @@
  * so every gateway instance sees the same counts (contract §7: exact with any number of
  * instances). Each operation is one Lua script, one round trip (redis-scripts.ts).
  *
- * Cluster: all keys of one admission share the hash tag `{p:<project>}` (tenant keys too: a
- * tenant's limits are its share of its project), and all budget keys of a tenant share
- * `{b:<tenant>}`, so every script touches one slot.
+ * Cluster: all keys of one admission share the hash tag `{p:<project>}` (tenant and API-key
+ * scopes too: their limits are shares of their project), and all budget keys of a tenant,
+ * its API keys' own budgets included, share `{b:<tenant>}`, so every script touches one slot.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type {
   AdmitCommand,
   AdmitOutcome,
+  BudgetCounterState,
   BudgetPeriod,
   BudgetPeriodRef,
+  BudgetReadCommand,
   BudgetReserveCommand,
   BudgetReserveOutcome,
   BudgetSeedCommand,
   BudgetSettleCommand,
   CorrectCommand,
   QuotaDimension,
+  QuotaScope,
   QuotaStore,
   WindowUsage,
 } from './store.js';
 import type { Limits } from './limits.js';
 import { WINDOW_MS } from './windows.js';
-import { ADMIT_LUA, BUDGET_RESERVE_LUA, BUDGET_SEED_LUA, BUDGET_SETTLE_LUA, COOLDOWN_LUA, CORRECT_LUA, USAGE_LUA } from './redis-scripts.js';
+import { ADMIT_LUA, BUDGET_READ_LUA, BUDGET_RESERVE_LUA, BUDGET_SEED_LUA, BUDGET_SETTLE_LUA, COOLDOWN_LUA, CORRECT_LUA, USAGE_LUA } from './redis-scripts.js';
 
 /** Keys outlive what they count a little (instance clocks may differ); TTLs only collect garbage. */
 const EXPIRY_SLACK_MS = 3_600_000;
@@ -35,7 +38,9 @@ type Arg = string | number;
 
 /** The commands defineCommand adds to the client. */
 interface ScriptCommands {
+  /** Key count first: an admission spans two or three scopes. */
   nanogateAdmit(...args: Arg[]): Promise<unknown>;
+  /** Key count first, as admit. */
   nanogateCorrect(...args: Arg[]): Promise<unknown>;
   nanogateCooldown(...args: Arg[]): Promise<unknown>;
   nanogateUsage(...args: Arg[]): Promise<unknown>;
@@ -43,6 +48,7 @@ interface ScriptCommands {
   nanogateBudgetReserve(...args: Arg[]): Promise<unknown>;
   nanogateBudgetSeed(...args: Arg[]): Promise<unknown>;
   nanogateBudgetSettle(...args: Arg[]): Promise<unknown>;
+  nanogateBudgetRead(...args: Arg[]): Promise<unknown>;
 }
 
 export interface RedisQuotaStoreOptions {
@@ -96,13 +102,14 @@ export class RedisQuotaStore implements QuotaStore {
         timer.unref();
       });
     }
-    c.defineCommand('nanogateAdmit', { lua: ADMIT_LUA, numberOfKeys: 7 });
-    c.defineCommand('nanogateCorrect', { lua: CORRECT_LUA, numberOfKeys: 4 });
+    c.defineCommand('nanogateAdmit', { lua: ADMIT_LUA });
+    c.defineCommand('nanogateCorrect', { lua: CORRECT_LUA });
     c.defineCommand('nanogateCooldown', { lua: COOLDOWN_LUA, numberOfKeys: 1 });
-    c.defineCommand('nanogateUsage', { lua: USAGE_LUA, numberOfKeys: 2 });
+    c.defineCommand('nanogateUsage', { lua: USAGE_LUA, numberOfKeys: 3 });
     c.defineCommand('nanogateBudgetReserve', { lua: BUDGET_RESERVE_LUA });
     c.defineCommand('nanogateBudgetSeed', { lua: BUDGET_SEED_LUA, numberOfKeys: 2 });
     c.defineCommand('nanogateBudgetSettle', { lua: BUDGET_SETTLE_LUA });
+    c.defineCommand('nanogateBudgetRead', { lua: BUDGET_READ_LUA });
     this.#scripts = c as unknown as ScriptCommands;
   }
 
@@ -122,15 +129,15 @@ export class RedisQuotaStore implements QuotaStore {
 
   async admit(cmd: AdmitCommand): Promise<AdmitOutcome> {
     const p = this.#projectModelKey(cmd.projectId, cmd.model);
-    const t = this.#tenantKey(cmd.projectId, cmd.tenantId);
+    const scopes: Array<{ name: string; key: string; limits: Limits }> = [
+      { name: 'project', key: p, limits: cmd.projectLimits },
+      { name: 'tenant', key: this.#tenantKey(cmd.projectId, cmd.tenantId), limits: cmd.tenantLimits },
+    ];
+    if (cmd.keyId !== undefined && cmd.keyLimits) scopes.push({ name: 'key', key: this.#keyKey(cmd.projectId, cmd.keyId), limits: cmd.keyLimits });
+    const keys = [`${p}:cooldown`, ...scopes.flatMap((s) => [`${s.key}:log`, `${s.key}:sums`, `${s.key}:day:${cmd.day}`])];
     const reply = await (await this.#ready()).nanogateAdmit(
-      `${p}:log`,
-      `${p}:sums`,
-      `${p}:day:${cmd.day}`,
-      `${p}:cooldown`,
-      `${t}:log`,
-      `${t}:sums`,
-      `${t}:day:${cmd.day}`,
+      keys.length,
+      ...keys,
       cmd.nowMs,
       cmd.nowMs - WINDOW_MS,
       `${cmd.entryId}|${cmd.tokens}|${cmd.images}`,
@@ -140,24 +147,23 @@ export class RedisQuotaStore implements QuotaStore {
       LOG_TTL_MS,
       cmd.dayEndsAtMs - cmd.nowMs + EXPIRY_SLACK_MS,
       cmd.dayEndsAtMs - cmd.nowMs,
-      ...limitArgs(cmd.projectLimits),
-      ...limitArgs(cmd.tenantLimits),
+      ...scopes.flatMap((s) => [s.name, ...limitArgs(s.limits)]),
     );
-    return parseAdmitReply(reply);
+    return parseAdmitReply(reply, scopes.length);
   }
 
   async correctTokens(cmd: CorrectCommand): Promise<void> {
-    const p = this.#projectModelKey(cmd.projectId, cmd.model);
-    const t = this.#tenantKey(cmd.projectId, cmd.tenantId);
+    const scopes = [this.#projectModelKey(cmd.projectId, cmd.model), this.#tenantKey(cmd.projectId, cmd.tenantId)];
+    if (cmd.keyId !== undefined) scopes.push(this.#keyKey(cmd.projectId, cmd.keyId));
+    const keys = scopes.flatMap((s) => [`${s}:log`, `${s}:sums`]);
     await (await this.#ready()).nanogateCorrect(
-      `${p}:log`,
-      `${p}:sums`,
-      `${t}:log`,
-      `${t}:sums`,
-      `${cmd.entryId}|${cmd.estimatedTokens}|${cmd.images}`,
-      `${cmd.entryId}|${cmd.actualTokens}|${cmd.images}`,
+      keys.length,
+      ...keys,
+      `${cmd.entryId}|${cmd.estimatedTokens}|${cmd.estimatedImages}`,
+      `${cmd.entryId}|${cmd.actualTokens}|${cmd.actualImages}`,
       cmd.admittedAtMs,
       cmd.actualTokens - cmd.estimatedTokens,
+      cmd.actualImages - cmd.estimatedImages,
     );
   }
 
@@ -168,9 +174,11 @@ export class RedisQuotaStore implements QuotaStore {
 
   async projectUsage(projectId: string, model: string, nowMs: number, day: string): Promise<WindowUsage> {
     const p = this.#projectModelKey(projectId, model);
-    const reply = await (await this.#ready()).nanogateUsage(`${p}:log`, `${p}:day:${day}`, nowMs - WINDOW_MS);
+    const reply = await (await this.#ready()).nanogateUsage(`${p}:log`, `${p}:day:${day}`, `${p}:cooldown`, nowMs - WINDOW_MS);
     const [rpm, tpm, ipm, newest, rpd] = integers(reply, 5, 'usage');
-    return { rpm, tpm, ipm, rpd, newestAtMs: newest >= 0 ? newest : undefined };
+    // The key's TTL only collects garbage: the deadline itself says whether it is still in force.
+    const cooldownUntil = Array.isArray(reply) && typeof reply[5] === 'number' ? reply[5] : 0;
+    return { rpm, tpm, ipm, rpd, newestAtMs: newest >= 0 ? newest : undefined, cooldownUntilMs: cooldownUntil > nowMs ? cooldownUntil : undefined };
   }
 
   async budgetReserve(cmd: BudgetReserveCommand): Promise<BudgetReserveOutcome> {
@@ -193,14 +201,22 @@ export class RedisQuotaStore implements QuotaStore {
     };
     switch (reply[0]) {
       case 1:
-        return { status: 'reserved' };
+        return { status: 'reserved', counters: cmd.periods.map((_, i) => counterState(reply[1 + 2 * i], reply[2 + 2 * i])) };
       case 2:
-        return { status: 'missing', periods: reply.slice(1).map((i): BudgetPeriod => periodAt(i).period) };
+        return { status: 'missing', periods: reply.slice(1).map((i) => refOf(periodAt(i))) };
       default: {
         const p = periodAt(reply[1]);
-        return { status: 'refused', period: p.period, limitNanoUsd: p.limitNanoUsd, spentNanoUsd: BigInt(String(reply[2])), reservedNanoUsd: BigInt(String(reply[3])) };
+        return { status: 'refused', period: refOf(p), limitNanoUsd: p.limitNanoUsd, spentNanoUsd: BigInt(String(reply[2])), reservedNanoUsd: BigInt(String(reply[3])) };
       }
     }
+  }
+
+  async budgetRead(cmd: BudgetReadCommand): Promise<Array<BudgetCounterState | undefined>> {
+    if (cmd.periods.length === 0) return [];
+    const keys = cmd.periods.flatMap((p) => this.#budgetKeys(cmd.tenantId, p));
+    const reply = await (await this.#ready()).nanogateBudgetRead(keys.length, ...keys, cmd.nowMs);
+    if (!Array.isArray(reply) || reply.length !== 3 * cmd.periods.length) throw new Error(`budget read: unexpected reply ${JSON.stringify(reply)}`);
+    return cmd.periods.map((_, i) => (reply[3 * i] === 1 ? counterState(reply[3 * i + 1], reply[3 * i + 2]) : undefined));
   }
 
   async budgetSeed(cmd: BudgetSeedCommand): Promise<void> {
@@ -246,10 +262,27 @@ export class RedisQuotaStore implements QuotaStore {
     return `${this.#prefix}{p:${projectId}}:t:${tenantId}`;
   }
 
-  #budgetKeys(tenantId: string, p: { period: BudgetPeriod; key: string }): [string, string] {
-    const hash = `${this.#prefix}{b:${tenantId}}:${p.period}:${p.key}`;
+  /** Under the project's hash tag too: one admission, one slot, whatever scopes it counts. */
+  #keyKey(projectId: string, keyId: string): string {
+    return `${this.#prefix}{p:${projectId}}:k:${keyId}`;
+  }
+
+  #budgetKeys(tenantId: string, p: { keyId?: string; period: BudgetPeriod; key: string }): [string, string] {
+    // A key's own counters sit beside its tenant's, under the tenant's hash tag.
+    const owner = p.keyId === undefined ? '' : `k:${p.keyId}:`;
+    const hash = `${this.#prefix}{b:${tenantId}}:${owner}${p.period}:${p.key}`;
     return [hash, `${hash}:holds`];
   }
+}
+
+/** The reference alone, without the limit a command carries beside it. */
+function refOf(p: BudgetPeriodRef): BudgetPeriodRef {
+  return { ...(p.keyId !== undefined ? { keyId: p.keyId } : {}), period: p.period, key: p.key, endsAtMs: p.endsAtMs };
+}
+
+/** Spent and reserved as the scripts return them: Redis's own integer strings, exact at any size. */
+function counterState(spent: unknown, reserved: unknown): BudgetCounterState {
+  return { spentNanoUsd: BigInt(String(spent ?? '0')), reservedNanoUsd: BigInt(String(reserved ?? '0')) };
 }
 
 function limitArgs(l: Limits): number[] {
@@ -263,13 +296,17 @@ function integers(reply: unknown, count: 5, what: string): [number, number, numb
   return reply.slice(0, count) as [number, number, number, number, number];
 }
 
-const SCOPES = new Set(['project', 'tenant']);
+const SCOPES = new Set(['project', 'tenant', 'key']);
 const DIMENSIONS = new Set(['rpm', 'tpm', 'rpd', 'ipm', 'cooldown']);
 
-function parseAdmitReply(reply: unknown): AdmitOutcome {
+function parseAdmitReply(reply: unknown, scopes: number): AdmitOutcome {
   if (Array.isArray(reply) && reply[0] === 1) {
     const [, pRpm, pRpd, tRpm, tRpd] = integers(reply, 5, 'admit');
-    return { admitted: true, usedAfter: { project: { rpm: pRpm, rpd: pRpd }, tenant: { rpm: tRpm, rpd: tRpd } } };
+    const key = scopes > 2 ? integers(reply.slice(2), 5, 'admit').slice(3) : undefined;
+    return {
+      admitted: true,
+      usedAfter: { project: { rpm: pRpm, rpd: pRpd }, tenant: { rpm: tRpm, rpd: tRpd }, ...(key ? { key: { rpm: key[0]!, rpd: key[1]! } } : {}) },
+    };
   }
   if (
     Array.isArray(reply) &&
@@ -284,7 +321,7 @@ function parseAdmitReply(reply: unknown): AdmitOutcome {
   ) {
     return {
       admitted: false,
-      scope: reply[1] as 'project' | 'tenant',
+      scope: reply[1] as QuotaScope,
       dimension: reply[2] as QuotaDimension | 'cooldown',
       limit: reply[3],
       used: reply[4],

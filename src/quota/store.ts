@@ -11,7 +11,7 @@ import { MemoryQuotaStore } from './memory-store.js';
 import { RedisQuotaStore } from './redis-store.js';
 import { FailoverQuotaStore, type PrimaryStore } from './failover-store.js';
 
-export type QuotaScope = 'project' | 'tenant';
+export type QuotaScope = 'project' | 'tenant' | 'key';
 export type QuotaDimension = 'rpm' | 'tpm' | 'rpd' | 'ipm';
 
 export interface AdmitCommand {
@@ -20,6 +20,12 @@ export interface AdmitCommand {
   tenantId: string;
   projectLimits: Limits;
   tenantLimits: Limits;
+  /**
+   * The calling key, when it has limits of its own (#13.3): a third scope, checked and counted in
+   * the same atomic step as the project and the tenant. A key without limits is not counted.
+   */
+  keyId?: string;
+  keyLimits?: Limits;
   /** Unique across instances: names this admission's entry in the minute logs. No '|'. */
   entryId: string;
   tokens: number;
@@ -36,7 +42,7 @@ export interface RequestCounts {
 }
 
 export type AdmitOutcome =
-  | { admitted: true; usedAfter: { project: RequestCounts; tenant: RequestCounts } }
+  | { admitted: true; usedAfter: { project: RequestCounts; tenant: RequestCounts; key?: RequestCounts } }
   | {
       admitted: false;
       scope: QuotaScope;
@@ -51,11 +57,15 @@ export interface CorrectCommand {
   projectId: string;
   model: string;
   tenantId: string;
+  /** Set when the admission counted the key's scope. */
+  keyId?: string;
   entryId: string;
   admittedAtMs: number;
-  images: number;
   estimatedTokens: number;
   actualTokens: number;
+  estimatedImages: number;
+  /** Images Google actually returned (#13.7: IPM counts them, not the ones asked for). */
+  actualImages: number;
 }
 
 export interface WindowUsage {
@@ -65,12 +75,14 @@ export interface WindowUsage {
   rpd: number;
   /** Newest entry still inside the minute window; undefined when the window is empty. */
   newestAtMs: number | undefined;
+  /** The cool-down after Google's 429 in force at nowMs, until this instant; undefined when none (the admin console shows it). */
+  cooldownUntilMs: number | undefined;
 }
 
 export interface QuotaCounters {
   /** Checks every dimension of project+model and tenant and counts all of them, or none. */
   admit(cmd: AdmitCommand): Promise<AdmitOutcome>;
-  /** Replaces the admission's estimated tokens by the actual count, if it is still in the window. */
+  /** Replaces the admission's estimated tokens and images by the actual counts in every scope it counted, if it is still in the window. */
   correctTokens(cmd: CorrectCommand): Promise<void>;
   /** Cool-down until `untilMs` (keeps a later one already set). */
   startCooldown(projectId: string, model: string, untilMs: number, nowMs: number): Promise<void>;
@@ -79,7 +91,14 @@ export interface QuotaCounters {
 
 export type BudgetPeriod = 'daily' | 'monthly';
 
+/**
+ * One budget counter: a tenant's, or one of its keys' own (#13.3), for one Pacific day or month.
+ * Every counter of a tenant, its keys' included, lives under the tenant's hash tag, so a call
+ * reserves against its key's and its tenant's budgets in one atomic step.
+ */
 export interface BudgetPeriodRef {
+  /** Undefined: the tenant's own counter; set: that key's. */
+  keyId?: string;
   period: BudgetPeriod;
   /** The Pacific day (YYYY-MM-DD) or month (YYYY-MM) the counter belongs to. */
   key: string;
@@ -96,11 +115,25 @@ export interface BudgetReserveCommand {
   periods: ReadonlyArray<BudgetPeriodRef & { limitNanoUsd: bigint }>;
 }
 
+/** A budget counter as it stands: settled spend, and what calls in flight hold. */
+export interface BudgetCounterState {
+  spentNanoUsd: bigint;
+  reservedNanoUsd: bigint;
+}
+
 export type BudgetReserveOutcome =
-  | { status: 'reserved' }
+  /** Each period's counter after the reservation, in the command's order. */
+  | { status: 'reserved'; counters: BudgetCounterState[] }
   /** Counters absent from the store (e.g. Redis restarted): seed them from the ledger first. */
-  | { status: 'missing'; periods: BudgetPeriod[] }
-  | { status: 'refused'; period: BudgetPeriod; limitNanoUsd: bigint; spentNanoUsd: bigint; reservedNanoUsd: bigint };
+  | { status: 'missing'; periods: BudgetPeriodRef[] }
+  /** The last period in the command's order that has no room, as it stood. */
+  | { status: 'refused'; period: BudgetPeriodRef; limitNanoUsd: bigint; spentNanoUsd: bigint; reservedNanoUsd: bigint };
+
+export interface BudgetReadCommand {
+  tenantId: string;
+  nowMs: number;
+  periods: readonly BudgetPeriodRef[];
+}
 
 export interface BudgetSeedCommand {
   tenantId: string;
@@ -124,6 +157,8 @@ export interface BudgetCounters {
   budgetSeed(cmd: BudgetSeedCommand): Promise<void>;
   /** Drops the reservation and adds the actual cost (to counters that still exist). */
   budgetSettle(cmd: BudgetSettleCommand): Promise<void>;
+  /** Each period's counter (holds that lapsed by nowMs dropped), undefined where it is absent (seed it first). */
+  budgetRead(cmd: BudgetReadCommand): Promise<Array<BudgetCounterState | undefined>>;
 }
 
 export interface QuotaStore extends QuotaCounters, BudgetCounters {
@@ -239,5 +274,5 @@ export function describeRedisUrl(redisUrl: string): string {
 /** Counters of a store that can never answer (a REDIS_URL that cannot be used): FailoverQuotaStore never calls them. */
 function unreachableCounters(reason: string): QuotaCounters & BudgetCounters {
   const fail = () => Promise.reject(new Error(reason));
-  return { admit: fail, correctTokens: fail, startCooldown: fail, projectUsage: fail, budgetReserve: fail, budgetSeed: fail, budgetSettle: fail };
+  return { admit: fail, correctTokens: fail, startCooldown: fail, projectUsage: fail, budgetReserve: fail, budgetSeed: fail, budgetSettle: fail, budgetRead: fail };
 }

@@ -12,10 +12,11 @@ import type { Clock } from '../time/clock.js';
 import { PacificPeriods } from '../time/pacific-periods.js';
 import type { AnswerBody } from '../upstream/answer-body.js';
 import type { AttemptLabel, UpstreamClient, UpstreamResponse } from '../upstream/client.js';
-import type { BudgetReservation, BudgetService } from '../usage/budget.js';
+import { BudgetService, type BudgetOwners, type BudgetReservation } from '../usage/budget.js';
 import type { UsageLedger } from '../usage/ledger.js';
-import { computeCost, worstCaseCostNanoUsd, type CostBreakdown } from '../usage/pricing.js';
+import { computeCost, holdCostNanoUsd, type CostBreakdown } from '../usage/pricing.js';
 import { newRecordId, type UsageFlag, type UsageRecord } from '../usage/record.js';
+import { countsForAllowance, TextAllowance } from '../usage/text-allowance.js';
 import type { ProjectRefusals } from './project-refusals.js';
 
 /** A configured Google project: its quota identity plus the key calls are made with. */
@@ -66,12 +67,19 @@ export interface CallOutcome {
   summary: ScanSummary | undefined;
   cost: CostBreakdown;
   record: UsageRecord;
+  /**
+   * When a budget applies: the least any of the call's budgets has left once it settled, as this
+   * instance saw it (the hold's view, with the hold replaced by the real cost).
+   */
+  budgetRemainingNanoUsd?: bigint;
 }
 
 interface StartedBase {
   status: number;
   headers: IncomingHttpHeaders;
   admission: Admission;
+  /** When a budget applies: the least any of the call's budgets had left with this call's hold taken. */
+  budgetRemainingNanoUsd?: bigint;
   /** Settles once the call is fully metered (after the body ends, or at once for errors). */
   outcome: Promise<CallOutcome>;
 }
@@ -106,10 +114,16 @@ export interface RelayDeps {
   onModelStatus?: (project: string, model: string, status: ModelStatus) => void;
   /** Where refusals of the gateway's own project go (operator alert, metric, readiness). */
   projectRefusals?: ProjectRefusals;
+  /**
+   * Budget holds (#13.1): `sized` (default) holds the call's input, its images and a text and
+   * thinking allowance learned from recent calls (`textAllowance`); `strict` holds the worst case,
+   * the model's whole output limit of text and thinking.
+   */
+  holds?: 'sized' | 'strict';
+  textAllowance?: TextAllowance;
+  /** A call that cost more than its hold (flagged `over_hold`): by how much. */
+  onOvershoot?: (record: UsageRecord, excessNanoUsd: number) => void;
 }
-
-/** Cool-down Google asks for with a 429 that has no RetryInfo (contract §7). */
-const DEFAULT_COOLDOWN_MS = 60_000;
 
 /**
  * One upstream call, the same for every face (no side doors): budget reservation and quota
@@ -119,6 +133,7 @@ const DEFAULT_COOLDOWN_MS = 60_000;
 export class GeminiRelay {
   readonly #d: RelayDeps;
   readonly #periods = new PacificPeriods();
+  readonly #allowance: TextAllowance;
 
   /** Calls started and not yet metered; drain() waits for them at shutdown. */
   #active = 0;
@@ -126,6 +141,7 @@ export class GeminiRelay {
 
   constructor(deps: RelayDeps) {
     this.#d = deps;
+    this.#allowance = deps.textAllowance ?? new TextAllowance();
   }
 
   /**
@@ -181,34 +197,30 @@ export class GeminiRelay {
     }
     const startedAtMs = d.clock.nowMs();
     const reservation = await this.#reserveBudget(req, startedAtMs);
+    const admissionInput = {
+      project: req.project,
+      tenantId: req.caller.tenant.id,
+      ...(req.caller.tenant.limits ? { tenantLimits: req.caller.tenant.limits } : {}),
+      // The key's own limits, in the same atomic admission as its tenant's and project's.
+      ...(req.caller.key?.limits ? { key: { id: req.caller.keyId, limits: req.caller.key.limits } } : {}),
+      model: req.model,
+      estimatedInputTokens: req.estimate.inputTokens,
+      images: req.estimate.outputImages,
+    };
     let admission: Admission;
     try {
-      admission = await d.quota.admit({
-        project: req.project,
-        tenantId: req.caller.tenant.id,
-        ...(req.caller.tenant.limits ? { tenantLimits: req.caller.tenant.limits } : {}),
-        model: req.model,
-        estimatedInputTokens: req.estimate.inputTokens,
-        images: req.estimate.outputImages,
-        nowMs: startedAtMs,
-      });
+      admission = await d.quota.admit({ ...admissionInput, nowMs: startedAtMs });
     } catch (e) {
       // Refused by the gateway itself: nothing is counted, the reservation is returned.
       if (reservation) await d.budgets.settle(reservation, 0);
       throw e;
     }
+    /** Admissions of retried attempts: they returned no image, whatever the last one did. */
+    const retryAdmissions: Admission[] = [];
 
     const meter = (status: number, summary: ScanSummary | undefined, flags: UsageFlag[]) =>
-      this.#meter(req, { admission, reservation, startedAtMs, status, summary, flags });
-
-    const admissionInput = {
-      project: req.project,
-      tenantId: req.caller.tenant.id,
-      ...(req.caller.tenant.limits ? { tenantLimits: req.caller.tenant.limits } : {}),
-      model: req.model,
-      estimatedInputTokens: req.estimate.inputTokens,
-      images: req.estimate.outputImages,
-    };
+      this.#meter(req, { admission, retryAdmissions, reservation, startedAtMs, status, summary, flags });
+    const budgetRemaining = reservation ? { budgetRemainingNanoUsd: reservation.remainingNanoUsd } : {};
     let answer;
     try {
       answer = await d.upstream.send({
@@ -222,7 +234,7 @@ export class GeminiRelay {
         // does the gateway. A retry the quota has no room for is not made; the last answer stands.
         beforeRetry: async () => {
           try {
-            await d.quota.admit({ ...admissionInput, nowMs: d.clock.nowMs() });
+            retryAdmissions.push(await d.quota.admit({ ...admissionInput, nowMs: d.clock.nowMs() }));
             return true;
           } catch (e) {
             if (e instanceof GatewayError) return false;
@@ -245,7 +257,7 @@ export class GeminiRelay {
         throw refused;
       }
       if (answer.status === 429) {
-        await d.quota.startCooldown(req.project.id, req.model.id, answer.retryAfterMs ?? DEFAULT_COOLDOWN_MS, d.clock.nowMs());
+        await d.quota.startCooldown(req.project.id, req.model.id, answer.retryAfterMs, d.clock.nowMs());
       }
       const outcome = meter(answer.status, undefined, ['upstream_error']);
       await outcome;
@@ -256,6 +268,7 @@ export class GeminiRelay {
         body: answer.body,
         admission,
         outcome,
+        ...budgetRemaining,
         ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}),
       };
     }
@@ -280,7 +293,7 @@ export class GeminiRelay {
     });
     // Metering failures are logged by #meter; never an unhandled rejection.
     outcome.catch(() => {});
-    return { ok: true, status: answer.status, headers: answer.headers, body, admission, outcome };
+    return { ok: true, status: answer.status, headers: answer.headers, body, admission, outcome, ...budgetRemaining };
   }
 
   /**
@@ -320,21 +333,48 @@ export class GeminiRelay {
   }
 
   async #reserveBudget(req: CallRequest, nowMs: number): Promise<BudgetReservation | undefined> {
-    const budget = req.caller.tenant.budget;
-    if (!budget || (budget.dailyUsd === undefined && budget.monthlyUsd === undefined)) return undefined;
-    const worstCaseNanoUsd = worstCaseCostNanoUsd(req.model, {
+    const owners: BudgetOwners = {
+      tenantId: req.caller.tenant.id,
+      tenantBudget: req.caller.tenant.budget,
+      keyId: req.caller.keyId,
+      keyBudget: req.caller.key?.budget,
+    };
+    if (!BudgetService.applies(owners)) return undefined;
+    return this.#d.budgets.reserve({ ...owners, amountNanoUsd: this.holdNanoUsd(req, nowMs), nowMs });
+  }
+
+  /**
+   * What a call's budget hold is (#13.1): its input estimate, its images (candidateCount of them)
+   * at the requested size, and its text and thinking allowance: the request's maxOutputTokens when
+   * smaller than the model's allowance (what recent calls of the model wrote, TextAllowance), or
+   * the model's whole output limit under `budget.holds: strict`.
+   */
+  holdNanoUsd(req: Pick<CallRequest, 'model' | 'estimate'>, nowMs: number): number {
+    const model = req.model;
+    const textTokens =
+      this.#d.holds === 'strict'
+        ? model.outputTokenLimit
+        : Math.min(req.estimate.maxOutputTokens ?? Number.POSITIVE_INFINITY, this.#allowance.allowanceTokens(model));
+    return holdCostNanoUsd(model, {
       atMs: nowMs,
       ...(req.estimate.imageSize ? { imageSize: req.estimate.imageSize } : {}),
       estimatedInputTokens: req.estimate.inputTokens,
-      calls: 1,
-      imagesPerCall: req.estimate.outputImages,
+      images: req.estimate.outputImages,
+      textTokens,
     });
-    return this.#d.budgets.reserve({ tenantId: req.caller.tenant.id, budget, worstCaseNanoUsd, nowMs });
   }
 
   async #meter(
     req: CallRequest,
-    m: { admission: Admission; reservation: BudgetReservation | undefined; startedAtMs: number; status: number; summary: ScanSummary | undefined; flags: UsageFlag[] },
+    m: {
+      admission: Admission;
+      retryAdmissions: readonly Admission[];
+      reservation: BudgetReservation | undefined;
+      startedAtMs: number;
+      status: number;
+      summary: ScanSummary | undefined;
+      flags: UsageFlag[];
+    },
   ): Promise<CallOutcome> {
     const d = this.#d;
     const nowMs = d.clock.nowMs();
@@ -354,6 +394,10 @@ export class GeminiRelay {
     if (cost.estimated) flags.add('estimated');
     if (m.status === 200 && imagesReturned === 0) flags.add('no_image');
     if (m.summary?.error) flags.add('upstream_error');
+    // It cost more than it held: only by the text and thinking beyond its allowance (or input
+    // beyond the estimate), which the README bounds.
+    const excessNanoUsd = m.reservation ? cost.costNanoUsd - Number(m.reservation.amountNanoUsd) : 0;
+    if (excessNanoUsd > 0) flags.add('over_hold');
 
     const details = (list: { modality?: string; tokenCount?: number }[] | undefined, modality: string) =>
       (list ?? []).filter((x) => x.modality === modality).reduce((s, x) => s + (x.tokenCount ?? 0), 0);
@@ -388,6 +432,8 @@ export class GeminiRelay {
     };
     d.ledger.record(record);
     d.onRecord?.(record);
+    if (excessNanoUsd > 0) d.onOvershoot?.(record, excessNanoUsd);
+    if (countsForAllowance(record)) this.#allowance.observe(record.model, record.outputTextTokens + record.thinkingTokens);
     if (m.summary?.modelStatus) d.onModelStatus?.(req.project.id, req.model.id, m.summary.modelStatus);
     if (req.tally) {
       const t = req.tally;
@@ -400,14 +446,15 @@ export class GeminiRelay {
 
     const settleWork: Promise<unknown>[] = [];
     if (m.reservation) settleWork.push(d.budgets.settle(m.reservation, cost.costNanoUsd));
-    const actualInput = usage?.promptTokenCount;
-    if (actualInput !== undefined && actualInput !== req.estimate.inputTokens) {
-      settleWork.push(d.quota.correct(m.admission, actualInput, nowMs));
-    }
+    // TPM from Google's promptTokenCount, IPM from the images that actually came back (#13.7).
+    settleWork.push(d.quota.correct(m.admission, { ...(usage?.promptTokenCount !== undefined ? { inputTokens: usage.promptTokenCount } : {}), images: imagesReturned }, nowMs));
+    for (const retried of m.retryAdmissions) settleWork.push(d.quota.correct(retried, { images: 0 }, nowMs));
     const results = await Promise.allSettled(settleWork);
     for (const r of results) {
       if (r.status === 'rejected') d.logger.warn({ err: r.reason, requestId: req.requestId }, 'settling quota or budget failed');
     }
-    return { summary: m.summary, cost, record };
+    if (!m.reservation) return { summary: m.summary, cost, record };
+    const left = m.reservation.remainingNanoUsd + m.reservation.amountNanoUsd - BigInt(cost.costNanoUsd);
+    return { summary: m.summary, cost, record, budgetRemainingNanoUsd: left > 0n ? left : 0n };
   }
 }

@@ -14,15 +14,33 @@ export interface Tenant {
   source: 'config' | 'admin';
 }
 
+/** What an admin-made key carries of its own (#13.3): enforced like its tenant's, within them. */
+export interface KeySettings {
+  label: string | null;
+  limits?: TenantLimits;
+  budget?: TenantBudget;
+  /** From this instant on the key is refused with 401 saying it expired. */
+  expiresAtMs?: number;
+}
+
 export interface Caller {
   tenant: Tenant;
   keyId: string;
+  /** Admin-made keys only; config keys carry nothing of their own. */
+  key?: KeySettings;
 }
 
 interface KeyEntry {
   hash: string;
   keyId: string;
   tenantId: string;
+  settings?: KeySettings;
+}
+
+function settingsOf(k: StoredKey): KeySettings {
+  const limits = Object.values(k.limits).some((v) => v !== undefined) ? k.limits : undefined;
+  const budget = k.budget.dailyUsd !== undefined || k.budget.monthlyUsd !== undefined ? k.budget : undefined;
+  return { label: k.name, ...(limits ? { limits } : {}), ...(budget ? { budget } : {}), ...(k.expiresAtMs !== null ? { expiresAtMs: k.expiresAtMs } : {}) };
 }
 
 function fromConfig(t: TenantConfig): Tenant {
@@ -150,7 +168,7 @@ export class TenantRegistry {
     for (const id of changes.deletedTenantIds) this.#adminTenants.delete(id);
     for (const k of changes.keys as StoredKey[]) {
       if (k.revokedAtMs !== null) this.#adminKeys.delete(k.hash);
-      else this.#adminKeys.set(k.hash, { hash: k.hash, keyId: k.keyId, tenantId: k.tenantId });
+      else this.#adminKeys.set(k.hash, { hash: k.hash, keyId: k.keyId, tenantId: k.tenantId, settings: settingsOf(k) });
     }
   }
 
@@ -171,7 +189,15 @@ export class TenantRegistry {
     // The Map finds the candidate; the final comparison is constant-time anyway.
     if (!entry || !hashesEqual(entry.hash, hash)) return undefined;
     const tenant = this.tenant(entry.tenantId);
-    return tenant ? { tenant, keyId: entry.keyId } : undefined;
+    if (!tenant) return undefined;
+    const expiresAtMs = entry.settings?.expiresAtMs;
+    if (expiresAtMs !== undefined && this.#clock.nowMs() >= expiresAtMs) {
+      // The holder has a real key, just an old one: say so, rather than "not valid".
+      throw new GatewayError('UNAUTHENTICATED', `This API key (${entry.keyId}) expired at ${new Date(expiresAtMs).toISOString()}; ask the gateway's operator for a new one.`, {
+        keyExpired: true,
+      });
+    }
+    return entry.settings ? { tenant, keyId: entry.keyId, key: entry.settings } : { tenant, keyId: entry.keyId };
   }
 
   /** Only a registry that keeps itself fresh can fall behind; one refreshed by hand (tests) cannot. */

@@ -21,12 +21,16 @@ export interface UpstreamOptions {
 }
 
 export interface UpstreamRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Path and query, starting with '/': appended to the base URL's path. */
   path: string;
   /** The project's Google key: sent in x-goog-api-key, never in the URL. */
   apiKey: string;
   body?: Buffer;
+  /** The body's type when it is not JSON (a file chunk, a multipart upload, #16). */
+  contentType?: string;
+  /** Protocol headers the call needs besides the key (Google's X-Goog-Upload-*, #16). */
+  headers?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
   /**
    * Asked before each retry (not before the first attempt): false means no more attempts, and
@@ -131,6 +135,16 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 }
 
+/** Headers of a Files or Batch API call (#16); generation calls keep the two literal objects above. */
+function protocolHeaders(req: UpstreamRequest): Record<string, string> {
+  return {
+    ...req.headers,
+    ...(req.body ? { 'content-type': req.contentType ?? 'application/json' } : {}),
+    'x-goog-api-key': req.apiKey,
+    'user-agent': 'nanogate',
+  };
+}
+
 /**
  * The one way to reach Google: a pooled undici client for the configured origin, per-attempt
  * timeouts, and the retry policy. Bodies of successful answers come back as AnswerBody, never
@@ -213,7 +227,7 @@ export class UpstreamClient {
             origin: this.#origin,
             method: req.method,
             path: this.#basePath + req.path,
-            headers: req.body ? { 'x-goog-api-key': req.apiKey, 'content-type': 'application/json', 'user-agent': 'nanogate' } : { 'x-goog-api-key': req.apiKey, 'user-agent': 'nanogate' },
+            headers: req.headers || req.contentType ? protocolHeaders(req) : req.body ? { 'x-goog-api-key': req.apiKey, 'content-type': 'application/json', 'user-agent': 'nanogate' } : { 'x-goog-api-key': req.apiKey, 'user-agent': 'nanogate' },
             body: req.body ?? null,
             headersTimeout: this.#opts.timeoutMs,
             bodyTimeout: this.#opts.timeoutMs,

@@ -148,16 +148,25 @@ export class UsageLedger {
     }
   }
 
-  /** Records of this tenant not yet in the database, fromMs <= timeMs < toMs: a budget rebuild adds them to the database's sum. */
-  pendingCostNanoUsd(tenantId: string, fromMs: number, toMs: number): bigint {
+  /**
+   * Records of this tenant (or of one of its keys, with `keyId`) not yet in the database,
+   * fromMs <= timeMs < toMs: a budget rebuild adds them to the database's sum.
+   */
+  pendingCostNanoUsd(tenantId: string, fromMs: number, toMs: number, keyId?: string): bigint {
     let sum = 0n;
     for (const r of this.#pending) {
+      if (keyId !== undefined && r.keyId !== keyId) continue;
       // Rounded as the database stores it (BigInt() throws on a fraction).
       if (r.tenantId === tenantId && r.timeMs >= fromMs && r.timeMs < toMs && Number.isFinite(r.costNanoUsd)) {
         sum += BigInt(Math.round(r.costNanoUsd));
       }
     }
     return sum;
+  }
+
+  /** A request's records not yet in the database (written within the last flush interval). */
+  pendingForRequest(requestId: string): UsageRecord[] {
+    return this.#pending.filter((r) => r.requestId === requestId);
   }
 
   #schedule(): void {

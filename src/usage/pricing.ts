@@ -108,58 +108,51 @@ export function computeCost(input: CostInput): CostBreakdown {
 }
 
 /**
- * Worst-case cost of a request before it is sent, for budget reservations: estimated input +
- * max output for the size × calls, at the prices in force at `atMs`. Never less than any
- * realistic real cost.
- *
- * Text + thinking allowance: the model's whole `outputTokenLimit` at the text rate. Google caps
- * a candidate's output, thinking included, at maxOutputTokens ≤ that limit, so text + thinking
- * can never exceed it. The image tokens are added on top rather than taken out of the limit
- * because whether images count against it is not documented. Over-reserving is settled after
- * the call, while under-reserving would let concurrent requests cross a budget.
+ * What a budget holds for one call before it is sent (#13.1): the estimated input, the images
+ * it asks for at the requested size (the model's default size when none), and
+ * `textTokens` of text and thinking, at the prices in force at `atMs`. The call settles to its
+ * real cost afterwards; it can cost more than its hold only by the text and thinking it
+ * produces beyond `textTokens` (and by input beyond the estimate).
  *
  * `estimatedInputTokens` is taken as an upper bound on the real prompt (the request estimator
- * counts reference images at the table's per-image upper bound). `imagesPerCall` (default 1:
- * one request yields one image, google-api.md) covers answers with several images (E11).
+ * counts reference images at the table's per-image upper bound). `images` (default 1: one
+ * request yields one image, google-api.md) covers candidateCount and answers with several
+ * images (E11).
+ */
+export function holdCostNanoUsd(
+  model: ModelSpec,
+  opts: { imageSize?: ImageSize; estimatedInputTokens: number; images?: number; textTokens: number; batch?: boolean; atMs: number },
+): number {
+  const row = priceAt(model, opts.atMs);
+  const rates = opts.batch ? row.batch : row.standard;
+  const inputTokens = tokenCount(opts.estimatedInputTokens) ?? 0;
+  const imageTokens = (tokenCount(opts.images) ?? 1) * outputTokensForImage(model, opts.imageSize);
+  return (
+    inputTokens * rates.inputNanoPerToken +
+    imageTokens * rates.imageOutputNanoPerToken +
+    (tokenCount(opts.textTokens) ?? 0) * rates.textOutputNanoPerToken
+  );
+}
+
+/**
+ * Worst-case cost of a request before it is sent (`budget.holds: strict`): a hold whose text
+ * and thinking allowance is the model's whole `outputTokenLimit`, × calls. Never less than any
+ * realistic real cost: Google caps a candidate's output, thinking included, at
+ * maxOutputTokens ≤ that limit, so text + thinking can never exceed it. The image tokens are
+ * added on top rather than taken out of the limit because whether images count against it is
+ * not documented.
  */
 export function worstCaseCostNanoUsd(
   model: ModelSpec,
   opts: { imageSize?: ImageSize; estimatedInputTokens: number; calls: number; batch?: boolean; imagesPerCall?: number; atMs: number },
 ): number {
-  const row = priceAt(model, opts.atMs);
-  const rates = opts.batch ? row.batch : row.standard;
-  const inputTokens = tokenCount(opts.estimatedInputTokens) ?? 0;
-  const imageTokens = (tokenCount(opts.imagesPerCall) ?? 1) * outputTokensForImage(model, opts.imageSize);
-  const perCallNanoUsd =
-    inputTokens * rates.inputNanoPerToken +
-    imageTokens * rates.imageOutputNanoPerToken +
-    model.outputTokenLimit * rates.textOutputNanoPerToken;
+  const perCallNanoUsd = holdCostNanoUsd(model, {
+    atMs: opts.atMs,
+    estimatedInputTokens: opts.estimatedInputTokens,
+    textTokens: model.outputTokenLimit,
+    ...(opts.imageSize ? { imageSize: opts.imageSize } : {}),
+    ...(opts.imagesPerCall !== undefined ? { images: opts.imagesPerCall } : {}),
+    ...(opts.batch ? { batch: true } : {}),
+  });
   return perCallNanoUsd * (tokenCount(opts.calls) ?? 0);
-}
-
-function toBigInt(costNanoUsd: number | bigint): bigint {
-  if (typeof costNanoUsd === 'bigint') return costNanoUsd;
-  if (!Number.isInteger(costNanoUsd)) throw new RangeError(`cost must be an integer number of nano-USD, got ${costNanoUsd}`);
-  return BigInt(costNanoUsd);
-}
-
-/** Half-up to micro-USD; negatives mirror positives so a sign never changes the digits. */
-function roundNanoToMicro(nano: bigint): bigint {
-  const magnitude = nano < 0n ? -nano : nano;
-  const micro = (magnitude + 500n) / 1000n;
-  return nano < 0n ? -micro : micro;
-}
-
-/** Formats integer nano-USD as a USD decimal string with 6 places, rounded half-up (E5: 44,827,750 nano -> "0.044828"). */
-export function formatUsd(costNanoUsd: number | bigint): string {
-  const micro = roundNanoToMicro(toBigInt(costNanoUsd));
-  const magnitude = micro < 0n ? -micro : micro;
-  const whole = magnitude / 1_000_000n;
-  const fraction = (magnitude % 1_000_000n).toString().padStart(6, '0');
-  return `${micro < 0n ? '-' : ''}${whole}.${fraction}`;
-}
-
-/** nano -> micro, rounded half-up (integer). */
-export function nanoToMicroUsd(costNanoUsd: number): number {
-  return Number(roundNanoToMicro(toBigInt(costNanoUsd)));
 }

@@ -4,7 +4,14 @@
  */
 import { randomHex } from '../random/pool.js';
 
-export type UsageFlag = 'no_image' | 'estimated' | 'aborted' | 'streamed' | 'upstream_error';
+/**
+ * Every flag a record may carry (the admin console filters by them). `over_hold`: the call cost
+ * more than its budget held for it (#13.1), because it wrote more text and thinking than its
+ * allowance (or its prompt was longer than estimated).
+ */
+export const USAGE_FLAGS = ['no_image', 'estimated', 'aborted', 'streamed', 'upstream_error', 'over_hold'] as const;
+
+export type UsageFlag = (typeof USAGE_FLAGS)[number];
 
 export interface UsageRecord {
   /** Unique per upstream call (a request with n=4 writes four records): newRecordId(). */

@@ -5,8 +5,8 @@
  */
 import { GROUP_BY_KEYS, type GroupBy, type UsageCounts, type UsageQuery, type UsageRow } from '../db/database.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { isCalendarDay } from '../time/pacific.js';
-import { formatUsd } from './pricing.js';
+import { isCalendarDay, pacificMonth } from '../time/pacific.js';
+import { formatUsd } from './money.js';
 
 export type UsageFormat = 'json' | 'csv';
 
@@ -23,6 +23,8 @@ export interface ParseUsageOptions {
    */
   scopeTenantId?: string;
   maxDays?: number;
+  /** Now: `from` and `to` default to the first and last day of its Pacific month. */
+  nowMs?: number;
 }
 
 const invalid = (param: string, message: string): GatewayError => new GatewayError('INVALID_ARGUMENT', message, { param });
@@ -35,11 +37,22 @@ function single(params: Readonly<Record<string, unknown>>, name: string): string
   return v;
 }
 
-function day(params: Readonly<Record<string, unknown>>, name: 'from' | 'to'): string {
+function day(params: Readonly<Record<string, unknown>>, name: 'from' | 'to', fallback: string | undefined): string {
   const v = single(params, name);
-  if (v === undefined || v === '') throw invalid(name, `${name} is required (a Pacific day, YYYY-MM-DD)`);
+  if (v === undefined || v === '') {
+    if (fallback !== undefined) return fallback;
+    throw invalid(name, `${name} is required (a Pacific day, YYYY-MM-DD)`);
+  }
   if (!isCalendarDay(v)) throw invalid(name, `${name} must be a calendar day YYYY-MM-DD, got '${v}'`);
   return v;
+}
+
+/** The first and last day (YYYY-MM-DD) of the Pacific month at `nowMs`. */
+export function pacificMonthDays(nowMs: number): { first: string; last: string } {
+  const month = pacificMonth(nowMs);
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  const days = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return { first: `${month}-01`, last: `${month}-${String(days).padStart(2, '0')}` };
 }
 
 function groupBy(raw: string | undefined): GroupBy[] {
@@ -66,16 +79,18 @@ const daysInclusive = (fromDay: string, toDay: string): number =>
   Math.round((Date.parse(`${toDay}T00:00:00Z`) - Date.parse(`${fromDay}T00:00:00Z`)) / 86_400_000) + 1;
 
 /**
- * Validates the report's URL parameters: from, to (inclusive Pacific days), tenant, project,
- * model (canonical id), groupBy (comma list), format (json | csv). Throws
+ * Validates the report's URL parameters: from, to (inclusive Pacific days; with `nowMs`, the
+ * current Pacific month when left out), tenant, project, model (canonical id), key, user,
+ * groupBy (comma list), format (json | csv). Throws
  * GatewayError('INVALID_ARGUMENT') naming the parameter at fault.
  */
 export function parseUsageQuery(
   params: Readonly<Record<string, unknown>>,
   opts: ParseUsageOptions = {},
 ): { query: UsageQuery; format: UsageFormat } {
-  const fromDay = day(params, 'from');
-  const toDay = day(params, 'to');
+  const month = opts.nowMs !== undefined ? pacificMonthDays(opts.nowMs) : undefined;
+  const fromDay = day(params, 'from', month?.first);
+  const toDay = day(params, 'to', month?.last);
   if (fromDay > toDay) throw invalid('to', `to (${toDay}) is before from (${fromDay})`);
   const maxDays = opts.maxDays ?? MAX_REPORT_DAYS;
   if (daysInclusive(fromDay, toDay) > maxDays) throw invalid('to', `the range from ${fromDay} to ${toDay} is longer than ${maxDays} days`);
@@ -92,6 +107,8 @@ export function parseUsageQuery(
   }
   const projectId = optionalFilter(params, 'project');
   const model = optionalFilter(params, 'model');
+  const keyId = optionalFilter(params, 'key');
+  const user = optionalFilter(params, 'user');
 
   const query: UsageQuery = {
     fromDay,
@@ -100,6 +117,8 @@ export function parseUsageQuery(
     ...(tenantId !== undefined ? { tenantId } : {}),
     ...(projectId !== undefined ? { projectId } : {}),
     ...(model !== undefined ? { model } : {}),
+    ...(keyId !== undefined ? { keyId } : {}),
+    ...(user !== undefined ? { user } : {}),
   };
   return { query, format };
 }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.js';
 import type { ModelResolver } from '../models/resolver.js';
+import type { Clock } from '../time/clock.js';
 import { parseUsageQuery, renderUsageCsv, renderUsageJson, usageCsvFilename } from './report.js';
 
 /**
@@ -10,7 +11,7 @@ import { parseUsageQuery, renderUsageCsv, renderUsageJson, usageCsvFilename } fr
 export async function sendUsageReport(
   request: FastifyRequest,
   reply: FastifyReply,
-  deps: { db: Database; models: ModelResolver },
+  deps: { db: Database; models: ModelResolver; clock: Clock },
   scope: { tenantId?: string },
 ): Promise<FastifyReply> {
   const params = { ...(request.query as Record<string, unknown>) };
@@ -18,7 +19,7 @@ export async function sendUsageReport(
   const model = params['model'];
   // An alias filters by the model it names.
   if (typeof model === 'string' && model) params['model'] = deps.models.lookup(model)?.id ?? model;
-  const { query, format } = parseUsageQuery(params, scope.tenantId !== undefined ? { scopeTenantId: scope.tenantId } : {});
+  const { query, format } = parseUsageQuery(params, { nowMs: deps.clock.nowMs(), ...(scope.tenantId !== undefined ? { scopeTenantId: scope.tenantId } : {}) });
   const db = deps.db;
   const rows = await db.queryUsage(query);
   if (format === 'csv') {

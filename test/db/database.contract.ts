@@ -7,6 +7,7 @@ import { DuplicateError, NotFoundError, type Database, type GroupBy, type UsageQ
 import { nextPacificMonthStartMs, pacificDayStartMs, pacificMonthStartMs } from '../../src/time/pacific.js';
 import type { UsageRecord } from '../../src/usage/record.js';
 import { FLASH, PRO, usageRecord } from './usage-fixtures.js';
+import { batchStoreContract } from './batch-store.contract.js';
 
 export interface DatabaseHarness {
   setup?(): Promise<void>;
@@ -89,6 +90,9 @@ export function databaseContract(name: string, harness: DatabaseHarness): void {
     afterEach(async () => {
       for (const d of opened.splice(0)) await d.close();
     });
+
+    // Google batches and files with their owners (#16).
+    batchStoreContract(() => db, open);
 
     describe('migrations', () => {
       it('migrates an already migrated database again without change or data loss', async () => {
@@ -250,6 +254,69 @@ export function databaseContract(name: string, harness: DatabaseHarness): void {
       });
     });
 
+    describe('recent calls', () => {
+      const at = (iso: string, over: Partial<UsageRecord> = {}) => usageRecord(iso, over);
+      const calls = [
+        at('2025-03-01T10:00:00.000Z', { id: 'r1', requestId: 'req_a', tenantId: 'a', model: PRO }),
+        at('2025-03-01T10:00:01.000Z', { id: 'r2', requestId: 'req_b', tenantId: 'b', model: FLASH, httpStatus: 429, flags: ['upstream_error'] }),
+        at('2025-03-01T10:00:02.000Z', { id: 'r3', requestId: 'req_c', tenantId: 'a', model: FLASH, flags: ['estimated', 'streamed'] }),
+        // Two calls of one request (n=2), in the same millisecond: the id breaks the tie.
+        at('2025-03-01T10:00:03.000Z', { id: 'r4b', requestId: 'req_d', tenantId: 'b', model: PRO, httpStatus: 502, flags: ['no_image'] }),
+        at('2025-03-01T10:00:03.000Z', { id: 'r4a', requestId: 'req_d', tenantId: 'b', model: PRO, flags: ['aborted'] }),
+      ];
+      const ids = (records: readonly UsageRecord[]) => records.map((r) => r.id);
+
+      beforeEach(async () => {
+        await db.insertUsage(calls);
+      });
+
+      it('lists the newest first, by time then id, up to the limit', async () => {
+        expect(ids(await db.recentUsage({ limit: 100 }))).toEqual(['r4b', 'r4a', 'r3', 'r2', 'r1']);
+        expect(ids(await db.recentUsage({ limit: 2 }))).toEqual(['r4b', 'r4a']);
+        expect(await db.recentUsage({ limit: 0 })).toEqual([]);
+      });
+
+      it.each<[string, Omit<Parameters<Database['recentUsage']>[0], 'limit'>, string[]]>([
+        ['a tenant', { tenantId: 'a' }, ['r3', 'r1']],
+        ['a model', { model: FLASH }, ['r3', 'r2']],
+        ['successes', { httpStatus: { from: 200, to: 299 } }, ['r4a', 'r3', 'r1']],
+        ["Google's 429s", { httpStatus: { from: 429, to: 429 } }, ['r2']],
+        ['server errors', { httpStatus: { from: 500, to: 599 } }, ['r4b']],
+        ['a flag among others', { flag: 'streamed' }, ['r3']],
+        ['a flag alone', { flag: 'no_image' }, ['r4b']],
+        ['filters together', { tenantId: 'b', model: PRO, flag: 'aborted' }, ['r4a']],
+        ['a filter matching nothing', { tenantId: 'nobody' }, []],
+      ])('filters by %s', async (_name, filters, expected) => {
+        expect(ids(await db.recentUsage({ limit: 100, ...filters }))).toEqual(expected);
+      });
+
+      it('gives back every field as the meter wrote it', async () => {
+        const full = at('2025-03-02T10:00:00.000Z', {
+          id: 'full',
+          imageSize: null,
+          finishReason: 'IMAGE_SAFETY',
+          user: 'u-1',
+          batch: true,
+          flags: ['estimated', 'streamed'],
+          inputTextTokens: 7,
+          inputImageTokens: 258,
+          thinkingTokens: 33,
+          usageMetadata: { promptTokenCount: 265, promptTokensDetails: [{ modality: 'TEXT', tokenCount: 7 }] },
+        });
+        await db.insertUsage([full]);
+        expect((await db.recentUsage({ limit: 1 }))[0]).toEqual(full);
+        const bare = at('2025-03-03T10:00:00.000Z', { id: 'bare', usageMetadata: null, user: null, finishReason: null, flags: [] });
+        await db.insertUsage([bare]);
+        expect((await db.recentUsage({ limit: 1 }))[0]).toEqual(bare);
+      });
+
+      it("finds one call by its record id, or all of a request's calls by the request id", async () => {
+        expect(ids(await db.usageByRequest('r2'))).toEqual(['r2']);
+        expect(ids(await db.usageByRequest('req_d'))).toEqual(['r4a', 'r4b']);
+        expect(await db.usageByRequest('nothing')).toEqual([]);
+      });
+    });
+
     describe('exact money', () => {
       it('sums costs past 2^53 nano-USD exactly', async () => {
         const max = Number.MAX_SAFE_INTEGER;
@@ -282,6 +349,48 @@ export function databaseContract(name: string, harness: DatabaseHarness): void {
         ['an empty window', 'a', Date.parse('2025-01-15T08:00:00Z'), Date.parse('2025-01-15T08:00:00Z'), 0n],
       ])('sums spend: %s', async (_name, tenant, fromMs, toMs, expected) => {
         expect(await db.spendNanoUsd(tenant, fromMs, toMs)).toBe(expected);
+      });
+
+      it.each<[string, string, string, bigint]>([
+        ["a's key k2 only", 'a', 'k2', 134_000_002n],
+        ["a's key k1 only", 'a', 'k1', 134_000_001n],
+        ["b's key k3: all of b's", 'b', 'k3', 413_000_015n],
+        ['a key of another tenant', 'a', 'k3', 0n],
+      ])("sums one key's spend (#13.3): %s", async (_name, tenant, keyId, expected) => {
+        expect(await db.spendNanoUsd(tenant, 0, Date.parse('2030-01-01'), keyId)).toBe(expected);
+      });
+    });
+
+    describe('usage by user and key (#13.5)', () => {
+      beforeEach(async () => {
+        await db.insertUsage([
+          usageRecord('2025-03-01T18:00:00Z', { keyId: 'k1', user: 'alice', costNanoUsd: 1 }),
+          usageRecord('2025-03-01T18:00:01Z', { keyId: 'k1', user: 'bob', costNanoUsd: 10 }),
+          usageRecord('2025-03-01T18:00:02Z', { keyId: 'k2', user: 'alice', costNanoUsd: 100 }),
+          usageRecord('2025-03-01T18:00:03Z', { keyId: 'k2', user: null, costNanoUsd: 1_000 }),
+        ]);
+      });
+      const q = (over: Partial<UsageQuery>): UsageQuery => ({ fromDay: '2025-03-01', toDay: '2025-03-01', groupBy: [], ...over });
+
+      it("groups by user, a call without one in the '' group, and by key", async () => {
+        expect((await db.queryUsage(q({ groupBy: ['user'] }))).map((r) => [r.user, r.requests, r.costNanoUsd])).toEqual([
+          ['', 1, 1_000n],
+          ['alice', 2, 101n],
+          ['bob', 1, 10n],
+        ]);
+        expect((await db.queryUsage(q({ groupBy: ['key', 'user'] }))).map((r) => [r.key, r.user, r.costNanoUsd])).toEqual([
+          ['k1', 'alice', 1n],
+          ['k1', 'bob', 10n],
+          ['k2', '', 1_000n],
+          ['k2', 'alice', 100n],
+        ]);
+      });
+
+      it('filters by user and by key', async () => {
+        expect((await db.queryUsage(q({ user: 'alice' })))[0]).toMatchObject({ requests: 2, costNanoUsd: 101n });
+        expect((await db.queryUsage(q({ keyId: 'k2' })))[0]).toMatchObject({ requests: 2, costNanoUsd: 1_100n });
+        expect((await db.queryUsage(q({ keyId: 'k2', user: 'alice' })))[0]).toMatchObject({ requests: 1, costNanoUsd: 100n });
+        expect(await db.queryUsage(q({ user: 'carol' }))).toEqual([]);
       });
     });
 
@@ -353,7 +462,18 @@ export function databaseContract(name: string, harness: DatabaseHarness): void {
       it('creates keys and lists them oldest first', async () => {
         const k2 = await db.createKey({ keyId: 'key_b', tenantId: 'acme', hash: 'sha256:bb', name: 'second', createdAtMs: 2_000 });
         const k1 = await db.createKey({ keyId: 'key_a', tenantId: 'acme', hash: 'sha256:aa', name: null, createdAtMs: 1_500 });
-        expect(k2).toEqual({ keyId: 'key_b', tenantId: 'acme', hash: 'sha256:bb', name: 'second', createdAtMs: 2_000, revokedAtMs: null });
+        expect(k2).toEqual({
+          keyId: 'key_b',
+          tenantId: 'acme',
+          hash: 'sha256:bb',
+          name: 'second',
+          limits: {},
+          budget: {},
+          expiresAtMs: null,
+          createdAtMs: 2_000,
+          updatedAtMs: 2_000,
+          revokedAtMs: null,
+        });
         expect(await db.listKeys('acme')).toEqual([k1, k2]);
         expect(await db.listKeys('other')).toEqual([]);
       });
@@ -382,6 +502,38 @@ export function databaseContract(name: string, harness: DatabaseHarness): void {
         expect(await db.revokeKey('acme', 'key_a', 4_000)).toBe(true);
         expect(await db.revokeKey('acme', 'key_a', 5_000)).toBe(false);
         expect((await db.listKeys('acme'))[0]?.revokedAtMs).toBe(4_000);
+      });
+
+      it("keeps a key's own limits, budget and expiry (#13.3), and changes them with updateKey", async () => {
+        const created = await db.createKey({
+          keyId: 'key_s',
+          tenantId: 'acme',
+          hash: 'sha256:ss',
+          name: 'ci',
+          createdAtMs: 2_000,
+          limits: { rpm: 5, ipm: 2, bogus: 1 } as { rpm: number; ipm: number },
+          budget: { dailyUsd: 0.4 },
+          expiresAtMs: 9_000,
+        });
+        expect(created).toMatchObject({ name: 'ci', limits: { rpm: 5, ipm: 2 }, budget: { dailyUsd: 0.4 }, expiresAtMs: 9_000, updatedAtMs: 2_000 });
+        expect(created.limits).not.toHaveProperty('bogus');
+        // A field left out keeps its value; limits and budget are replaced whole.
+        const labelled = await db.updateKey('acme', 'key_s', { name: 'deploy', limits: { rpd: 10 } }, 3_000);
+        expect(labelled).toMatchObject({ name: 'deploy', limits: { rpd: 10 }, budget: { dailyUsd: 0.4 }, expiresAtMs: 9_000, updatedAtMs: 3_000, createdAtMs: 2_000 });
+        const cleared = await db.updateKey('acme', 'key_s', { expiresAtMs: null, budget: {}, name: null }, 4_000);
+        expect(cleared).toMatchObject({ name: null, limits: { rpd: 10 }, budget: {}, expiresAtMs: null, updatedAtMs: 4_000 });
+        expect((await db.listKeys('acme'))[0]).toEqual(cleared);
+        expect(await db.updateKey('other', 'key_s', { name: 'x' }, 5_000)).toBeUndefined();
+        expect(await db.updateKey('acme', 'key_nope', { name: 'x' }, 5_000)).toBeUndefined();
+        await db.revokeKey('acme', 'key_s', 6_000);
+        expect(await db.updateKey('acme', 'key_s', { name: 'x' }, 7_000)).toBeUndefined();
+      });
+
+      it('reports a key whose settings changed in changesSince', async () => {
+        await db.createKey({ keyId: 'key_c', tenantId: 'acme', hash: 'sha256:cc', name: null, createdAtMs: 2_000 });
+        expect((await db.changesSince(2_001)).keys).toEqual([]);
+        await db.updateKey('acme', 'key_c', { limits: { rpm: 1 } }, 3_000);
+        expect((await db.changesSince(2_001)).keys).toEqual([expect.objectContaining({ keyId: 'key_c', limits: { rpm: 1 }, updatedAtMs: 3_000 })]);
       });
     });
 

@@ -215,6 +215,13 @@ describe('the Docker image and docker compose', () => {
     }
   });
 
+  it('builds the admin console in the build stage and ships the built files (#18)', () => {
+    const [build = '', runtime = ''] = dockerfile.split(/^FROM .* AS runtime$/m);
+    expect(build).toMatch(/^COPY console \.\/console$/m);
+    expect(build).toMatch(/^RUN npm run build$/m);
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+  });
+
   it('binds to 127.0.0.1, needs ADMIN_TOKEN, mounts the config, and waits longer than the gateway takes to stop', () => {
     const gw = compose.services['gateway']!;
     for (const p of gw.ports ?? []) expect(p).toMatch(/^127\.0\.0\.1:/);

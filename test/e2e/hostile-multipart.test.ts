@@ -118,7 +118,8 @@ const ROWS: Row[] = [
   { label: 'no image', body: formBody(B, [prompt(), model(EDITS_MODEL)]), exp: refused([400]) },
   { label: 'an unknown model', body: formBody(B, [prompt(), model('dall-e-2'), pngFile()]), exp: refused([404]) },
   { label: 'a model name with NUL', body: formBody(B, [prompt(), model('nano-banana-2\u0000'), pngFile()]), exp: refused([400, 404]) },
-  { label: 'stream=true', body: formBody(B, base({ name: 'stream', data: 'true' })), exp: refused([400]) },
+  // stream=true is served (#14.3); a value that is no boolean is not.
+  { label: 'stream=maybe', body: formBody(B, base({ name: 'stream', data: 'maybe' })), exp: refused([400]) },
   { label: 'two prompt fields', body: formBody(B, [prompt('a'), prompt('b'), model(EDITS_MODEL), pngFile()]), exp: judged },
   { label: 'a 70-character boundary (the RFC 2046 maximum)', body: formBody('b'.repeat(70), base()), contentType: formType('b'.repeat(70)), exp: accepted },
   { label: 'a quoted boundary with a space', body: formBody('quoted boundary', base()), contentType: 'multipart/form-data; boundary="quoted boundary"', exp: accepted },

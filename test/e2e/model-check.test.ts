@@ -238,6 +238,7 @@ describe('GET /admin/models', () => {
         standard: { '1K': '0.134400', '2K': '0.134400', '4K': '0.240000' },
         batch: { '1K': '0.067200', '2K': '0.067200', '4K': '0.120000' },
       },
+      batch: true,
       priceFrom: '2025-11-20',
       limits: {
         free: { rpm: 0, tpm: 0, rpd: 0, ipm: 0 },
@@ -245,6 +246,7 @@ describe('GET /admin/models', () => {
         tier2: { rpm: 100, tpm: 1000000, rpd: 2000, ipm: 100 },
         tier3: { rpm: 500, tpm: 4000000, rpd: 20000, ipm: 500 },
       },
+      batchTokens: { free: 0, tier1: 2000000, tier2: 20000000, tier3: 200000000 },
     });
     expect(models.find((m) => m['id'] === 'gemini-3-pro-image-preview')).toMatchObject({
       retired: true,

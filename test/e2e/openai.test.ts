@@ -33,14 +33,16 @@ async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI
 describe('OpenAI face with the real openai client', () => {
   it('generates an image through images.generate with the canonical model and mapped size', async () => {
     const res = await client().images.generate({ model: 'nano-banana-pro', prompt: 'A banana in a spacesuit', size: '1536x1024' });
-    expect(res.data?.[0]?.b64_json).toBe(mock.imageBase64('2K'));
+    expect(res.data?.[0]?.b64_json).toBe(mock.imageBase64('1K'));
     expect(res.created).toBeGreaterThan(0);
     expect(res.usage?.output_tokens).toBeGreaterThan(0);
-    expect((res.usage as unknown as { cost_usd: number }).cost_usd).toBeGreaterThan(0.1);
+    // A six-decimal string on this face (#13.5), as the header.
+    expect((res.usage as unknown as { cost_usd: string }).cost_usd).toMatch(/^0\.\d{6}$/);
+    expect(Number((res.usage as unknown as { cost_usd: string }).cost_usd)).toBeGreaterThan(0.1);
     const [body] = sentBodies();
     expect(mock.received[0]?.path).toBe('/v1beta/models/gemini-3-pro-image:generateContent');
     expect(body.contents[0].parts[0].text).toBe('A banana in a spacesuit');
-    expect(body.generationConfig.imageConfig).toEqual({ aspectRatio: '3:2', imageSize: '2K' });
+    expect(body.generationConfig.imageConfig).toEqual({ aspectRatio: '3:2', imageSize: '1K' });
   });
 
   it('uses the default model when none is named, and 1K/2K/4K sizes directly', async () => {
@@ -113,9 +115,9 @@ describe('OpenAI face with the real openai client', () => {
       body: JSON.stringify({ model: 'nano-banana-2', prompt: 'x' }),
     });
     expect(res.statusCode).toBe(200);
-    const json = (await res.body.json()) as { usage: { cost_usd: number } };
+    const json = (await res.body.json()) as { usage: { cost_usd: string } };
     expect(res.headers['x-nanogate-cost-usd']).toMatch(/^0\.\d{6}$/);
-    expect(Number(res.headers['x-nanogate-cost-usd'])).toBe(json.usage.cost_usd);
+    expect(res.headers['x-nanogate-cost-usd']).toBe(json.usage.cost_usd);
     expect(res.headers['x-nanogate-model']).toBe('gemini-nano-banana-2.1');
   });
 });
@@ -127,7 +129,7 @@ describe('bad input on the OpenAI face', () => {
     ['a missing prompt', { model: 'nano-banana' }, TENANT_KEY, 400, undefined, 'prompt'],
     ['n above 10', { model: 'nano-banana', prompt: 'x', n: 11 }, TENANT_KEY, 400, undefined, 'n'],
     ['n of the wrong type', { model: 'nano-banana', prompt: 'x', n: 'two' }, TENANT_KEY, 400, undefined, 'n'],
-    ['url answers', { model: 'nano-banana', prompt: 'x', response_format: 'url' }, TENANT_KEY, 400, undefined, 'response_format'],
+    ['an unknown response_format', { model: 'nano-banana', prompt: 'x', response_format: 'gif' }, TENANT_KEY, 400, undefined, 'response_format'],
     ['4K on a 1K-only model (nano-banana: Nano Banana 2 Lite)', { model: 'nano-banana', prompt: 'x', size: '4K' }, TENANT_KEY, 400, undefined, 'size'],
     ['512 on Nano Banana 2.1, which lacks it', { model: 'nano-banana-2', prompt: 'x', size: '512' }, TENANT_KEY, 400, undefined, 'size'],
   ])('refuses %s in OpenAI\'s shape and sends nothing to Google', async (_name, body, key, status, code, param) => {
@@ -143,7 +145,9 @@ describe('bad input on the OpenAI face', () => {
       ['POST', '/v1/images/generations', '{"prompt":', { 'content-type': 'application/json' }, 400],
       ['POST', '/v1/images/variations', '{}', { 'content-type': 'application/json' }, 404],
       ['GET', '/v1/images/generations', undefined, {}, 405],
-      ['POST', '/v1/images/edits', '{"prompt":"x"}', { 'content-type': 'application/json' }, 415],
+      // JSON edits take their images as image_url (#14.6): none given is a 400.
+      ['POST', '/v1/images/edits', '{"prompt":"x"}', { 'content-type': 'application/json' }, 400],
+      ['POST', '/v1/images/edits', 'prompt=x', { 'content-type': 'text/plain' }, 415],
     ];
     for (const [method, path, body, headers, status] of cases) {
       const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers: { authorization: `Bearer ${TENANT_KEY}`, ...headers }, body });

@@ -9,9 +9,9 @@ import { ADMIN_TOKEN, GOOGLE_KEY, startGateway, type RunningGateway } from '../s
 const KEY = 'usage-tenant-key';
 const THRIFTY_KEY = 'usage-thrifty-key';
 
-// nano-banana is Nano Banana 2 Lite (config/models.yaml). The worst case of one call is its
-// 1120 image tokens at $30/M plus its whole 4,096-token output limit at $1.50/M (text and
-// thinking), about $0.03974 with the prompt: a daily budget of $0.20 fits five of them, not six.
+// nano-banana is Nano Banana 2 Lite (config/models.yaml). One call holds its 1120 image tokens
+// at $30/M plus the table's 1,024-token text and thinking allowance at $1.50/M (#13.1), about
+// $0.03514 with the prompt: a daily budget of $0.20 fits five of them, not six.
 const CONFIG = `
 upstream: { baseUrl: $UPSTREAM, timeoutMs: 5000, retries: 0 }
 projects:
@@ -130,7 +130,7 @@ describe('usage records', () => {
     mock.enqueue({ kind: 'finish', finishReason: 'IMAGE_OTHER' });
     const res = await openai(KEY, { model: 'nano-banana', prompt: 'x', n: 2, user: 'alice@example.com' });
     expect(res.statusCode).toBe(200);
-    const json = (await res.body.json()) as { data: unknown[]; usage: { cost_usd: number } };
+    const json = (await res.body.json()) as { data: unknown[]; usage: { cost_usd: string } };
     expect(json.data).toHaveLength(1);
     const rows = await records();
     expect(rows).toHaveLength(2);
@@ -138,6 +138,7 @@ describe('usage records', () => {
     expect(rows.filter((r) => String(r['flags']).includes('no_image'))).toHaveLength(1);
     const total = rows.reduce((s, r) => s + Number(r['cost_nano_usd']), 0);
     expect(res.headers['x-nanogate-cost-usd']).toBe((Math.round(total / 1000) / 1e6).toFixed(6));
+    expect(json.usage.cost_usd).toBe(res.headers['x-nanogate-cost-usd']);
   });
 
   it('records Google errors at no cost and counts them', async () => {

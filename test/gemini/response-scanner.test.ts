@@ -9,7 +9,9 @@ import {
   GEMINI3_STREAM,
   MODEL_VERSION,
   RESPONSE_ID,
+  SIGNATURE,
   THOUGHT_IMAGE,
+  THOUGHT_TEXT,
   compactLikeGoogle,
   fakeBase64,
   jsonArrayLikeGoogle,
@@ -86,11 +88,56 @@ describe.each(READING_PATHS)('$path', ({ smallDocumentBytes: bytes }) => {
             { mimeType: 'image/png', base64: FINAL_IMAGE, base64Length: FINAL_IMAGE.length, thought: false, candidateIndex: 0 },
           ],
           text: FINAL_TEXT,
+          thoughtText: THOUGHT_TEXT,
+          signedParts: [],
           modelVersion: MODEL_VERSION,
           responseId: RESPONSE_ID,
           malformed: false,
           bytes: body.length,
         });
+      });
+
+      it('keeps thought signatures when asked, and reports each part as it closes, wherever the body is cut', () => {
+        const run = (chunks: Buffer[]) => {
+          const parts: Array<{ thought: boolean; text?: string; image?: string; signature?: string }> = [];
+          const scanner = newScanner({
+            framing,
+            captureImages: true,
+            captureSignatures: true,
+            onPart: (p) =>
+              parts.push({
+                thought: p.thought,
+                ...(p.text !== undefined ? { text: p.text } : {}),
+                ...(p.image ? { image: Buffer.concat(p.image.base64).toString('latin1') } : {}),
+                ...(p.thoughtSignature !== undefined ? { signature: p.thoughtSignature } : {}),
+              }),
+          });
+          for (const c of chunks) scanner.write(c);
+          const summary = scanner.end();
+          // A streamed text is its deltas; joined, they are the text.
+          const joined = parts.reduce<typeof parts>((out, p) => {
+            const last = out[out.length - 1];
+            if (last && p.text !== undefined && last.text !== undefined && !p.image && !last.image && p.thought === last.thought && p.signature === undefined) last.text += p.text;
+            else out.push({ ...p });
+            return out;
+          }, []);
+          return { signedParts: summary.signedParts, finalSignature: summary.images.find((i) => !i.thought)?.thoughtSignature, parts: joined };
+        };
+        const expected = {
+          signedParts: [
+            { kind: 'text', index: 0, signature: SIGNATURE },
+            { kind: 'image', index: 0, signature: SIGNATURE },
+          ],
+          finalSignature: SIGNATURE,
+          parts: [
+            { thought: true, text: THOUGHT_TEXT },
+            { thought: true, image: THOUGHT_IMAGE },
+            { thought: false, text: FINAL_TEXT, signature: SIGNATURE },
+            { thought: false, image: FINAL_IMAGE, signature: SIGNATURE },
+          ],
+        };
+        expect(run([body])).toEqual(expected);
+        for (let cut = 1; cut < body.length; cut += 7) expect(run(splitAt(body, [cut]))).toEqual(expected);
       });
 
       it('keeps no image data unless asked to', () => {

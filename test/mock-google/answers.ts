@@ -190,7 +190,16 @@ function thoughtSignature(responseId: string, n: number): string {
   return Buffer.concat([seed, createHash('sha256').update(seed).digest()]).toString('base64');
 }
 
-export function buildAnswer(model: MockModel, input: GenerateInput, responseId: string, outcome: Outcome): Answer {
+export interface AnswerOptions {
+  /**
+   * Interim images a thinking model shows before its final one (google-api.md §3: "up to 2
+   * interim images on Pro"), as `thought: true` inlineData parts after the thought text, each
+   * in a stream chunk of its own. Base64 of each, in order.
+   */
+  interimImages?: readonly string[];
+}
+
+export function buildAnswer(model: MockModel, input: GenerateInput, responseId: string, outcome: Outcome, options: AnswerOptions = {}): Answer {
   const { text: promptText, image: promptImage } = promptTokens(model, input);
   const envelope = (rest: Json, usage: Tally): Json => ({
     ...rest,
@@ -216,8 +225,10 @@ export function buildAnswer(model: MockModel, input: GenerateInput, responseId: 
     if (finishMessage) c['finishMessage'] = finishMessage;
     return { candidates: [c] };
   };
-  const thoughtChunks = thinking ? [envelope(candidate([{ text: THOUGHT_TEXT, thought: true }]), thought)] : [];
-  const thoughtParts: Json[] = thinking ? [{ text: THOUGHT_TEXT, thought: true }] : [];
+  // Interim images only where a final image was asked for: they are drafts of it.
+  const interim: Json[] = thinking && input.wantImage ? (options.interimImages ?? []).map((data) => ({ inlineData: { mimeType: 'image/png', data }, thought: true })) : [];
+  const thoughtChunks = thinking ? [envelope(candidate([{ text: THOUGHT_TEXT, thought: true }]), thought), ...interim.map((part) => envelope(candidate([part]), thought))] : [];
+  const thoughtParts: Json[] = thinking ? [{ text: THOUGHT_TEXT, thought: true }, ...interim] : [];
 
   if (outcome.kind === 'finish') {
     const blockedImage = outcome.finishReason === 'IMAGE_SAFETY' || outcome.finishReason === 'IMAGE_PROHIBITED_CONTENT';

@@ -60,6 +60,16 @@ export function tinyPng(): ImageAsset {
 }
 
 /**
+ * The interim ("thought") image number `index` of an answer: a 1x1 PNG of its own grey, so a
+ * test can tell each interim image from the others and from the final one.
+ */
+export function interimPng(index: number): ImageAsset {
+  const grey = (0x40 + index * 0x30) & 0xff;
+  const idat = pngChunk('IDAT', deflateSync(Buffer.from([0, grey, grey, grey, 0xff])));
+  return asset(Buffer.concat([SIGNATURE, ihdr(), idat, IEND]));
+}
+
+/**
  * A PNG whose base64 is `base64Length` characters rounded down to a multiple of 4, ending in one
  * `=` of padding as most real answers do. Sizes below a bare PNG give the 1x1 PNG.
  */

@@ -77,6 +77,31 @@ describe('generateContent', () => {
     }
   });
 
+  it('shows interim thought images before the final one when asked to, whole and streamed (google-api.md §3, §5)', async () => {
+    mock.setInterimImages(2);
+    try {
+      const parts = (json(await generate(PRO, prompt('a cat'))) as Answer).candidates?.[0]?.content?.parts ?? [];
+      expect(parts.map((p) => Object.keys(p).sort())).toEqual([['text', 'thought'], ['inlineData', 'thought'], ['inlineData', 'thought'], ['text', 'thoughtSignature'], ['inlineData', 'thoughtSignature']]);
+      expect(parts.slice(1, 3).map((p) => p.inlineData?.data)).toEqual([mock.interimImageBase64(0), mock.interimImageBase64(1)]);
+      expect(new Set([mock.interimImageBase64(0), mock.interimImageBase64(1), mock.imageBase64()]).size).toBe(3);
+      // Each a real PNG a client can decode.
+      expect(Buffer.from(mock.interimImageBase64(1), 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
+      const events = sseEvents(await call(mock.url, `/v1beta/models/${PRO}:streamGenerateContent?alt=sse`, { body: prompt('x') }));
+      expect(events.map((e) => e.candidates?.[0]?.content?.parts?.map((p) => (p.inlineData ? (p.thought ? 'interim' : 'image') : p.thought ? 'thought' : 'text')))).toEqual([
+        ['thought'],
+        ['interim'],
+        ['interim'],
+        ['text'],
+        ['image'],
+      ]);
+      // Text-only answers draw no drafts.
+      const textOnly = json(await generate(PRO, prompt('x', { generationConfig: { responseModalities: ['TEXT'] } }))) as Answer;
+      expect(textOnly.candidates?.[0]?.content?.parts?.some((p) => p.inlineData)).toBe(false);
+    } finally {
+      mock.setInterimImages(0);
+    }
+  });
+
   it('puts modelStatus LEGACY on the deprecated 3.1 Flash answers only (models-2026-11.md §5)', async () => {
     const legacy = json(await generate(FLASH31, prompt('a cat'))) as Answer;
     expect(legacy.modelStatus?.modelStage).toBe('LEGACY');
@@ -289,7 +314,8 @@ describe('countTokens and models', () => {
     for (const [path, method] of [
       [`/v1beta/models/${PRO}:generateContent`, 'GET'],
       [`/v1beta/models/${PRO}:fooBar`, 'POST'],
-      ['/v1beta/files', 'GET'],
+      // (/v1beta/files is served since #16: the Files API.)
+      ['/v1beta/cachedContents', 'GET'],
       ['/v1beta/models', 'DELETE'],
     ] as const) {
       const raw = await call(mock.url, path, { method, ...(method === 'POST' ? { body: prompt('x') } : {}) });

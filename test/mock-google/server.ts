@@ -9,8 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { buildAnswer, countTokensAnswer, parseGenerateRequest, TEXT_ONLY_REPLY, type Outcome } from './answers.js';
-import { paddedPng, tinyPng, type ImageAsset } from './images.js';
+import { interimPng, paddedPng, tinyPng, type ImageAsset } from './images.js';
 import { MOCK_MODELS, findModel, modelResource, type MockModel } from './models.js';
+import { createMockBatches, type MockBatchesControl } from './batches.js';
 import { errorForStatus, errors, prettyElement, prettyJson, rateLimitError, sseEvent, toWire, type GoogleError } from './wire.js';
 
 export interface MockGoogleOptions {
@@ -25,6 +26,19 @@ export interface MockGoogleOptions {
   host?: string;
   /** Keep every request in `received` (default true); the benchmark process turns it off. */
   recordRequests?: boolean;
+  /**
+   * Interim (thought) images each thinking model's answer shows before the final image, as
+   * Gemini 3 Pro Image does (up to 2, google-api.md §3). Default 0; see also setInterimImages.
+   */
+  interimImages?: number;
+}
+
+/** What the mock answered a generation request with, as far as tests check it. */
+export interface SentAnswer {
+  model: string;
+  responseId: string;
+  /** The thoughtSignature of each signed part, in answer order (text first, then the image). */
+  thoughtSignatures: string[];
 }
 
 export interface ReceivedRequest {
@@ -56,6 +70,8 @@ export interface MockGoogle {
   url: string;
   /** Every request, in order (countTokens and models included), recorded once its body is read. */
   received: ReceivedRequest[];
+  /** Every successful generation answer, in order (with recordRequests). */
+  answered: SentAnswer[];
   /** Each generation request (generateContent / streamGenerateContent) not under a model fault consumes the next queued fault; none queued = a normal image answer. */
   enqueue(...faults: Fault[]): void;
   /** Every generation request for this model answers with this fault until cleared; it takes precedence over the queue and does not consume it. */
@@ -68,6 +84,12 @@ export interface MockGoogle {
   imageBase64(size?: string): string;
   /** Requests received and not yet answered or abandoned. */
   openRequests(): number;
+  /** Interim (thought) images per answer of a thinking model from now on (0-2 as at Google; reset() keeps it). */
+  setInterimImages(count: number): void;
+  /** The base64 of interim image `index` (0-based) of every answer. */
+  interimImageBase64(index: number): string;
+  /** The Batch and Files API (#16): drive batches through their lifecycle, look at what was uploaded. */
+  batches: MockBatchesControl;
 }
 
 const JSON_TYPE = 'application/json; charset=UTF-8';
@@ -200,11 +222,15 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
   const imageBytes = opts.imageBytes ?? {};
   const record = opts.recordRequests ?? true;
   const received: ReceivedRequest[] = [];
+  const answered: SentAnswer[] = [];
   const queue: Fault[] = [];
   const modelFaults = new Map<string, Fault>();
   const images = new Map<number, ImageAsset>();
   const tiny = tinyPng();
   const open = new Set<ServerResponse>();
+  let baseUrl = '';
+  let interimCount = opts.interimImages ?? 0;
+  const interimAssets = [0, 1, 2, 3].map((i) => interimPng(i).base64);
 
   function image(size: string | undefined): ImageAsset {
     const key = (size ?? 'default') as keyof typeof imageBytes;
@@ -236,7 +262,12 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
   function generationReply(model: MockModel, body: Buffer, stream: boolean, sse: boolean, outcome: Outcome, startedMs: number): Reply {
     const parsed = parseGenerateRequest(model, body);
     if (!parsed.ok) return errorReply(parsed.error, startedMs);
-    const answer = buildAnswer(model, parsed.value, randomBytes(17).toString('base64url'), outcome);
+    const responseId = randomBytes(17).toString('base64url');
+    const answer = buildAnswer(model, parsed.value, responseId, outcome, { interimImages: interimAssets.slice(0, interimCount) });
+    if (record) {
+      const parts = ((answer.whole['candidates'] as Array<{ content?: { parts?: Array<{ thoughtSignature?: string }> } }> | undefined)?.[0]?.content?.parts ?? []);
+      answered.push({ model: model.id, responseId, thoughtSignatures: parts.flatMap((p) => (p.thoughtSignature ? [p.thoughtSignature] : [])) });
+    }
     const asset = answer.hasImage ? image(parsed.value.imageSize) : undefined;
     if (!stream) return { status: 200, headers: googleHeaders(JSON_TYPE, startedMs), frames: [toWire(prettyJson(answer.whole), asset)] };
     if (sse) {
@@ -297,12 +328,23 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
     return writeReply(res, generationReply(model, body, stream, sse, outcome, startedMs), pacing);
   }
 
+  const batchApi = createMockBatches({ url: () => baseUrl, image, nowMs: () => Date.now() });
+
   async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer, startedMs: number): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://mock.invalid');
     const method = req.method ?? 'GET';
     const headers = flattenHeaders(req);
     const query = Object.fromEntries(url.searchParams);
     if (record) received.push({ method, path: url.pathname, query, headers, body });
+
+    if (batchApi.matches(url.pathname)) {
+      const key = headers['x-goog-api-key'] || query['key'];
+      if (!key) return writeReply(res, errorReply(errors.missingKey(), startedMs), undefined);
+      if (!apiKeys.has(key)) return writeReply(res, errorReply(errors.badKey(), startedMs), undefined);
+      const write = (status: number, value: unknown, extra: Record<string, string> = {}) =>
+        writeReply(res, { status, headers: { ...googleHeaders(JSON_TYPE, startedMs), ...extra }, frames: [[Buffer.from(value === '' ? '' : prettyJson(value), 'utf8')]] }, undefined);
+      return batchApi.handle(req, res, url.pathname, query, body, write);
+    }
 
     const r = route(method, url.pathname);
     if (r.kind === 'notFound') {
@@ -361,15 +403,19 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
       server.off('error', reject);
       const { port, address, family } = server.address() as AddressInfo;
       const host = family === 'IPv6' ? `[${address}]` : address;
+      baseUrl = `http://${host}:${port}`;
       resolve({
-        url: `http://${host}:${port}`,
+        url: baseUrl,
         received,
+        answered,
         enqueue: (...faults) => void queue.push(...faults),
         setModelFault: (model, fault) => void (fault === undefined ? modelFaults.delete(model) : modelFaults.set(model, fault)),
         reset: () => {
           received.length = 0;
+          answered.length = 0;
           queue.length = 0;
           modelFaults.clear();
+          batchApi.reset();
         },
         close: async () => {
           const closed = new Promise<void>((done, fail) => server.close((err) => (err ? fail(err) : done())));
@@ -379,6 +425,16 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
         },
         imageBase64: (size) => image(size).base64,
         openRequests: () => open.size,
+        batches: batchApi,
+        setInterimImages: (count) => {
+          if (!Number.isInteger(count) || count < 0 || count > interimAssets.length) throw new Error(`mock-google: interim images must be 0-${interimAssets.length}`);
+          interimCount = count;
+        },
+        interimImageBase64: (index) => {
+          const b64 = interimAssets[index];
+          if (b64 === undefined) throw new Error(`mock-google: no interim image ${index}`);
+          return b64;
+        },
       });
     });
   });

@@ -11,9 +11,11 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MIGRATIONS } from '../../src/db/migrations/index.js';
 import { DEV_KEY_HASH, hashKey } from '../../src/tenants/keys.js';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
 import { freePort } from '../support/free-port.js';
+import { pollUntil } from '../support/gateway-process.js';
 import { createThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.js';
 import { startRedisServer, type RunningRedis } from '../support/redis-server.js';
 
@@ -132,16 +134,6 @@ database:
   path: $DIR/n.db
 ${extra}`;
 
-/** Polls `probe` until it is true or the deadline passes: for state of another process, which sends no event. */
-async function eventually(probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await probe()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return probe();
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -187,16 +179,29 @@ describe('npm start under a process manager', () => {
       headers: { 'x-goog-api-key': TENANT_KEY, 'content-type': 'application/json' },
       body: '{"contents":[{"parts":[{"text":"a banana"}]}]}',
     });
-    expect(await eventually(() => mock.openRequests() === 1)).toBe(true);
+    expect(await pollUntil(() => mock.openRequests() === 1 || undefined, 10_000)).toBe(true);
     npm.child.kill('SIGTERM');
 
     const answer = await inFlight;
     expect(answer.statusCode).toBe(200);
     await answer.body.dump();
     expect(await npm.exited).toBe(0);
-    expect(await eventually(() => !alive(nodePid))).toBe(true);
+    expect(await pollUntil(() => !alive(nodePid) || undefined, 10_000)).toBe(true);
     expect(await portRefuses(port)).toBe(true);
     expect(npm.out()).toContain('"msg":"stopped"');
+  });
+});
+
+describe('a gateway whose stdout reader is gone (a process manager killed under it)', () => {
+  it('still stops on SIGTERM, exit 0, instead of retrying the write to a broken pipe for ever', async () => {
+    const { file } = configFile(baseConfig(mock.url));
+    const p = startMain({ GATEWAY_CONFIG: file, PORT: '0', HOST: '127.0.0.1' });
+    await p.waitFor(LISTENING);
+    // The read side goes away: the gateway's next write to stdout fails with EPIPE.
+    p.child.stdout!.destroy();
+    p.child.kill('SIGTERM');
+    const code = await Promise.race([p.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000).unref())]);
+    expect(code).toBe(0);
   });
 });
 
@@ -267,12 +272,33 @@ database:
 
   it('says which migrations it applied on a new database, and that the schema is current on the next start', async () => {
     const { file } = configFile(baseConfig(mock.url));
-    for (const expected of [/database: applied 2 migration\(s\), schema now at version 2/, /database: schema up to date at version 2/]) {
+    // Every migration there is, whatever their number: a new one must not break this test.
+    const latest = Math.max(...MIGRATIONS.map((m) => m.version));
+    const applied = new RegExp(`database: applied ${MIGRATIONS.length} migration\\(s\\), schema now at version ${latest}`);
+    for (const expected of [applied, new RegExp(`database: schema up to date at version ${latest}`)]) {
       const p = startMain({ GATEWAY_CONFIG: file, PORT: '0', HOST: '127.0.0.1' });
       await p.waitFor(LISTENING);
       expect(p.out()).toMatch(expected);
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
+    }
+  });
+});
+
+describe('log lines on a terminal', () => {
+  // util-linux `script` gives the gateway a pseudo-terminal as stdout.
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+
+  it.skipIf(!hasScript)('are human-readable on a terminal, and JSON there under NODE_ENV=production', async () => {
+    const { file } = configFile(baseConfig(mock.url));
+    const command = `${process.execPath} --disable-warning=ExperimentalWarning dist/main.js`;
+    for (const production of [false, true]) {
+      const p = spawnIn('script', ['-qec', command, '/dev/null'], { GATEWAY_CONFIG: file, PORT: '0', HOST: '127.0.0.1', ...(production ? { NODE_ENV: 'production' } : {}) });
+      const [line] = await p.waitFor(/^.*nanogate \d\S* listening on .*$/m);
+      if (production) expect(line).toMatch(/^\{"level":30,/);
+      else expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] .*INFO.*: .*nanogate \d/);
+      p.child.kill('SIGTERM');
+      await p.exited;
     }
   });
 });

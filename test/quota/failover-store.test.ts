@@ -114,7 +114,7 @@ describe('FailoverQuotaStore', () => {
     for (let i = 0; i < 3; i++) {
       await expect(admit(q, clock)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     }
-    await expect(budgets.reserve({ tenantId: 't', budget: { dailyUsd: 5 }, worstCaseNanoUsd: USD, nowMs: clock.nowMs() })).rejects.toBeInstanceOf(GatewayError);
+    await expect(budgets.reserve({ tenantId: 't', keyId: 'k1', tenantBudget: { dailyUsd: 5 }, amountNanoUsd: USD, nowMs: clock.nowMs() })).rejects.toBeInstanceOf(GatewayError);
     expect(lines.filter((l) => l.level === WARN)).toHaveLength(1);
 
     const ready = once(client, 'ready');
@@ -138,10 +138,10 @@ describe('FailoverQuotaStore', () => {
     });
     await stopAndWaitForClose(server.redis(), client);
 
-    const reserve = () => budgets.reserve({ tenantId: 'spender', budget: { dailyUsd: 25 }, worstCaseNanoUsd: 0.3 * USD, nowMs: clock.nowMs() });
+    const reserve = () => budgets.reserve({ tenantId: 'spender', keyId: 'k1', tenantBudget: { dailyUsd: 25 }, amountNanoUsd: 0.3 * USD, nowMs: clock.nowMs() });
     const r = await reserve();
     expect(r).toBeDefined();
-    await expect(reserve()).rejects.toMatchObject({ code: 'BUDGET_EXCEEDED', details: { budget: { period: 'daily', spentNanoUsd: 24.8 * USD } } });
+    await expect(reserve()).rejects.toMatchObject({ code: 'BUDGET_EXCEEDED', details: { budget: { period: 'daily', spentNanoUsd: BigInt(24.5 * USD), heldNanoUsd: BigInt(0.3 * USD) } } });
     expect(loads).toHaveLength(1);
   });
 
@@ -154,7 +154,7 @@ describe('FailoverQuotaStore', () => {
     let ledgerNanoUsd = 0n;
     const budgets = new BudgetService({ store, loadSpendNanoUsd: async () => ledgerNanoUsd });
     const spend = async (worstUsd: number, actualUsd: number) => {
-      const r = (await budgets.reserve({ tenantId: 'p', budget: { dailyUsd: 1 }, worstCaseNanoUsd: worstUsd * USD, nowMs: clock.nowMs() }))!;
+      const r = (await budgets.reserve({ tenantId: 'p', keyId: 'k1', tenantBudget: { dailyUsd: 1 }, amountNanoUsd: worstUsd * USD, nowMs: clock.nowMs() }))!;
       await budgets.settle(r, actualUsd * USD);
       ledgerNanoUsd += BigInt(actualUsd * USD);
     };
@@ -171,9 +171,9 @@ describe('FailoverQuotaStore', () => {
     await client.connect();
     await ready;
     // Redis had 0.30 spent; with the 0.20 of the partition it is 0.50, so 0.60 cannot fit.
-    await expect(budgets.reserve({ tenantId: 'p', budget: { dailyUsd: 1 }, worstCaseNanoUsd: 0.6 * USD, nowMs: clock.nowMs() })).rejects.toMatchObject({
+    await expect(budgets.reserve({ tenantId: 'p', keyId: 'k1', tenantBudget: { dailyUsd: 1 }, amountNanoUsd: 0.6 * USD, nowMs: clock.nowMs() })).rejects.toMatchObject({
       code: 'BUDGET_EXCEEDED',
-      details: { budget: { spentNanoUsd: 0.5 * USD } },
+      details: { budget: { spentNanoUsd: BigInt(0.5 * USD), heldNanoUsd: 0n } },
     });
     expect(store.degraded).toBe(false);
   });

@@ -204,10 +204,10 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
       const [a, b] = await services(2);
       const project = projectWith({ tpm: 1_000 });
       const over = await a!.admit(call(clock, project, { estimatedInputTokens: 600 }));
-      await a!.correct(over, 200, clock.nowMs());
+      await a!.correct(over, { inputTokens: 200 }, clock.nowMs());
       // 200 + 700 fits only because the estimate of 600 was replaced.
       const under = await b!.admit(call(clock, project, { estimatedInputTokens: 700 }));
-      await b!.correct(under, 790, clock.nowMs());
+      await b!.correct(under, { inputTokens: 790 }, clock.nowMs());
       expect(await refusalOf(a!.admit(call(clock, project, { estimatedInputTokens: 11 })))).toMatchObject({ dimension: 'tpm', used: 990 });
       await expect(a!.admit(call(clock, project, { estimatedInputTokens: 10 }))).resolves.toBeDefined();
       const rows = await a!.snapshot(project, [model], clock.nowMs());
@@ -220,7 +220,7 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
       const project = projectWith({ tpm: 1_000 });
       const old = await q!.admit(call(clock, project, { estimatedInputTokens: 100 }));
       clock.advance(60_000);
-      await q!.correct(old, 5_000, clock.nowMs());
+      await q!.correct(old, { inputTokens: 5_000 }, clock.nowMs());
       await expect(q!.admit(call(clock, project, { estimatedInputTokens: 1_000 }))).resolves.toBeDefined();
     });
 
@@ -236,9 +236,9 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
       }
       clock.advance(40_001);
       // Corrections for the oldest live admissions, the newest, and one that has aged out.
-      await q!.correct(admissions[2_000]!, 110, clock.nowMs());
-      await q!.correct(admissions[2_999]!, 1_010, clock.nowMs());
-      await q!.correct(admissions[0]!, 1_000_000, clock.nowMs());
+      await q!.correct(admissions[2_000]!, { inputTokens: 110 }, clock.nowMs());
+      await q!.correct(admissions[2_999]!, { inputTokens: 1_010 }, clock.nowMs());
+      await q!.correct(admissions[0]!, { inputTokens: 1_000_000 }, clock.nowMs());
       const rows = await q!.snapshot(project, [model], clock.nowMs());
       expect(rows.find((r) => r.dimension === 'rpm')).toMatchObject({ used: 1_000 });
       expect(rows.find((r) => r.dimension === 'tpm')).toMatchObject({ used: 1_000 * 10 + 100 + 1_000 });
@@ -263,12 +263,129 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
       expect(rows.find((r) => r.dimension === 'rpd')).toMatchObject({ used: 1 });
     });
 
+    it('shows a running cool-down to every instance until it ends', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const [a, b] = await services(2);
+      const project = projectWith({ rpd: 100 });
+      expect((await b!.snapshotWithCooldowns(project, [model, otherModel], clock.nowMs())).cooldowns).toEqual([]);
+      await a!.startCooldown(project.id, model.id, 30_000, clock.nowMs());
+      const untilMs = clock.nowMs() + 30_000;
+      clock.advance(29_999);
+      const during = await b!.snapshotWithCooldowns(project, [model, otherModel], clock.nowMs());
+      expect(during.cooldowns).toEqual([{ model: model.id, untilMs }]);
+      expect(during.rows.find((r) => r.model === model.id && r.dimension === 'rpd')).toMatchObject({ used: 0 });
+      clock.advance(1);
+      expect((await a!.snapshotWithCooldowns(project, [model, otherModel], clock.nowMs())).cooldowns).toEqual([]);
+    });
+
     it('cools down for 60 s when Google gave no retry delay', async () => {
       const clock = new ManualClock('2026-06-15T18:00:00Z');
       const [q] = await services(1);
       const project = projectWith({});
       await q!.startCooldown(project.id, model.id, Number.NaN, clock.nowMs());
       expect((await refusalOf(q!.admit(call(clock, project)))).retryAfterMs).toBe(60_000);
+    });
+
+    describe("a key's own limits (#13.3): a third scope in the same atomic admission", () => {
+      const keyed = (id: string, limits: Limits) => ({ key: { id, limits } });
+
+      it('admits exactly 4 calls of a key with rpd 4 and 6 of its tenant with rpd 6, of 60 concurrent ones from three instances', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const instances = await services(3);
+        const project = projectWith({});
+        const results = await Promise.allSettled(
+          Array.from({ length: 60 }, (_, i) =>
+            instances[i % 3]!.admit(call(clock, project, { tenantLimits: { rpd: 6 }, ...(i % 2 === 0 ? keyed('key_a', { rpd: 4 }) : keyed('key_b', { rpm: 1_000 })) })),
+          ),
+        );
+        const admitted = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i % 2 === 0 ? 'key_a' : 'key_b'] : []));
+        expect(admitted).toHaveLength(6);
+        expect(admitted.filter((k) => k === 'key_a').length).toBeLessThanOrEqual(4);
+        for (const [i, r] of results.entries()) {
+          if (r.status === 'fulfilled') continue;
+          const q = (r.reason as GatewayError).details.quota!;
+          if (q.scope === 'key') expect(q).toMatchObject({ keyId: 'key_a', dimension: 'rpd', limit: 4, used: 4 });
+          else expect(q).toMatchObject({ scope: 'tenant', dimension: 'rpd', limit: 6, used: 6 });
+          if (q.scope === 'key') expect(i % 2).toBe(0);
+        }
+        const rows = await instances[1]!.snapshot(project, [model], clock.nowMs());
+        expect(rows.find((r) => r.dimension === 'rpd')).toMatchObject({ used: 6 });
+      });
+
+      it("refuses on the key's limit, naming the key, counting nothing in the project or the tenant", async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        const project = projectWith({ rpm: 3 });
+        const limited = { tenantLimits: { rpm: 3 }, ...keyed('key_a', { rpm: 1 }) };
+        const first = await q!.admit(call(clock, project, limited));
+        expect(first).toMatchObject({ keyId: 'key_a', limitRequests: 1, remainingRequests: 0 });
+        const refusal = await refusalOf(q!.admit(call(clock, project, limited)));
+        expect(refusal).toMatchObject({ scope: 'key', keyId: 'key_a', dimension: 'rpm', limit: 1, used: 1, retryAfterMs: 60_000, tenantId: 'tenant-a' });
+        // The refused call took neither the tenant's nor the project's second and third slots.
+        await q!.admit(call(clock, project, { tenantLimits: { rpm: 3 }, ...keyed('key_b', { rpm: 5 }) }));
+        await q!.admit(call(clock, project, { tenantLimits: { rpm: 3 } }));
+        expect(await refusalOf(q!.admit(call(clock, project, { tenantLimits: { rpm: 3 } })))).toMatchObject({ used: 3 });
+        // A key's limits span models, as its tenant's do.
+        clock.advance(60_000);
+        await q!.admit(call(clock, project, { ...limited, model: otherModel }));
+        expect(await refusalOf(q!.admit(call(clock, project, limited)))).toMatchObject({ scope: 'key', model: model.id });
+      });
+
+      it("words a key's refusal as a quota of the gateway's, with its own quota id", async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        await expect(q!.admit(call(clock, projectWith({}), keyed('key_a', { ipm: 0 })))).rejects.toThrow(
+          /^You exceeded the quota of your API key on this gateway \(key key_a of tenant tenant-a\)\.\n\* Quota exceeded for metric: nanogate\/key_images, limit: 0/,
+        );
+      });
+
+      it("corrects the key's tokens and images with its tenant's and project's", async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        const project = projectWith({});
+        const limits = keyed('key_a', { tpm: 1_000, ipm: 2 });
+        const a = await q!.admit(call(clock, project, { ...limits, estimatedInputTokens: 900, images: 2 }));
+        expect(await refusalOf(q!.admit(call(clock, project, { ...limits, estimatedInputTokens: 200, images: 0 })))).toMatchObject({ scope: 'key', dimension: 'tpm' });
+        await q!.correct(a, { inputTokens: 100, images: 0 }, clock.nowMs());
+        await q!.admit(call(clock, project, { ...limits, estimatedInputTokens: 900, images: 2 }));
+        expect(await refusalOf(q!.admit(call(clock, project, { ...limits, estimatedInputTokens: 0, images: 1 })))).toMatchObject({ scope: 'key', dimension: 'ipm', used: 2 });
+      });
+    });
+
+    describe('images per minute count the images Google returned (#13.7)', () => {
+      it('gives back the images a call asked for and did not get, in project and tenant, once', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [a, b] = await services(2);
+        const project = projectWith({ ipm: 4 });
+        const tenant = { tenantLimits: { ipm: 4 } };
+        const blocked = await a!.admit(call(clock, project, { ...tenant, images: 4 }));
+        expect(await refusalOf(b!.admit(call(clock, project, { ...tenant, images: 1 })))).toMatchObject({ dimension: 'ipm', used: 4 });
+        // Google blocked it: no image came back.
+        await a!.correct(blocked, { images: 0 }, clock.nowMs());
+        // Once only: a second correction of the same admission changes nothing.
+        await a!.correct(blocked, { images: 0 }, clock.nowMs());
+        const two = await b!.admit(call(clock, project, { ...tenant, images: 2 }));
+        // It asked for 2 and got 3 (several images in one answer, E11).
+        await b!.correct(two, { images: 3 }, clock.nowMs());
+        await a!.admit(call(clock, project, { ...tenant, images: 1 }));
+        expect(await refusalOf(a!.admit(call(clock, project, { ...tenant, images: 1 })))).toMatchObject({ dimension: 'ipm', used: 4 });
+        const rows = await a!.snapshot(project, [model], clock.nowMs());
+        expect(rows.find((r) => r.dimension === 'ipm')).toMatchObject({ used: 4 });
+        expect(rows.find((r) => r.dimension === 'rpm')).toMatchObject({ used: 3 });
+      });
+
+      it('corrects tokens and images together, and leaves a count not given at its estimate', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        const project = projectWith({ tpm: 1_000, ipm: 10 });
+        const first = await q!.admit(call(clock, project, { estimatedInputTokens: 500, images: 5 }));
+        await q!.correct(first, { inputTokens: 200 }, clock.nowMs());
+        const rows = await q!.snapshot(project, [model], clock.nowMs());
+        expect(rows.filter((r) => r.dimension === 'tpm' || r.dimension === 'ipm').map((r) => [r.dimension, r.used])).toEqual([
+          ['tpm', 200],
+          ['ipm', 5],
+        ]);
+      });
     });
 
     describe.each([

@@ -40,7 +40,7 @@ async function admittedOf(q: QuotaService, project: QuotaProject, arrivals: read
 }
 
 /** Largest total cost inside any span [t - 59 999 ms, t] ending at an admitted arrival. */
-function maxInAnySpan(admitted: readonly Arrival[], cost: (a: Arrival) => number): number {
+function maxInAnySpan<A extends Pick<Arrival, 'offsetMs'>>(admitted: readonly A[], cost: (a: A) => number): number {
   let max = 0;
   for (const end of admitted) {
     const inSpan = admitted.filter((a) => a.offsetMs <= end.offsetMs && a.offsetMs > end.offsetMs - WINDOW_MS);
@@ -77,6 +77,45 @@ describe('sliding minute windows', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  it('agree decision for decision with key scopes and image corrections (#13.3, #13.7), never over a key limit', async () => {
+    let run = 0;
+    const call = fc.record({ gapMs, key: fc.constantFrom('key_a', 'key_b'), images: fc.integer({ min: 0, max: 3 }), returned: fc.integer({ min: 0, max: 3 }) });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(call, { minLength: 1, maxLength: 30 }),
+        async (keyRpm, ipm, raw) => {
+          let offsetMs = 0;
+          const arrivals = raw.map((r) => ({ ...r, offsetMs: (offsetMs += r.gapMs) }));
+          const project: QuotaProject = { id: `keys-${run++}`, tier: 'tier3', limits: { [model.id]: { ipm } } };
+          const decide = async (q: QuotaService): Promise<boolean[]> => {
+            const out: boolean[] = [];
+            for (const a of arrivals) {
+              const key = a.key === 'key_a' ? { id: 'key_a', limits: { rpm: keyRpm } } : { id: 'key_b', limits: { ipm } };
+              try {
+                const admission = await q.admit({ project, tenantId: 't', key, model, estimatedInputTokens: 1, images: a.images, nowMs: T0 + a.offsetMs });
+                // What came back is corrected in every scope, as the meter does.
+                await q.correct(admission, { images: a.returned }, T0 + a.offsetMs);
+                out.push(true);
+              } catch (e) {
+                if (!(e instanceof GatewayError) || e.code !== 'QUOTA_EXHAUSTED') throw e;
+                out.push(false);
+              }
+            }
+            return out;
+          };
+          const memory = await decide(new QuotaService({ store: new MemoryQuotaStore() }));
+          const redis = await decide(new QuotaService({ store: new RedisQuotaStore({ client, keyPrefix }) }));
+          expect(redis).toEqual(memory);
+          const admitted = arrivals.filter((_, i) => memory[i]);
+          expect(maxInAnySpan(admitted.filter((a) => a.key === 'key_a'), () => 1)).toBeLessThanOrEqual(keyRpm);
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 

@@ -20,7 +20,6 @@ import type { AnswerBody } from '../../src/upstream/answer-body.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { BudgetService } from '../../src/usage/budget.js';
 import { UsageLedger } from '../../src/usage/ledger.js';
-import { worstCaseCostNanoUsd } from '../../src/usage/pricing.js';
 import type { UsageRecord } from '../../src/usage/record.js';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
 
@@ -190,9 +189,9 @@ describe('GeminiRelay: admission comes first (contract §7)', () => {
 
   it('gives back the budget a refused call had reserved', async () => {
     const r = rig();
-    const worstCase = worstCaseCostNanoUsd(PRO, { estimatedInputTokens: call().estimate.inputTokens, calls: 1, imagesPerCall: 1, atMs: Date.parse(START) });
-    // Room for one worst-case hold, not two: a hold that leaked would refuse the later call.
-    const budgeted = caller({ budget: { dailyUsd: (1.5 * worstCase) / 1e9 }, limits: { rpm: 1 } });
+    const hold = r.relay.holdNanoUsd(call(), Date.parse(START));
+    // Room for one hold, not two: a hold that leaked would refuse the later call.
+    const budgeted = caller({ budget: { dailyUsd: (1.5 * hold) / 1e9 }, limits: { rpm: 1 } });
     await r.quota.admit({ project: project(), tenantId: 'design', tenantLimits: { rpm: 1 }, model: PRO, estimatedInputTokens: 1, images: 1, nowMs: r.clock.nowMs() });
 
     const err = await refusal(r.relay.start(call({ caller: budgeted })));

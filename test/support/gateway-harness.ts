@@ -61,6 +61,9 @@ aliases:
   poster-model: gemini-3-pro-image
 database:
   path: ${dbPath}
+openai:
+  hostedImages:
+    directory: ${dbPath}.images
 `;
 }
 
@@ -88,6 +91,10 @@ export async function startGateway(opts: HarnessOptions): Promise<RunningGateway
     ...(adminToken ? { adminToken } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     tenantRefreshMs: 0,
+    // Retries go at once: tests count attempts, they do not wait through backoff.
+    upstreamSleep: async (_ms, signal) => {
+      signal?.throwIfAborted();
+    },
     ledgerFlushIntervalMs: 20,
     modelLiveCheck: opts.modelLiveCheck ?? false,
   });

@@ -38,6 +38,10 @@ export function adminRoutes(victimKeyId: string): Route[] {
     r('GET', '/admin/projects/default/quota'),
     r('GET', '/admin/usage?from=2026-01-01&to=2026-12-31'),
     r('GET', '/admin/usage?from=2026-01-01&to=2026-12-31&format=csv&groupBy=tenant'),
+    // The admin console's reads (#18).
+    r('GET', '/admin/projects'),
+    r('GET', '/admin/calls?limit=5'),
+    r('GET', '/admin/tenants/victim/budget'),
     r('PUT', '/admin/tenants', json({ id: 'pwned', project: 'default' })),
     r('OPTIONS', '/admin/tenants'),
     r('HEAD', '/admin/tenants'),

@@ -12,7 +12,7 @@ import { RedisQuotaStore } from '../../src/quota/redis-store.js';
 import type { QuotaStore } from '../../src/quota/store.js';
 import { ManualClock } from '../../src/time/clock.js';
 import { nextPacificMidnightMs, nextPacificMonthStartMs, pacificDayStartMs } from '../../src/time/pacific.js';
-import { BudgetService, type BudgetReservation } from '../../src/usage/budget.js';
+import { BudgetService, budgetRefusalMessage, formatWait, type BudgetReservation } from '../../src/usage/budget.js';
 import { startRedisCluster } from '../quota/redis-cluster.js';
 import { testRedisClient } from '../quota/redis-namespace.js';
 import { serviceUnavailable } from '../support/required-services.js';
@@ -22,17 +22,17 @@ const nano = (usd: number) => Math.round(usd * USD);
 
 /** The ledger as the meter fills it: settled costs with their time. */
 class FakeLedger {
-  readonly records: Array<{ tenantId: string; timeMs: number; costNanoUsd: number }> = [];
-  readonly loads: Array<{ tenantId: string; fromMs: number; toMs: number }> = [];
-  add(tenantId: string, timeMs: number, costUsd: number): void {
-    this.records.push({ tenantId, timeMs, costNanoUsd: nano(costUsd) });
+  readonly records: Array<{ tenantId: string; keyId: string; timeMs: number; costNanoUsd: number }> = [];
+  readonly loads: Array<{ tenantId: string; fromMs: number; toMs: number; keyId?: string }> = [];
+  add(tenantId: string, timeMs: number, costUsd: number, keyId = 'k1'): void {
+    this.records.push({ tenantId, keyId, timeMs, costNanoUsd: nano(costUsd) });
   }
-  loadSpendNanoUsd = async (tenantId: string, fromMs: number, toMs: number): Promise<bigint> => {
-    this.loads.push({ tenantId, fromMs, toMs });
+  loadSpendNanoUsd = async (tenantId: string, fromMs: number, toMs: number, keyId?: string): Promise<bigint> => {
+    this.loads.push({ tenantId, fromMs, toMs, ...(keyId !== undefined ? { keyId } : {}) });
     // Answer on a later turn, as a database would: concurrent callers pile up meanwhile.
     await new Promise((r) => setImmediate(r));
     return this.records
-      .filter((r) => r.tenantId === tenantId && r.timeMs >= fromMs && r.timeMs < toMs)
+      .filter((r) => r.tenantId === tenantId && (keyId === undefined || r.keyId === keyId) && r.timeMs >= fromMs && r.timeMs < toMs)
       .reduce((s, r) => s + BigInt(r.costNanoUsd), 0n);
   };
 }
@@ -113,29 +113,29 @@ describe.each(factories)('BudgetService on $name', (factory) => {
     const { services } = setup(3);
     const results = await Promise.allSettled(
       Array.from({ length: 50 }, (_, i) =>
-        services[i % services.length]!.reserve({ tenantId: 'team', budget: { dailyUsd: 1 }, worstCaseNanoUsd: nano(0.2), nowMs: clock.nowMs() }),
+        services[i % services.length]!.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: { dailyUsd: 1 }, amountNanoUsd: nano(0.2), nowMs: clock.nowMs() }),
       ),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
     for (const r of results) {
-      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'BUDGET_EXCEEDED', details: { budget: { period: 'daily', limitNanoUsd: USD } } });
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'BUDGET_EXCEEDED', details: { budget: { period: 'daily', scope: 'tenant', limitNanoUsd: BigInt(USD) } } });
     }
   });
 
   it('replaces a reservation by the actual cost when it settles', async () => {
     const clock = new ManualClock('2026-06-15T18:00:00Z');
     const { budgets } = setup();
-    const reserve = (usd: number) => budgets.reserve({ tenantId: 'team', budget: { dailyUsd: 1 }, worstCaseNanoUsd: nano(usd), nowMs: clock.nowMs() });
+    const reserve = (usd: number) => budgets.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: { dailyUsd: 1 }, amountNanoUsd: nano(usd), nowMs: clock.nowMs() });
     const held: BudgetReservation[] = [];
     for (let i = 0; i < 5; i++) held.push((await reserve(0.2))!);
-    expect(await refusalOf(reserve(0.01))).toMatchObject({ spentNanoUsd: USD, requestedNanoUsd: nano(0.01) });
+    expect(await refusalOf(reserve(0.01))).toMatchObject({ spentNanoUsd: 0n, heldNanoUsd: BigInt(USD), requestedNanoUsd: BigInt(nano(0.01)) });
     await budgets.settle(held[0]!, nano(0.05));
     // 0.05 spent + 0.80 still held: 0.15 fits, not a cent more.
-    expect(await refusalOf(reserve(0.16))).toMatchObject({ spentNanoUsd: nano(0.85) });
+    expect(await refusalOf(reserve(0.16))).toMatchObject({ spentNanoUsd: BigInt(nano(0.05)), heldNanoUsd: BigInt(nano(0.8)) });
     await reserve(0.15);
     await budgets.settle(held[1]!, 0);
     await expect(reserve(0.2)).resolves.toBeDefined();
-    expect(await refusalOf(reserve(0.01))).toMatchObject({ spentNanoUsd: USD });
+    expect(await refusalOf(reserve(0.01))).toMatchObject({ spentNanoUsd: BigInt(nano(0.05)), heldNanoUsd: BigInt(nano(0.95)) });
   });
 
   it('refuses on the daily budget and on the monthly one, each resetting at its Pacific boundary', async () => {
@@ -143,27 +143,29 @@ describe.each(factories)('BudgetService on $name', (factory) => {
     const { budgets, ledger } = setup();
     const budget = { dailyUsd: 10, monthlyUsd: 12 };
     const spend = async (usd: number) => {
-      const r = (await budgets.reserve({ tenantId: 'team', budget, worstCaseNanoUsd: nano(usd), nowMs: clock.nowMs() }))!;
+      const r = (await budgets.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: budget, amountNanoUsd: nano(usd), nowMs: clock.nowMs() }))!;
       await budgets.settle(r, nano(usd));
       ledger.add('team', clock.nowMs(), usd);
     };
-    const reserve = (usd: number) => budgets.reserve({ tenantId: 'team', budget, worstCaseNanoUsd: nano(usd), nowMs: clock.nowMs() });
+    const reserve = (usd: number) => budgets.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: budget, amountNanoUsd: nano(usd), nowMs: clock.nowMs() });
     await spend(9);
     expect(await refusalOf(reserve(2))).toEqual({
       period: 'daily',
-      limitNanoUsd: nano(10),
-      spentNanoUsd: nano(9),
-      requestedNanoUsd: nano(2),
+      scope: 'tenant',
       tenantId: 'team',
+      limitNanoUsd: BigInt(nano(10)),
+      spentNanoUsd: BigInt(nano(9)),
+      heldNanoUsd: 0n,
+      requestedNanoUsd: BigInt(nano(2)),
       resetAtMs: nextPacificMidnightMs(clock.nowMs()),
     });
     // Both refuse: the monthly budget resets later, so it is the one to report.
     expect(await refusalOf(reserve(4))).toMatchObject({ period: 'monthly', resetAtMs: nextPacificMonthStartMs(clock.nowMs()) });
 
     clock.set(nextPacificMidnightMs(clock.nowMs()));
-    expect(await refusalOf(reserve(4))).toMatchObject({ period: 'monthly', limitNanoUsd: nano(12), spentNanoUsd: nano(9) });
+    expect(await refusalOf(reserve(4))).toMatchObject({ period: 'monthly', limitNanoUsd: BigInt(nano(12)), spentNanoUsd: BigInt(nano(9)) });
     await spend(3);
-    expect(await refusalOf(reserve(0.000001))).toMatchObject({ period: 'monthly', spentNanoUsd: nano(12) });
+    expect(await refusalOf(reserve(0.000001))).toMatchObject({ period: 'monthly', spentNanoUsd: BigInt(nano(12)) });
 
     clock.set(nextPacificMonthStartMs(clock.nowMs()));
     await expect(reserve(10)).resolves.toBeDefined();
@@ -177,7 +179,7 @@ describe.each(factories)('BudgetService on $name', (factory) => {
     ledger.add('team', clock.nowMs() - 60_000, 0.3);
     ledger.add('other', clock.nowMs() - 60_000, 0.9);
     const results = await Promise.allSettled(
-      Array.from({ length: 20 }, () => budgets.reserve({ tenantId: 'team', budget: { dailyUsd: 1 }, worstCaseNanoUsd: nano(0.05), nowMs: clock.nowMs() })),
+      Array.from({ length: 20 }, () => budgets.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: { dailyUsd: 1 }, amountNanoUsd: nano(0.05), nowMs: clock.nowMs() })),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
     // DST starts on 2026-03-08: that Pacific day is 23 hours long.
@@ -190,9 +192,9 @@ describe.each(factories)('BudgetService on $name', (factory) => {
     const { budgets, ledger } = setup();
     ledger.add('team', Date.parse('2026-11-02T12:00:00Z'), 7);
     ledger.add('team', clock.nowMs() - 1_000, 2);
-    expect(await refusalOf(budgets.reserve({ tenantId: 'team', budget: { dailyUsd: 5, monthlyUsd: 10 }, worstCaseNanoUsd: nano(1.5), nowMs: clock.nowMs() }))).toMatchObject({
+    expect(await refusalOf(budgets.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: { dailyUsd: 5, monthlyUsd: 10 }, amountNanoUsd: nano(1.5), nowMs: clock.nowMs() }))).toMatchObject({
       period: 'monthly',
-      spentNanoUsd: nano(9),
+      spentNanoUsd: BigInt(nano(9)),
     });
     expect(ledger.loads.map((l) => [l.fromMs, l.toMs]).sort()).toEqual(
       [
@@ -205,7 +207,7 @@ describe.each(factories)('BudgetService on $name', (factory) => {
   it('releases a reservation that is never settled once its hold lapses', async () => {
     const clock = new ManualClock('2026-06-15T18:00:00Z');
     const { budgets } = setup(1, 600_000);
-    const reserve = () => budgets.reserve({ tenantId: 'team', budget: { monthlyUsd: 1 }, worstCaseNanoUsd: nano(0.5), nowMs: clock.nowMs() });
+    const reserve = () => budgets.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: { monthlyUsd: 1 }, amountNanoUsd: nano(0.5), nowMs: clock.nowMs() });
     await reserve();
     await reserve();
     await refusalOf(reserve());
@@ -226,7 +228,7 @@ describe.each(factories)('BudgetService on $name', (factory) => {
         return 0n;
       },
     });
-    const reserve = () => budgets.reserve({ tenantId: 'team', budget: { dailyUsd: 1 }, worstCaseNanoUsd: nano(0.1), nowMs: Date.parse('2026-06-15T18:00:00Z') });
+    const reserve = () => budgets.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: { dailyUsd: 1 }, amountNanoUsd: nano(0.1), nowMs: Date.parse('2026-06-15T18:00:00Z') });
     await expect(reserve()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     ledgerUp = true;
     await expect(reserve()).resolves.toBeDefined();
@@ -234,8 +236,152 @@ describe.each(factories)('BudgetService on $name', (factory) => {
 
   it('has nothing to reserve for a tenant without a budget', async () => {
     const { budgets, ledger } = setup();
-    await expect(budgets.reserve({ tenantId: 'free', budget: {}, worstCaseNanoUsd: nano(100), nowMs: Date.parse('2026-06-15T18:00:00Z') })).resolves.toBeUndefined();
+    await expect(budgets.reserve({ tenantId: 'free', keyId: 'k1', tenantBudget: {}, amountNanoUsd: nano(100), nowMs: Date.parse('2026-06-15T18:00:00Z') })).resolves.toBeUndefined();
     expect(ledger.loads).toEqual([]);
+  });
+
+  describe("a key's own budget (#13.3)", () => {
+    it('holds key and tenant budgets together: 40 concurrent calls from two keys overspend neither', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const { services } = setup(2);
+      // The tenant fits 5 holds of $0.20; key k1 fits 2 of them on its own.
+      const results = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          services[i % 2]!.reserve({
+            tenantId: 'team',
+            tenantBudget: { dailyUsd: 1 },
+            keyId: i % 4 < 2 ? 'k1' : 'k2',
+            keyBudget: i % 4 < 2 ? { dailyUsd: 0.4 } : undefined,
+            amountNanoUsd: nano(0.2),
+            nowMs: clock.nowMs(),
+          }),
+        ),
+      );
+      const held = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i % 4 < 2 ? 'k1' : 'k2'] : []));
+      // Which calls win depends on arrival; how many never does.
+      expect(held.filter((k) => k === 'k1').length).toBeLessThanOrEqual(2);
+      expect(held).toHaveLength(5);
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') return;
+        const b = (r.reason as GatewayError).details.budget!;
+        // Only k1 has a budget of its own to be refused on.
+        expect(b.scope === 'tenant' || (b.scope === 'key' && b.keyId === 'k1' && i % 4 < 2)).toBe(true);
+      });
+    });
+
+    it('refuses on the key budget, naming the key, while the tenant budget has room, and counts nothing', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const { budgets } = setup();
+      const reserve = (keyId: string, usd: number) =>
+        budgets.reserve({ tenantId: 'team', tenantBudget: { monthlyUsd: 100 }, keyId, keyBudget: keyId === 'k1' ? { dailyUsd: 0.5 } : undefined, amountNanoUsd: nano(usd), nowMs: clock.nowMs() });
+      const r = (await reserve('k1', 0.3))!;
+      await budgets.settle(r, nano(0.25));
+      const refusal = await refusalOf(reserve('k1', 0.3));
+      expect(refusal).toEqual({
+        period: 'daily',
+        scope: 'key',
+        tenantId: 'team',
+        keyId: 'k1',
+        limitNanoUsd: BigInt(nano(0.5)),
+        spentNanoUsd: BigInt(nano(0.25)),
+        heldNanoUsd: 0n,
+        requestedNanoUsd: BigInt(nano(0.3)),
+        resetAtMs: nextPacificMidnightMs(clock.nowMs()),
+      });
+      // The refused call held nothing on the tenant's budget; another key still spends it.
+      await expect(reserve('k2', 99.75)).resolves.toBeDefined();
+      expect(await refusalOf(reserve('k2', 0.000001))).toMatchObject({ scope: 'tenant', period: 'monthly', spentNanoUsd: BigInt(nano(0.25)), heldNanoUsd: BigInt(nano(99.75)) });
+    });
+
+    it("rebuilds a key's counter from that key's records only", async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const { budgets, ledger } = setup();
+      ledger.add('team', clock.nowMs() - 60_000, 0.3, 'k1');
+      ledger.add('team', clock.nowMs() - 60_000, 0.6, 'k2');
+      const reserve = (usd: number) => budgets.reserve({ tenantId: 'team', keyId: 'k1', keyBudget: { dailyUsd: 0.5 }, amountNanoUsd: nano(usd), nowMs: clock.nowMs() });
+      expect(await refusalOf(reserve(0.21))).toMatchObject({ scope: 'key', spentNanoUsd: BigInt(nano(0.3)) });
+      await expect(reserve(0.2)).resolves.toBeDefined();
+      expect(ledger.loads).toEqual([{ tenantId: 'team', keyId: 'k1', fromMs: pacificDayStartMs('2026-06-15'), toMs: pacificDayStartMs('2026-06-16') }]);
+    });
+  });
+
+  describe('what is left (#13.2)', () => {
+    it('tells the caller the least any budget has left once its hold is taken, and reads it again later', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const { budgets } = setup();
+      const owners = { tenantId: 'team', tenantBudget: { dailyUsd: 1, monthlyUsd: 10 }, keyId: 'k1', keyBudget: { dailyUsd: 0.7 } };
+      const r = (await budgets.reserve({ ...owners, amountNanoUsd: nano(0.2), nowMs: clock.nowMs() }))!;
+      expect(r.remainingNanoUsd).toBe(BigInt(nano(0.5)));
+      expect(await budgets.remaining(owners, clock.nowMs())).toBe(BigInt(nano(0.5)));
+      await budgets.settle(r, nano(0.15));
+      expect(await budgets.remaining(owners, clock.nowMs())).toBe(BigInt(nano(0.55)));
+      expect(await budgets.remaining({ tenantId: 'team', keyId: 'k1' }, clock.nowMs())).toBeUndefined();
+    });
+
+    it('reads spent, held, remaining and reset of the day and the month, for the tenant and the key', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const { budgets, ledger } = setup();
+      ledger.add('team', Date.parse('2026-06-02T18:00:00Z'), 2, 'k2');
+      const owners = { tenantId: 'team', tenantBudget: { dailyUsd: 1 }, keyId: 'k1', keyBudget: { monthlyUsd: 5 } };
+      const done = (await budgets.reserve({ ...owners, amountNanoUsd: nano(0.2), nowMs: clock.nowMs() }))!;
+      await budgets.settle(done, nano(0.1344));
+      ledger.add('team', clock.nowMs(), 0.1344, 'k1');
+      await budgets.reserve({ ...owners, amountNanoUsd: nano(0.2), nowMs: clock.nowMs() });
+      const day = { key: '2026-06-15', startsAtMs: pacificDayStartMs('2026-06-15'), resetAtMs: pacificDayStartMs('2026-06-16') };
+      const month = { key: '2026-06', startsAtMs: pacificDayStartMs('2026-06-01'), resetAtMs: pacificDayStartMs('2026-07-01') };
+      expect(await budgets.read(owners, clock.nowMs())).toEqual({
+        tenant: {
+          id: 'team',
+          daily: { ...day, limitNanoUsd: BigInt(nano(1)), spentNanoUsd: BigInt(nano(0.1344)), heldNanoUsd: BigInt(nano(0.2)), remainingNanoUsd: BigInt(nano(0.6656)) },
+          // No monthly budget: the month's spend comes from the ledger, and nothing is held for it.
+          monthly: { ...month, limitNanoUsd: undefined, spentNanoUsd: BigInt(nano(2.1344)), heldNanoUsd: 0n, remainingNanoUsd: undefined },
+        },
+        key: {
+          id: 'k1',
+          daily: { ...day, limitNanoUsd: undefined, spentNanoUsd: BigInt(nano(0.1344)), heldNanoUsd: 0n, remainingNanoUsd: undefined },
+          monthly: { ...month, limitNanoUsd: BigInt(nano(5)), spentNanoUsd: BigInt(nano(0.1344)), heldNanoUsd: BigInt(nano(0.2)), remainingNanoUsd: BigInt(nano(4.6656)) },
+        },
+      });
+    });
+
+    it('rebuilds a counter the store lost before reading it', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const { budgets, ledger } = setup();
+      ledger.add('team', clock.nowMs() - 1_000, 0.25);
+      const view = await budgets.read({ tenantId: 'team', tenantBudget: { dailyUsd: 1 }, keyId: 'k1' }, clock.nowMs());
+      expect(view.tenant.daily).toMatchObject({ spentNanoUsd: BigInt(nano(0.25)), remainingNanoUsd: BigInt(nano(0.75)) });
+    });
+  });
+});
+
+describe('budgetRefusalMessage', () => {
+  const base = { scope: 'tenant' as const, tenantId: 'design', spentNanoUsd: 268_880_000n, heldNanoUsd: 0n, requestedNanoUsd: 134_916_000n };
+  it.each<[string, Parameters<typeof budgetRefusalMessage>[0], number, string]>([
+    [
+      "the issue's example",
+      { ...base, period: 'daily', limitNanoUsd: 400_000_000n, resetAtMs: Date.parse('2026-11-28T08:00:00Z') },
+      Date.parse('2026-11-28T02:48:00Z'),
+      'daily budget $0.400000 of tenant design: spent $0.268880, held $0.000000 by calls in flight, this call needs about $0.134916; resets at 00:00 Pacific (in 5 h 12 min)',
+    ],
+    [
+      "a key's monthly budget, days away",
+      { ...base, scope: 'key', keyId: 'key_1', period: 'monthly', limitNanoUsd: 5_000_000_000n, heldNanoUsd: 1n, resetAtMs: Date.parse('2026-12-01T08:00:00Z') },
+      Date.parse('2026-11-27T18:00:00Z'),
+      'monthly budget $5.000000 of key key_1 (tenant design): spent $0.268880, held $0.000000 by calls in flight, this call needs about $0.134916; resets at 00:00 Pacific on 2026-12-01 (in 3 d 14 h)',
+    ],
+    ['seconds before midnight', { ...base, period: 'daily', limitNanoUsd: 1n, resetAtMs: 10_000 }, 9_000, expect.stringContaining('(in 1 min)') as unknown as string],
+  ])('says %s', (_name, refusal, nowMs, message) => {
+    expect(budgetRefusalMessage(refusal, nowMs)).toEqual(message);
+  });
+
+  it.each<[number, string]>([
+    [60_000, '1 min'],
+    [3_600_000, '1 h'],
+    [18_720_000, '5 h 12 min'],
+    [86_400_000, '1 d'],
+    [90_000_000, '1 d 1 h'],
+  ])('writes a wait of %s ms as %s', (ms, text) => {
+    expect(formatWait(ms)).toBe(text);
   });
 });
 
@@ -250,7 +396,7 @@ describe('BudgetService on Redis that lost its data', () => {
     try {
       const services = [a, b].map((store) => new BudgetService({ store, loadSpendNanoUsd: ledger.loadSpendNanoUsd }));
       const budget = { dailyUsd: 1 };
-      const r = (await services[0]!.reserve({ tenantId: 'team', budget, worstCaseNanoUsd: nano(0.5), nowMs: clock.nowMs() }))!;
+      const r = (await services[0]!.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: budget, amountNanoUsd: nano(0.5), nowMs: clock.nowMs() }))!;
       await services[0]!.settle(r, nano(0.4));
       ledger.add('team', clock.nowMs(), 0.4);
 
@@ -260,7 +406,7 @@ describe('BudgetService on Redis that lost its data', () => {
       await admin.del(...keys);
 
       const results = await Promise.allSettled(
-        Array.from({ length: 30 }, (_, i) => services[i % 2]!.reserve({ tenantId: 'team', budget, worstCaseNanoUsd: nano(0.1), nowMs: clock.nowMs() })),
+        Array.from({ length: 30 }, (_, i) => services[i % 2]!.reserve({ tenantId: 'team', keyId: 'k1', tenantBudget: budget, amountNanoUsd: nano(0.1), nowMs: clock.nowMs() })),
       );
       expect(results.filter((x) => x.status === 'fulfilled')).toHaveLength(6);
       // Once per instance at most; the store's set-if-absent makes the second a no-op.

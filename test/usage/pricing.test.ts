@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { outputTokensForImage, priceAt, type ImageSize, type ModelSpec } from '../../src/models/catalog.js';
 import { loadModelTable, type ModelTable } from '../../src/models/model-table.js';
 import type { ModalityTokenCount, UsageMetadata } from '../../src/gemini/types.js';
-import { computeCost, formatUsd, nanoToMicroUsd, worstCaseCostNanoUsd, type CostInput } from '../../src/usage/pricing.js';
+import { formatUsd, nanoToMicroUsd } from '../../src/usage/money.js';
+import { computeCost, worstCaseCostNanoUsd, type CostInput } from '../../src/usage/pricing.js';
 
 const TABLE = loadModelTable();
 const MODELS = TABLE.models;

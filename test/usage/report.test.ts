@@ -63,6 +63,25 @@ describe('parseUsageQuery', () => {
     expect(err.message).toContain(param);
   });
 
+  it.each<[string, string, string, string]>([
+    ['a winter month', '2026-02-10T12:00:00Z', '2026-02-01', '2026-02-28'],
+    ['a leap February', '2028-02-29T12:00:00Z', '2028-02-01', '2028-02-29'],
+    // 2026-12-01T05:00Z is still Nov 30 in Los Angeles: the Pacific month, not the UTC one.
+    ['the last evening of a Pacific month', '2026-12-01T05:00:00Z', '2026-11-01', '2026-11-30'],
+    ['the first hour of one', '2026-11-01T07:30:00Z', '2026-11-01', '2026-11-30'],
+  ])('defaults from and to to the current Pacific month (#13.5): %s', (_name, now, from, to) => {
+    const { query } = parseUsageQuery({}, { nowMs: Date.parse(now) });
+    expect([query.fromDay, query.toDay]).toEqual([from, to]);
+    expect(parseUsageQuery({ from: '2026-11-15' }, { nowMs: Date.parse('2026-11-20T12:00:00Z') }).query).toMatchObject({ fromDay: '2026-11-15', toDay: '2026-11-30' });
+  });
+
+  it('takes user and key as group keys and as filters (#13.5)', () => {
+    expect(parseUsageQuery({ from: '2026-11-01', to: '2026-11-02', groupBy: 'user,key', user: 'alice@example.com', key: 'key_1' })).toEqual({
+      query: { fromDay: '2026-11-01', toDay: '2026-11-02', groupBy: ['user', 'key'], user: 'alice@example.com', keyId: 'key_1' },
+      format: 'json',
+    });
+  });
+
   it('accepts a range of exactly 366 days, a leap year', () => {
     expect(parseUsageQuery({ from: '2024-01-01', to: '2024-12-31' }).query.fromDay).toBe('2024-01-01');
   });

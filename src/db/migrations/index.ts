@@ -5,6 +5,9 @@
  */
 import { initialSchema } from './001-initial.js';
 import { changeIndexes } from './002-change-indexes.js';
+import { recentCallsIndexes } from './003-recent-calls-indexes.js';
+import { keySettings } from './004-key-settings.js';
+import { batches } from './005-batches.js';
 
 export interface Migration {
   version: number;
@@ -13,7 +16,7 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initialSchema, changeIndexes];
+export const MIGRATIONS: readonly Migration[] = [initialSchema, changeIndexes, recentCallsIndexes, keySettings, batches];
 
 /** Bookkeeping table, created before any migration runs. */
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -2,7 +2,7 @@ import { ERROR_STATUS, GatewayError, type ErrorCode } from '../../errors/gateway
 import { formatDuration } from '../../gemini/errors.js';
 import { GOOGLE_TYPE_PREFIX, type GoogleErrorBody } from '../../gemini/types.js';
 import { quotaIdFor, quotaMetricFor } from '../../quota/quota-ids.js';
-import { formatUsd } from '../../usage/pricing.js';
+import { formatUsd } from '../../usage/money.js';
 
 export interface RenderedError {
   status: number;
@@ -63,7 +63,7 @@ export function renderGoogleError(err: GatewayError): RenderedError {
         status,
         headers: {},
         body: envelope(status, googleStatus, err.message, [
-          { '@type': `${GOOGLE_TYPE_PREFIX}ErrorInfo`, reason: 'API_KEY_INVALID', domain: 'nanogate', metadata: { service: 'nanogate' } },
+          { '@type': `${GOOGLE_TYPE_PREFIX}ErrorInfo`, reason: d.keyExpired ? 'API_KEY_EXPIRED' : 'API_KEY_INVALID', domain: 'nanogate', metadata: { service: 'nanogate' } },
         ]),
       };
     case 'QUOTA_EXHAUSTED': {
@@ -94,11 +94,15 @@ export function renderGoogleError(err: GatewayError): RenderedError {
           '@type': `${GOOGLE_TYPE_PREFIX}ErrorInfo`,
           reason: 'BUDGET_EXCEEDED',
           domain: 'nanogate',
+          // ErrorInfo metadata is a map of strings: amounts as six-decimal USD strings.
           metadata: {
             tenant: b.tenantId,
+            scope: b.scope,
+            ...(b.keyId !== undefined ? { key: b.keyId } : {}),
             period: b.period,
             limitUsd: formatUsd(b.limitNanoUsd),
             spentUsd: formatUsd(b.spentNanoUsd),
+            heldUsd: formatUsd(b.heldNanoUsd),
             requestedUsd: formatUsd(b.requestedNanoUsd),
             resetAt: new Date(b.resetAtMs).toISOString(),
           },

@@ -10,7 +10,7 @@ export function googleModelResource(m: ModelSpec): Record<string, unknown> {
     inputTokenLimit: m.inputTokenLimit,
     outputTokenLimit: m.outputTokenLimit,
     // Only what the gateway serves (streamGenerateContent is generateContent's, as at Google).
-    supportedGenerationMethods: ['generateContent', 'countTokens'],
+    supportedGenerationMethods: m.batch ? ['generateContent', 'countTokens', 'batchGenerateContent'] : ['generateContent', 'countTokens'],
     temperature: 1,
     topP: 0.95,
     maxTemperature: 2,

@@ -10,15 +10,17 @@ import { lifecycleHeaders } from '../../models/resolver.js';
 import { newCallTally, type ProjectRuntime, type StreamingAnswer } from '../../relay/gemini-relay.js';
 import { authenticateTenant } from '../../tenants/auth-hook.js';
 import type { Caller } from '../../tenants/registry.js';
-import { formatUsd } from '../../usage/pricing.js';
+import { formatUsd } from '../../usage/money.js';
+import { BUDGET_REMAINING_HEADER } from '../../usage/budget.js';
 import { installErrorHandler, modelRouteErrorObserver, refuseOtherMethods } from '../error-handling.js';
 import type { FaceDeps } from '../face-deps.js';
 import { renderGoogleError } from './errors.js';
 import { googleModelList, googleModelResource } from './models.js';
 import { abortOnClientGone, wantsTrailers } from '../client-connection.js';
+import { nativeBatchHandlers, registerNativeBatchRoutes } from './batches.js';
 
 type Action = 'generateContent' | 'streamGenerateContent' | 'countTokens';
-const ACTIONS: readonly string[] = ['generateContent', 'streamGenerateContent', 'countTokens'];
+const ACTIONS: readonly string[] = ['generateContent', 'streamGenerateContent', 'countTokens', 'batchGenerateContent'];
 const VERSIONS = ['v1beta', 'v1'] as const;
 
 /**
@@ -130,13 +132,17 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
   // A model is read with GET and called with POST (`{model}:generateContent`); nothing else.
   refuseOtherMethods(app, '/v1beta/models/*', ['GET', 'POST']);
 
+  // Google's Batch and Files API (#16).
+  const batchHandlers = nativeBatchHandlers(deps);
+  registerNativeBatchRoutes(app, deps, batchHandlers);
+
   for (const version of VERSIONS) {
 
     app.post(`/${version}/models/*`, { onRequest: auth }, async (request, reply) => {
       const rest = (request.params as { '*': string })['*'];
       const { modelName, action } = splitModelAction(rest);
       if (!action || !ACTIONS.includes(action)) {
-        throw new GatewayError('ROUTE_NOT_FOUND', `Method ${action ?? '(none)'} is not served for models/${modelName}: use generateContent, streamGenerateContent or countTokens.`);
+        throw new GatewayError('ROUTE_NOT_FOUND', `Method ${action ?? '(none)'} is not served for models/${modelName}: use generateContent, streamGenerateContent, countTokens or batchGenerateContent.`);
       }
       request.modelAsked = modelName;
       const model = route(modelName, version, reply);
@@ -144,6 +150,7 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
       request.upstreamTally = newCallTally();
       const caller = request.caller!;
       if (action === 'countTokens') return relayCountTokens(request, reply, deps, projectOf(caller), model, version);
+      if (action === 'batchGenerateContent') return batchHandlers.createBatch(request, reply, { caller, project: projectOf(caller), model, modelAsked: modelName });
       return relayGenerate(request, reply, deps, { caller, project: projectOf(caller), model, modelAsked: modelName, version, action: action as Exclude<Action, 'countTokens'> });
     });
   }
@@ -179,8 +186,9 @@ async function relayGenerate(
     reply.code(answer.status);
     reply.headers(endToEndHeaders(answer.headers, call.project.apiKey));
     reply.header('x-nanogate-model', call.model.id);
-    const { cost } = await answer.outcome;
+    const { cost, budgetRemainingNanoUsd } = await answer.outcome;
     reply.header('x-nanogate-cost-usd', formatUsd(cost.costNanoUsd));
+    if (budgetRemainingNanoUsd !== undefined) reply.header(BUDGET_REMAINING_HEADER, formatUsd(budgetRemainingNanoUsd));
     return reply.send(answer.body);
   }
   relayAnswer(request, reply, answer, call.model.id, call.project.apiKey, deps.config.upstream.timeoutMs);
@@ -215,11 +223,14 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
   // getHeaders() returns a fresh object: it becomes the one writeHead gets.
   const headers = endToEndHeaders(answer.headers, apiKey, reply.getHeaders() as OutgoingHttpHeaders);
   headers['x-nanogate-model'] = modelId;
+  // Before the body, the budget left counts this call at its hold; its trailer, once settled.
+  const budgeted = answer.budgetRemainingNanoUsd !== undefined;
+  if (budgeted) headers[BUDGET_REMAINING_HEADER] = formatUsd(answer.budgetRemainingNanoUsd!);
   // The cost is known only once usageMetadata has passed: a trailer, for clients that ask.
   const trailers = wantsTrailers(request);
   if (trailers) {
     delete headers['content-length'];
-    headers['trailer'] = 'x-nanogate-cost-usd';
+    headers['trailer'] = budgeted ? `x-nanogate-cost-usd, ${BUDGET_REMAINING_HEADER}` : 'x-nanogate-cost-usd';
   }
   const body = answer.body;
   try {
@@ -270,7 +281,14 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
       start();
       if (!trailers) return void res.end();
       void answer.outcome
-        .then((o) => res.addTrailers({ 'x-nanogate-cost-usd': formatUsd(o.cost.costNanoUsd) }), () => {})
+        .then(
+          (o) =>
+            res.addTrailers({
+              'x-nanogate-cost-usd': formatUsd(o.cost.costNanoUsd),
+              ...(o.budgetRemainingNanoUsd !== undefined ? { [BUDGET_REMAINING_HEADER]: formatUsd(o.budgetRemainingNanoUsd) } : {}),
+            }),
+          () => {},
+        )
         .finally(() => res.end());
     },
     error: (err) => {

@@ -23,7 +23,7 @@ const HEIC_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx']);
 const HEIF_BRANDS = new Set(['mif1', 'msf1', 'heif']);
 
 /** The image type from the file's first bytes, for uploads that arrive without a usable type. */
-function sniffImageType(data: Buffer): string | undefined {
+export function sniffImageType(data: Buffer): string | undefined {
   if (data.length >= 8 && data.readUInt32BE(0) === 0x89504e47 && data.readUInt32BE(4) === 0x0d0a1a0a) return 'image/png';
   if (data.length >= 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff) return 'image/jpeg';
   if (data.length >= 12 && data.toString('latin1', 0, 4) === 'RIFF' && data.toString('latin1', 8, 12) === 'WEBP') return 'image/webp';
@@ -63,7 +63,13 @@ function imageMimeType(file: UploadedFile, index: number): string {
  * silently repaints the whole image is worse than being told to describe the region in the
  * prompt instead.
  */
-export function parseEditsFields(fields: Readonly<Record<string, string>>, files: readonly UploadedFile[], opts: ParseOptions): EditsRequest {
+export function parseEditsFields(
+  fields: Readonly<Record<string, string>>,
+  files: readonly UploadedFile[],
+  opts: ParseOptions,
+  /** Images given as `image_url` (data URLs, #14.6): after the files, like more uploads. */
+  urlImages: ReadonlyArray<{ mimeType: string; base64: string }> = [],
+): EditsRequest {
   const images: UploadedFile[] = [];
   for (const file of files) {
     if (IMAGE_FIELD.test(file.fieldname)) {
@@ -83,12 +89,12 @@ export function parseEditsFields(fields: Readonly<Record<string, string>>, files
 
   const request = parseImageFields(fields, opts, 'form');
 
-  if (images.length === 0) throw new GatewayError('INVALID_ARGUMENT', "Missing required parameter: 'image'.", { param: 'image' });
+  if (images.length + urlImages.length === 0) throw new GatewayError('INVALID_ARGUMENT', "Missing required parameter: 'image'.", { param: 'image' });
   const max = request.model.maxReferenceImages;
-  if (images.length > max) {
+  if (images.length + urlImages.length > max) {
     throw new GatewayError(
       'INVALID_ARGUMENT',
-      `Invalid 'image': too many images. ${request.model.id} accepts at most ${max} reference images, but got ${images.length}.`,
+      `Invalid 'image': too many images. ${request.model.id} accepts at most ${max} reference images, but got ${images.length + urlImages.length}.`,
       { param: 'image' },
     );
   }
@@ -98,5 +104,5 @@ export function parseEditsFields(fields: Readonly<Record<string, string>>, files
     }
     return { mimeType: imageMimeType(file, index), base64: file.data.toString('base64') };
   });
-  return { ...request, images: inline };
+  return { ...request, images: [...inline, ...urlImages] };
 }

@@ -1,7 +1,7 @@
 import { ERROR_STATUS, type ErrorCode, type GatewayError, type QuotaRefusal, type UpstreamFailure } from '../../errors/gateway-error.js';
 import { retryDelayFromGoogle } from '../../gemini/errors.js';
 import type { GoogleErrorBody } from '../../gemini/types.js';
-import { formatUsd } from '../../usage/pricing.js';
+import { DEFAULT_COOLDOWN_MS } from '../../quota/cooldown.js';
 
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
@@ -14,8 +14,6 @@ export interface RenderedOpenAIError {
 }
 
 const INTERNAL_MESSAGE = 'The server had an error while processing your request. Sorry about that!';
-/** A Google 429 without RetryInfo: the cool-down it starts lasts this long (contract §7). */
-const DEFAULT_GOOGLE_RETRY_MS = 60_000;
 /** The OpenAI SDK waits on retry-after only up to 60 s; past that its retries are wasted calls. */
 const SDK_MAX_RETRY_WAIT_MS = 60_000;
 
@@ -96,10 +94,11 @@ const DIMENSION_NAMES: Record<QuotaRefusal['dimension'], string> = {
   rpd: 'requests per day (RPD)',
   ipm: 'images per minute (IPM)',
   cooldown: 'requests (Google asked to slow down)',
+  batchTokens: 'enqueued batch tokens',
 };
 
 function renderQuota(q: QuotaRefusal): RenderedOpenAIError {
-  const holder = q.scope === 'tenant' ? `tenant ${q.tenantId}` : `project ${q.projectId}`;
+  const holder = q.scope === 'key' ? `key ${q.keyId ?? '?'} of tenant ${q.tenantId}` : q.scope === 'tenant' ? `tenant ${q.tenantId}` : `project ${q.projectId}`;
   const message =
     q.dimension === 'cooldown'
       ? `Rate limit reached for ${q.model} in ${holder}: Google reported its quota exhausted. Please try again in ${formatOpenAIDuration(q.retryAfterMs)}.`
@@ -136,7 +135,7 @@ function renderUpstream(u: UpstreamFailure): RenderedOpenAIError {
   const google = `Google returned ${u.httpStatus} ${u.googleStatus}: ${u.message}`;
   if (u.httpStatus === 429) {
     const envelope = asGoogleError(u.body) ?? { error: { code: u.httpStatus, message: u.message, status: u.googleStatus } };
-    const ms = u.retryAfterMs ?? retryDelayFromGoogle(envelope) ?? DEFAULT_GOOGLE_RETRY_MS;
+    const ms = u.retryAfterMs ?? retryDelayFromGoogle(envelope) ?? DEFAULT_COOLDOWN_MS;
     return { status: 429, headers: retryHeaders(ms), body: body(google, 'requests', null, 'rate_limit_exceeded') };
   }
   if (u.httpStatus === 400 && u.googleStatus === 'INVALID_ARGUMENT') {
@@ -182,15 +181,11 @@ export function renderOpenAIError(err: GatewayError): RenderedOpenAIError {
     case 'QUOTA_EXHAUSTED':
       if (d.quota) return renderQuota(d.quota);
       return { status, headers: retryHeaders(d.retryAfterMs ?? 60_000), body: body(err.message, type, null, code) };
-    case 'BUDGET_EXCEEDED': {
-      // Retrying cannot help before the budget period rolls over.
-      const b = d.budget;
-      const message = b
-        ? `You exceeded your ${b.period} budget of $${formatUsd(b.limitNanoUsd)} (spent $${formatUsd(b.spentNanoUsd)}; this request may cost ` +
-          `up to $${formatUsd(b.requestedNanoUsd)}). It resets at ${new Date(b.resetAtMs).toISOString()}.`
-        : err.message;
-      return { status, headers: { 'x-should-retry': 'false' }, body: body(message, type, null, code) };
-    }
+    case 'BUDGET_EXCEEDED':
+      // Retrying cannot help before the budget period rolls over. The message is the budget
+      // service's, the same on both faces: what the budget is, what is spent and held, what
+      // this call needs, and when it resets.
+      return { status, headers: { 'x-should-retry': 'false' }, body: body(err.message, type, null, code) };
     case 'UPSTREAM_PROJECT_REFUSED':
       // The SDK retries a 503 twice within seconds; nothing changes that fast on the operator's side.
       return { status, headers: { 'x-should-retry': 'false' }, body: body(err.message, type, null, code) };
@@ -199,6 +194,11 @@ export function renderOpenAIError(err: GatewayError): RenderedOpenAIError {
       return { status, headers: {}, body: body(err.message, type, null, code) };
     case 'CONTENT_POLICY':
       return { status, headers: {}, body: body(err.message, type, param, code) };
+    case 'NO_IMAGE':
+      // Google answered (and billed) without an image: IMAGE_OTHER, NO_IMAGE, text alone. The
+      // OpenAI SDK retries a 502 twice by itself, each retry another paid call (#14.7); whether
+      // to ask again is the caller's decision, so the SDK is told not to.
+      return { status, headers: { 'x-should-retry': 'false' }, body: body(err.message, type, null, code) };
     case 'STORE_UNAVAILABLE':
     case 'LEDGER_BACKLOG_FULL':
       return { status, headers: d.retryAfterMs !== undefined ? retryHeaders(d.retryAfterMs) : {}, body: body(err.message, type, null, code) };

@@ -1,6 +1,8 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ModelSpec } from '../../models/catalog.js';
+import { OUTPUT_FORMATS, type ImageOutputOptions, type OutputFormat } from './image-output.js';
 import { mapSize, type MappedImageConfig } from './size-mapping.js';
+import { invalidParam as invalid, missingParam as missing, typeName, wrongTypeParam as wrongType } from './param-errors.js';
 
 export interface GenerationsRequest {
   /** The name the client sent (or the default model): recorded with the usage. */
@@ -11,7 +13,17 @@ export interface GenerationsRequest {
   n: number;
   imageConfig: MappedImageConfig;
   user?: string;
-  responseFormat: 'b64_json';
+  /** `url`: the image is stored and a signed gateway URL answers (#14.4). */
+  responseFormat: 'b64_json' | 'url';
+  /** SSE with image_generation.* (image_edit.* on edits) events (#14.3). */
+  stream: boolean;
+  /** Interim images to send as partial_image events when streaming (0-3). */
+  partialImages: number;
+  /** The format and compression the client wants; converted where Google's differs. */
+  output: ImageOutputOptions;
+  /** As the client sent them, for the answer's echo (OpenAI's `quality`, `background`). */
+  quality?: string;
+  background?: string;
 }
 
 export interface ParseOptions {
@@ -29,28 +41,7 @@ const MAX_N = 10;
  */
 export type FieldSource = 'json' | 'form';
 
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a number';
-  return `a ${typeof value}`;
-}
 
-// Messages follow OpenAI's phrasing; renderOpenAIError derives `code` from it (errors.ts).
-function missing(param: string): GatewayError {
-  return new GatewayError('INVALID_ARGUMENT', `Missing required parameter: '${param}'.`, { param });
-}
-
-function wrongType(param: string, expected: string, value: unknown): GatewayError {
-  return new GatewayError('INVALID_ARGUMENT', `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`, {
-    param,
-  });
-}
-
-function invalid(param: string, message: string): GatewayError {
-  return new GatewayError('INVALID_ARGUMENT', message, { param });
-}
 
 function isAbsent(value: unknown): value is undefined | null {
   return value === undefined || value === null;
@@ -95,16 +86,11 @@ function modelNotFound(name: string, opts: ParseOptions): GatewayError {
   );
 }
 
-function parseResponseFormat(value: unknown): 'b64_json' {
+function parseResponseFormat(value: unknown): 'b64_json' | 'url' {
   if (isAbsent(value) || value === 'b64_json') return 'b64_json';
   if (typeof value !== 'string') throw wrongType('response_format', 'a string', value);
-  if (value === 'url') {
-    throw invalid(
-      'response_format',
-      "Invalid value: 'url'. nanogate does not host images, so hosted URLs are not supported: use 'b64_json' (the default).",
-    );
-  }
-  throw invalid('response_format', `Invalid value: '${value}'. Supported values are: 'b64_json'.`);
+  if (value === 'url') return 'url';
+  throw invalid('response_format', `Invalid value: '${value}'. Supported values are: 'b64_json' and 'url'.`);
 }
 
 function parseUser(value: unknown): string | undefined {
@@ -113,32 +99,97 @@ function parseUser(value: unknown): string | undefined {
   return value;
 }
 
-function parseStream(value: unknown, source: FieldSource): void {
-  if (isAbsent(value)) return;
-  let stream: boolean;
-  if (typeof value === 'boolean') stream = value;
-  else if (source === 'form' && (value === 'true' || value === 'false')) stream = value === 'true';
-  else throw wrongType('stream', 'a boolean', value);
-  // Gemini image answers arrive whole (one inlineData part), so there are no partial images to stream.
-  if (stream) throw invalid('stream', "Invalid value: true. Streaming ('stream': true) is not supported for images; omit it or send false.");
+function parseStream(value: unknown, source: FieldSource): boolean {
+  if (isAbsent(value)) return false;
+  if (typeof value === 'boolean') return value;
+  if (source === 'form' && (value === 'true' || value === 'false')) return value === 'true';
+  throw wrongType('stream', 'a boolean', value);
+}
+
+/** An integer field within [min, max]; forms carry it as digits. */
+function parseBoundedInt(param: string, value: unknown, source: FieldSource, min: number, max: number): number | undefined {
+  if (isAbsent(value)) return undefined;
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else if (source === 'form' && typeof value === 'string' && /^\d{1,3}$/.test(value.trim())) n = Number(value.trim());
+  else throw wrongType(param, 'an integer', value);
+  if (!Number.isInteger(n)) throw wrongType(param, 'an integer', value);
+  if (n < min) throw invalid(param, `Invalid '${param}': integer below minimum value. Expected a value >= ${min}, but got ${n} instead.`);
+  if (n > max) throw invalid(param, `Invalid '${param}': integer above maximum value. Expected a value <= ${max}, but got ${n} instead.`);
+  return n;
+}
+
+function parseOutputFormat(value: unknown): OutputFormat | undefined {
+  if (isAbsent(value)) return undefined;
+  if (typeof value !== 'string') throw wrongType('output_format', 'a string', value);
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(value)) {
+    throw invalid('output_format', `Invalid value: '${value}'. Supported values are: ${OUTPUT_FORMATS.map((f) => `'${f}'`).join(', ')}.`);
+  }
+  return value as OutputFormat;
 }
 
 /**
- * Reads the fields generations and edits share. Unknown fields and the OpenAI-only knobs
- * Gemini has no equivalent for (`quality`, `style`, `background`, `output_format`,
- * `output_compression`, `moderation`, `partial_images`, `input_fidelity`) are ignored: the
- * SDK sends whatever its caller passed, and a client written for a newer OpenAI API must
- * still get an image rather than a 400 for a field Gemini cannot act on.
+ * OpenAI's `background`. Gemini's images have no alpha channel and no model takes a
+ * transparency option, so `transparent` cannot be honoured: a 400 rather than an opaque image
+ * the client would composite as if it were cut out.
+ */
+export function parseBackground(value: unknown): string | undefined {
+  if (isAbsent(value)) return undefined;
+  if (typeof value !== 'string') throw wrongType('background', 'a string', value);
+  if (value === 'transparent') {
+    throw invalid(
+      'background',
+      "Invalid value: 'transparent'. Transparent backgrounds are not supported: Gemini image models make opaque images only. Use 'opaque' or 'auto', or remove the background afterwards.",
+    );
+  }
+  if (value !== 'opaque' && value !== 'auto') throw invalid('background', `Invalid value: '${value}'. Supported values are: 'opaque', 'auto'.`);
+  return value;
+}
+
+/** `output_format` and `output_compression` (0-100, jpeg and webp only, as OpenAI has it). */
+export function parseOutputOptions(fields: Readonly<Record<string, unknown>>, source: FieldSource): ImageOutputOptions {
+  const format = parseOutputFormat(fields['output_format']);
+  const compression = parseBoundedInt('output_compression', fields['output_compression'], source, 0, 100);
+  return { ...(format !== undefined ? { format } : {}), ...(compression !== undefined ? { compression } : {}) };
+}
+
+/**
+ * Reads the fields generations and edits share. `size` and `quality` choose Gemini's image
+ * size (size-mapping.ts); `output_format`/`output_compression` are honoured by converting the
+ * image; `background: transparent` is refused. Unknown fields and the OpenAI knobs Gemini has
+ * no equivalent for (`style`, `moderation`, `input_fidelity`) are ignored: the SDK sends
+ * whatever its caller passed, and a client written for a newer OpenAI API must still get an
+ * image rather than a 400 for a field Gemini cannot act on.
  */
 export function parseImageFields(fields: Readonly<Record<string, unknown>>, opts: ParseOptions, source: FieldSource): GenerationsRequest {
   const prompt = parsePrompt(fields['prompt']);
   const { modelAsked, model } = parseModel(fields['model'], opts);
   const n = parseN(fields['n'], source);
-  const imageConfig = mapSize(model, { size: fields['size'], aspect_ratio: fields['aspect_ratio'] });
+  const imageConfig = mapSize(model, { size: fields['size'], aspect_ratio: fields['aspect_ratio'], quality: fields['quality'] });
   const responseFormat = parseResponseFormat(fields['response_format']);
   const user = parseUser(fields['user']);
-  parseStream(fields['stream'], source);
-  return { modelAsked, model, prompt, n, imageConfig, ...(user !== undefined ? { user } : {}), responseFormat };
+  const stream = parseStream(fields['stream'], source);
+  const partialImages = parseBoundedInt('partial_images', fields['partial_images'], source, 0, 3) ?? 0;
+  const output = parseOutputOptions(fields, source);
+  const background = parseBackground(fields['background']);
+  const quality = typeof fields['quality'] === 'string' ? fields['quality'] : undefined;
+  if (stream && responseFormat === 'url') {
+    throw invalid('response_format', "Invalid value: 'url'. Streamed images arrive as base64 (b64_json) events; omit response_format or stop streaming.");
+  }
+  return {
+    modelAsked,
+    model,
+    prompt,
+    n,
+    imageConfig,
+    ...(user !== undefined ? { user } : {}),
+    responseFormat,
+    stream,
+    partialImages,
+    output,
+    ...(quality !== undefined ? { quality } : {}),
+    ...(background !== undefined ? { background } : {}),
+  };
 }
 
 /** `POST /v1/images/generations` body (already JSON-parsed) to a typed request (contract §6). */

@@ -2,7 +2,7 @@ import { GatewayError, type UpstreamFailure } from '../../errors/gateway-error.j
 import { retryDelayFromGoogle } from '../../gemini/errors.js';
 import type { ScanSummary, ScannedImage } from '../../gemini/response-scanner.js';
 import type { GoogleErrorBody, ModalityTokenCount } from '../../gemini/types.js';
-import { formatUsd } from '../../usage/pricing.js';
+import { formatUsd } from '../../usage/money.js';
 
 /** OpenAI's `usage` block (openai-images.md §2), summed over the n upstream calls. */
 export interface ImagesUsage {
@@ -30,6 +30,16 @@ export interface BuiltImagesResponse {
 }
 
 export type ResultClass = { ok: true } | { ok: false; error: GatewayError };
+
+/** What goes out instead of an image as Google sent it: its hosted URL (#14.4), or its converted base64 (#14.6). */
+export type ReplacedImage = { url: string; mimeType: string } | { base64: Buffer[]; mimeType: string };
+
+export interface ImagesResponseOptions {
+  /** Images that go out as a URL or converted, keyed by the scanned image. */
+  replaced?: ReadonlyMap<ScannedImage, ReplacedImage>;
+  /** How many of the n images asked for failed (#14.7): `usage.images_failed` when some did. */
+  failed?: number;
+}
 
 /** Finish and block reasons that mean Google's safety or recitation filters stopped the image (google-api.md §3). */
 const POLICY_FINISH_REASONS = new Set([
@@ -159,7 +169,12 @@ const OUTPUT_FORMATS: Readonly<Record<string, string>> = { 'image/png': 'png', '
  * `data` holds the final (non-thought) images of the calls classifyResult accepts; `usage`
  * sums every call passed in, failed ones included, since Google bills them too.
  */
-export function buildImagesResponse(results: ReadonlyArray<{ summary: ScanSummary }>, createdSec: number, costNanoUsd: number): BuiltImagesResponse {
+export function buildImagesResponse(
+  results: ReadonlyArray<{ summary: ScanSummary }>,
+  createdSec: number,
+  costNanoUsd: number,
+  options: ImagesResponseOptions = {},
+): BuiltImagesResponse {
   const chunks: Array<Buffer | SpooledImage> = [Buffer.from(`{"created":${Math.floor(createdSec)},"data":[`)];
   const mimeTypes = new Set<string>();
   let imageCount = 0;
@@ -169,7 +184,22 @@ export function buildImagesResponse(results: ReadonlyArray<{ summary: ScanSummar
     const text = summary.text.trim();
     const revised = text ? `,"revised_prompt":${JSON.stringify(text)}` : '';
     for (const image of finalImages(summary)) {
+      const replaced = options.replaced?.get(image);
+      if (replaced && 'url' in replaced) {
+        chunks.push(Buffer.from(`${imageCount > 0 ? ',' : ''}{"url":${JSON.stringify(replaced.url)}${revised}}`));
+        mimeTypes.add(replaced.mimeType);
+        imageCount += 1;
+        continue;
+      }
       chunks.push(Buffer.from(`${imageCount > 0 ? ',' : ''}{"b64_json":"`));
+      if (replaced) {
+        // Buffers: counted with the scaffolding below.
+        for (const piece of replaced.base64) chunks.push(piece);
+        chunks.push(Buffer.from(`"${revised}}`));
+        mimeTypes.add(replaced.mimeType);
+        imageCount += 1;
+        continue;
+      }
       if (image.ranges) {
         chunks.push({ result, image });
         byteLength = image.escaped || byteLength === undefined ? undefined : byteLength + image.base64Length;
@@ -187,7 +217,8 @@ export function buildImagesResponse(results: ReadonlyArray<{ summary: ScanSummar
   const usageJson = JSON.stringify(usage).slice(0, -1);
   chunks.push(
     Buffer.from(
-      `]${outputFormat ? `,"output_format":"${outputFormat}"` : ''},"usage":${usageJson},"cost_usd":${formatUsd(costNanoUsd)}}}`,
+      // Amounts are six-decimal strings on this face, as in its reports (#13.5): exact, never a float.
+      `]${outputFormat ? `,"output_format":"${outputFormat}"` : ''},"usage":${usageJson}${options.failed ? `,"images_failed":${options.failed}` : ''},"cost_usd":"${formatUsd(costNanoUsd)}"}}`,
     ),
   );
   if (byteLength !== undefined) for (const chunk of chunks) if (Buffer.isBuffer(chunk)) byteLength += chunk.length;

@@ -1,5 +1,6 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ImageSize, ModelSpec } from '../../models/catalog.js';
+import { typeName } from './param-errors.js';
 
 /** Gemini's `imageConfig` as the OpenAI face sets it: only the keys a request decided. */
 export interface MappedImageConfig {
@@ -81,16 +82,18 @@ function nearestRatio(model: ModelSpec, width: number, height: number): string {
   return best;
 }
 
-function longSide(p: Pixels): number {
-  return Math.max(p[0], p[1]);
+function pixelCount(p: Pixels): number {
+  return p[0] * p[1];
 }
 
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return typeof value === 'number' && Number.isInteger(value) ? 'an integer' : `a ${typeof value}`;
-}
+/**
+ * A WxH request may ask for at most this many times the pixels of the largest image the model
+ * makes at its ratio. Every standard OpenAI size is within 1.8x of a 1K image (1792x1024 against
+ * 16:9's 1376x768), so they all work on a 1K-only model; 2048x2048 from a 1K-only model would
+ * be a quarter of what was asked, and is refused rather than shrunk silently.
+ */
+const MAX_SHORTFALL = 2;
+
 
 function quote(values: readonly string[]): string {
   return values.map((v) => `'${v}'`).join(', ');
@@ -104,7 +107,7 @@ function invalidSize(model: ModelSpec, value: string): GatewayError {
     .map((p) => `${p[0]}x${p[1]}`);
   return new GatewayError(
     'INVALID_ARGUMENT',
-    `Invalid value: '${value}'. Supported values are: ${quote(['auto', ...named])}, or 'WIDTHxHEIGHT' no larger than ` +
+    `Invalid value: '${value}'. Supported values are: ${quote(['auto', ...named])}, or 'WIDTHxHEIGHT' of at most twice the pixels of ` +
       `${model.id}'s largest output at the nearest aspect ratio (${largest.join(', ')}).`,
     { param: 'size' },
   );
@@ -122,25 +125,83 @@ function invalidType(param: string, value: unknown): GatewayError {
   return new GatewayError('INVALID_ARGUMENT', `Invalid type for '${param}': expected a string, but got ${typeName(value)} instead.`, { param });
 }
 
-/** The smallest size of `model` whose long side at `ratio` reaches `wantedLongSide`. */
-function coveringSize(model: ModelSpec, ratio: string, wantedLongSide: number): ImageSize | undefined {
+/**
+ * The size of `model` whose pixel count at `ratio` is nearest `wantedPixels` (a tie goes to the
+ * smaller, cheaper one): 1536x1024 (1.57 MP) on a 1K/2K/4K model is 1K (3:2 at 1K: 1264x848,
+ * 1.07 MP; at 2K: 4.29 MP). Undefined when even the largest falls short by more than MAX_SHORTFALL.
+ */
+function nearestSize(model: ModelSpec, ratio: string, wantedPixels: number): ImageSize | undefined {
+  let best: ImageSize | undefined;
+  let bestDistance = Infinity;
+  let largest = 0;
   for (const size of SIZE_ORDER) {
     if (!model.imageSizes.includes(size)) continue;
     const pixels = outputPixels(model, ratio, size);
-    if (pixels && longSide(pixels) >= wantedLongSide) return size;
+    if (!pixels) continue;
+    largest = Math.max(largest, pixelCount(pixels));
+    const distance = Math.abs(pixelCount(pixels) - wantedPixels);
+    if (distance < bestDistance) {
+      best = size;
+      bestDistance = distance;
+    }
   }
-  return undefined;
+  return wantedPixels > largest * MAX_SHORTFALL ? undefined : best;
+}
+
+/** OpenAI's `quality` values (openai-images.md §2): gpt-image's and DALL·E 3's. */
+export const QUALITIES = ['low', 'medium', 'high', 'auto', 'standard', 'hd'] as const;
+export type Quality = (typeof QUALITIES)[number];
+
+/** The image size a quality asks for where the size does not say (contract §6). */
+const QUALITY_SIZE: Readonly<Record<Exclude<Quality, 'auto'>, ImageSize | 'smallest'>> = {
+  low: 'smallest',
+  medium: '1K',
+  standard: '1K',
+  high: '2K',
+  hd: '2K',
+};
+
+/** `quality` as a model's image size: the size it names, or the model's nearest one to it (a hint, never refused). */
+function sizeForQuality(model: ModelSpec, quality: Quality): ImageSize | undefined {
+  if (quality === 'auto' || model.imageSizes.length === 0) return undefined;
+  const wanted = QUALITY_SIZE[quality];
+  if (wanted === 'smallest') return model.imageSizes[0];
+  const at = SIZE_ORDER.indexOf(wanted);
+  let best: ImageSize | undefined;
+  for (const size of model.imageSizes) {
+    if (best === undefined || Math.abs(SIZE_ORDER.indexOf(size) - at) < Math.abs(SIZE_ORDER.indexOf(best) - at)) best = size;
+  }
+  return best;
+}
+
+function parseQuality(value: unknown): Quality | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw invalidType('quality', value);
+  if (!(QUALITIES as readonly string[]).includes(value)) {
+    throw new GatewayError('INVALID_ARGUMENT', `Invalid value: '${value}'. Supported values are: ${quote(QUALITIES)}.`, { param: 'quality' });
+  }
+  return value as Quality;
 }
 
 /**
- * OpenAI's `size` (and nanogate's `aspect_ratio`) to Gemini's `imageConfig` (contract §6).
- * A value the model cannot produce is a 400 naming the parameter, never dropped: a client that
- * asked for 4096x4096 must not silently get 1024x1024. 2.5 Flash has one (~1K) size per ratio,
- * so it takes `1K` and any WxH its output covers, and only the ratio reaches Google.
- * An explicit `aspect_ratio` wins over the ratio of a WxH size; the WxH then only picks the size.
+ * OpenAI's `size`, `quality` (and nanogate's `aspect_ratio`) to Gemini's `imageConfig`
+ * (contract §6). A `WxH` size goes to the nearest aspect ratio the model makes and to the image
+ * size whose pixels are nearest the request's, so a standard OpenAI size costs what its pixels
+ * are worth (1536x1024 is 1K, not 2K at +50%). A request far beyond the model's largest output
+ * is a 400 naming `size`, never shrunk silently: a client that asked for 4096x4096 from a
+ * 1K-only model must not get 1024x1024. 2.5 Flash has one (~1K) size per ratio, so only the
+ * ratio reaches Google. An explicit `aspect_ratio` wins over the ratio of a WxH size; the WxH
+ * then only picks the size. `quality` picks the size where `size` does not (absent or `auto`):
+ * low the model's smallest, medium and standard 1K, high and hd 2K (or the model's nearest).
  */
-export function mapSize(model: ModelSpec, input: { size?: unknown; aspect_ratio?: unknown }): MappedImageConfig {
+export function mapSize(model: ModelSpec, input: { size?: unknown; aspect_ratio?: unknown; quality?: unknown }): MappedImageConfig {
   const out: MappedImageConfig = {};
+  const quality = parseQuality(input.quality);
+  const byQuality = () => {
+    const size = quality ? sizeForQuality(model, quality) : undefined;
+    if (size !== undefined) out.imageSize = size;
+    return out;
+  };
 
   const ratioInput = input.aspect_ratio;
   if (ratioInput !== undefined && ratioInput !== null) {
@@ -152,9 +213,9 @@ export function mapSize(model: ModelSpec, input: { size?: unknown; aspect_ratio?
   }
 
   const sizeInput = input.size;
-  if (sizeInput === undefined || sizeInput === null) return out;
+  if (sizeInput === undefined || sizeInput === null) return byQuality();
   if (typeof sizeInput !== 'string') throw invalidType('size', sizeInput);
-  if (sizeInput === 'auto') return out;
+  if (sizeInput === 'auto') return byQuality();
 
   if (NAMED_SIZE.test(sizeInput)) {
     // Google rejects "1k"; clients of an OpenAI-shaped API cannot know that, so case is forgiven here.
@@ -173,17 +234,27 @@ export function mapSize(model: ModelSpec, input: { size?: unknown; aspect_ratio?
   const width = Number(m[1]);
   const height = Number(m[2]);
   const ratio = out.aspectRatio ?? nearestRatio(model, width, height);
-  const wanted = Math.max(width, height);
+  const wanted = width * height;
 
   if (model.imageSizes.length === 0) {
     const pixels = outputPixels(model, ratio);
-    if (!pixels || longSide(pixels) < wanted) throw invalidSize(model, sizeInput);
+    if (!pixels || wanted > pixelCount(pixels) * MAX_SHORTFALL) throw invalidSize(model, sizeInput);
     out.aspectRatio = ratio;
     return out;
   }
-  const size = coveringSize(model, ratio, wanted);
+  const size = nearestSize(model, ratio, wanted);
   if (!size) throw invalidSize(model, sizeInput);
   out.aspectRatio = ratio;
   out.imageSize = size;
   return out;
+}
+
+/**
+ * The `size` an answer reports ("1264x848"): the pixels Google makes for the mapped ratio and
+ * size, or "auto" when the ratio is Google's to choose (it follows the input image).
+ */
+export function describeSize(model: ModelSpec, config: MappedImageConfig): string {
+  if (config.aspectRatio === undefined) return 'auto';
+  const pixels = outputPixels(model, config.aspectRatio, config.imageSize);
+  return pixels ? `${pixels[0]}x${pixels[1]}` : 'auto';
 }

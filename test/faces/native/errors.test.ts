@@ -36,12 +36,31 @@ describe("Google's error envelope", () => {
   it('renders a budget refusal with ErrorInfo BUDGET_EXCEEDED', () => {
     const r = renderGoogleError(
       new GatewayError('BUDGET_EXCEEDED', 'over budget', {
-        budget: { period: 'daily', limitNanoUsd: 25e9, spentNanoUsd: 24.9e9, requestedNanoUsd: 0.5e9, tenantId: 'design', resetAtMs: Date.parse('2026-06-16T07:00:00Z') },
+        budget: {
+          period: 'daily',
+          scope: 'key',
+          tenantId: 'design',
+          keyId: 'key_1',
+          limitNanoUsd: 25_000_000_000n,
+          spentNanoUsd: 24_800_000_000n,
+          heldNanoUsd: 100_000_000n,
+          requestedNanoUsd: 500_000_000n,
+          resetAtMs: Date.parse('2026-06-16T07:00:00Z'),
+        },
       }),
     );
     expect(r.status).toBe(429);
     expect(r.body).toMatchObject({
-      error: { status: 'RESOURCE_EXHAUSTED', details: [{ reason: 'BUDGET_EXCEEDED', metadata: { period: 'daily', limitUsd: '25.000000', spentUsd: '24.900000' } }] },
+      error: {
+        status: 'RESOURCE_EXHAUSTED',
+        message: 'over budget',
+        details: [
+          {
+            reason: 'BUDGET_EXCEEDED',
+            metadata: { tenant: 'design', scope: 'key', key: 'key_1', period: 'daily', limitUsd: '25.000000', spentUsd: '24.800000', heldUsd: '0.100000', requestedUsd: '0.500000' },
+          },
+        ],
+      },
     });
   });
 

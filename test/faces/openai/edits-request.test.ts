@@ -146,13 +146,21 @@ describe('parseEditsFields: images', () => {
 describe('parseEditsFields: text fields, read from their string form', () => {
   it('reads n, size, model and user', () => {
     const req = parseEditsFields({ prompt: 'x', n: '2', size: '1024x1536', model: 'nano-banana-2', user: 'u' }, [file('image', 'image/png', PNG)], opts);
-    expect(req).toMatchObject({ n: 2, imageConfig: { aspectRatio: '2:3', imageSize: '2K' }, modelAsked: 'nano-banana-2', user: 'u' });
+    expect(req).toMatchObject({ n: 2, imageConfig: { aspectRatio: '2:3', imageSize: '1K' }, modelAsked: 'nano-banana-2', user: 'u' });
     expect(req.model.id).toBe('gemini-nano-banana-2.1');
   });
 
-  it("accepts stream 'false' and ignores quality, background and input_fidelity", () => {
-    const req = parseEditsFields({ prompt: 'x', stream: 'false', quality: 'high', background: 'opaque', input_fidelity: 'high' }, [file('image', 'image/png', PNG)], opts);
-    expect(req.n).toBe(1);
+  it("reads stream and partial_images from their string form, and ignores input_fidelity", () => {
+    const req = parseEditsFields({ prompt: 'x', stream: 'true', partial_images: '2', quality: 'high', background: 'opaque', input_fidelity: 'high' }, [file('image', 'image/png', PNG)], opts);
+    expect(req).toMatchObject({ n: 1, stream: true, partialImages: 2, imageConfig: { imageSize: '2K' } });
+    expect(parseEditsFields({ prompt: 'x', stream: 'false' }, [file('image', 'image/png', PNG)], opts).stream).toBe(false);
+  });
+
+  it('takes images given as image_url after the uploaded files (#14.6)', () => {
+    const extra = { mimeType: 'image/webp', base64: 'UklGRg==' };
+    const req = parseEditsFields({ prompt: 'x' }, [file('image', 'image/png', PNG)], opts, [extra]);
+    expect(req.images.map((i) => i.mimeType)).toEqual(['image/png', 'image/webp']);
+    expect(parseEditsFields({ prompt: 'x' }, [], opts, [extra]).images).toEqual([extra]);
   });
 
   const cases: Array<[Record<string, string>, string, string]> = [
@@ -162,9 +170,10 @@ describe('parseEditsFields: text fields, read from their string form', () => {
     [{ prompt: 'x', n: '2.5' }, 'n', 'TYPE'],
     [{ prompt: 'x', n: '0' }, 'n', 'RANGE'],
     [{ prompt: 'x', n: '11' }, 'n', 'RANGE'],
-    [{ prompt: 'x', stream: 'true' }, 'stream', 'INVALID'],
     [{ prompt: 'x', stream: 'yes' }, 'stream', 'TYPE'],
-    [{ prompt: 'x', response_format: 'url' }, 'response_format', 'INVALID'],
+    [{ prompt: 'x', partial_images: 'four' }, 'partial_images', 'TYPE'],
+    [{ prompt: 'x', response_format: 'gif' }, 'response_format', 'INVALID'],
+    [{ prompt: 'x', background: 'transparent' }, 'background', 'INVALID'],
     [{ prompt: 'x', size: '4K', model: 'nano-banana' }, 'size', 'INVALID'],
     [{ prompt: 'x', size: 'big' }, 'size', 'INVALID'],
     [{ prompt: 'x', model: 'dall-e-2' }, 'model', 'MODEL'],

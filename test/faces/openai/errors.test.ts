@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, GatewayError, type ErrorCode, type QuotaRefusal, type UpstreamFailure } from '../../../src/errors/gateway-error.js';
 import { formatOpenAIDuration, rateLimitHeaders, renderOpenAIError } from '../../../src/faces/openai/errors.js';
+import { budgetRefusalMessage } from '../../../src/usage/budget.js';
 
 /**
  * What an OpenAI client sees for each gateway code rendered with no details, written from the
@@ -74,6 +75,13 @@ describe('renderOpenAIError: every code, as the contract says', () => {
       });
     }
   }
+
+  it('tells the SDK not to retry an answer without an image, which Google billed (#14.7)', () => {
+    const rendered = renderOpenAIError(new GatewayError('NO_IMAGE', 'Google returned no image (finish reason IMAGE_OTHER).'));
+    expect(rendered.status).toBe(502);
+    expect(rendered.headers['x-should-retry']).toBe('false');
+    expect(rendered.body.error.message).toContain('IMAGE_OTHER');
+  });
 
   it('answers INTERNAL with a plain message, not the internal one', () => {
     const rendered = renderOpenAIError(new GatewayError('INTERNAL', 'TypeError: cannot read x of undefined at foo.ts:12'));
@@ -185,24 +193,24 @@ describe('renderOpenAIError: quota refusals (contract §7)', () => {
 });
 
 describe('renderOpenAIError: budget refusal (contract §8)', () => {
-  it('answers insufficient_quota and tells the SDK not to retry', () => {
-    const rendered = renderOpenAIError(
-      new GatewayError('BUDGET_EXCEEDED', 'budget', {
-        budget: {
-          period: 'daily',
-          limitNanoUsd: 25_000_000_000,
-          spentNanoUsd: 24_900_000_000,
-          requestedNanoUsd: 240_000_000,
-          tenantId: 't',
-          resetAtMs: Date.UTC(2026, 0, 2, 8),
-        },
-      }),
+  it("answers insufficient_quota with the budget service's message and tells the SDK not to retry", () => {
+    const refusal = {
+      period: 'daily' as const,
+      scope: 'tenant' as const,
+      tenantId: 't',
+      limitNanoUsd: 25_000_000_000n,
+      spentNanoUsd: 24_800_000_000n,
+      heldNanoUsd: 100_000_000n,
+      requestedNanoUsd: 240_000_000n,
+      resetAtMs: Date.UTC(2026, 0, 2, 8),
+    };
+    const message = budgetRefusalMessage(refusal, Date.UTC(2026, 0, 2, 2, 48));
+    const rendered = renderOpenAIError(new GatewayError('BUDGET_EXCEEDED', message, { budget: refusal }));
+    expect(rendered.body.error.message).toBe(
+      'daily budget $25.000000 of tenant t: spent $24.800000, held $0.100000 by calls in flight, this call needs about $0.240000; resets at 00:00 Pacific (in 5 h 12 min)',
     );
-    expect(rendered.body.error.message).toContain('daily budget of $25.000000');
-    expect(rendered.body.error.message).toContain('$0.240000');
     expect(rendered.status).toBe(429);
     expect(rendered.body.error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
-    expect(rendered.body.error.message).toContain('2026-01-02T08:00:00.000Z');
     expect(rendered.headers).toEqual({ 'x-should-retry': 'false' });
   });
 });

@@ -32,6 +32,9 @@ describe('parseGenerationsBody: valid bodies', () => {
       n: 1,
       imageConfig: {},
       responseFormat: 'b64_json',
+      stream: false,
+      partialImages: 0,
+      output: {},
     });
   });
 
@@ -58,7 +61,7 @@ describe('parseGenerationsBody: valid bodies', () => {
 
   it('reads n, size, user and an explicit b64_json', () => {
     const req = parseGenerationsBody({ prompt: 'x', n: 3, size: '1536x1024', user: 'u-1', response_format: 'b64_json' }, opts);
-    expect(req).toMatchObject({ n: 3, imageConfig: { aspectRatio: '3:2', imageSize: '2K' }, user: 'u-1', responseFormat: 'b64_json' });
+    expect(req).toMatchObject({ n: 3, imageConfig: { aspectRatio: '3:2', imageSize: '1K' }, user: 'u-1', responseFormat: 'b64_json' });
   });
 
   it('reads aspect_ratio given directly', () => {
@@ -71,24 +74,27 @@ describe('parseGenerationsBody: valid bodies', () => {
     expect(req.user).toBeUndefined();
   });
 
-  it('accepts and ignores the OpenAI knobs Gemini has no use for, and unknown fields', () => {
+  it('reads the OpenAI knobs it honours, and ignores the others and unknown fields', () => {
     const req = parseGenerationsBody(
       {
         prompt: 'x',
         quality: 'hd',
         style: 'vivid',
-        background: 'transparent',
+        background: 'opaque',
         output_format: 'webp',
         output_compression: 50,
         moderation: 'low',
         partial_images: 2,
-        stream: false,
+        stream: true,
         some_future_field: { a: 1 },
       },
       opts,
     );
-    expect(req.prompt).toBe('x');
-    expect(req.n).toBe(1);
+    expect(req).toMatchObject({ prompt: 'x', n: 1, imageConfig: { imageSize: '2K' }, quality: 'hd', background: 'opaque', output: { format: 'webp', compression: 50 }, partialImages: 2, stream: true });
+  });
+
+  it('reads response_format url (#14.4)', () => {
+    expect(parseGenerationsBody({ prompt: 'x', response_format: 'url' }, opts).responseFormat).toBe('url');
   });
 });
 
@@ -108,11 +114,15 @@ describe('parseGenerationsBody: each invalid field is a 400 naming it', () => {
     ['n as a string in JSON', { prompt: 'x', n: '2' }, 'INVALID_ARGUMENT', 'n', /^Invalid type for 'n'/],
     ['a numeric model', { prompt: 'x', model: 3 }, 'INVALID_ARGUMENT', 'model', /^Invalid type for 'model'/],
     ['an unknown model', { prompt: 'x', model: 'dall-e-3' }, 'MODEL_NOT_FOUND', 'model', /`dall-e-3` does not exist/],
-    ['response_format url', { prompt: 'x', response_format: 'url' }, 'INVALID_ARGUMENT', 'response_format', /not supported/],
+    ['response_format url when streaming', { prompt: 'x', response_format: 'url', stream: true }, 'INVALID_ARGUMENT', 'response_format', /b64_json/],
     ['an unknown response_format', { prompt: 'x', response_format: 'png' }, 'INVALID_ARGUMENT', 'response_format', /'png'/],
     ['a numeric response_format', { prompt: 'x', response_format: 1 }, 'INVALID_ARGUMENT', 'response_format', /^Invalid type/],
     ['a numeric user', { prompt: 'x', user: 42 }, 'INVALID_ARGUMENT', 'user', /^Invalid type for 'user'/],
-    ['stream true', { prompt: 'x', stream: true }, 'INVALID_ARGUMENT', 'stream', /not supported/],
+    ['partial_images 4', { prompt: 'x', partial_images: 4 }, 'INVALID_ARGUMENT', 'partial_images', /<= 3/],
+    ['a transparent background (Gemini makes opaque images only)', { prompt: 'x', background: 'transparent' }, 'INVALID_ARGUMENT', 'background', /opaque images only/],
+    ['an unknown output_format', { prompt: 'x', output_format: 'gif' }, 'INVALID_ARGUMENT', 'output_format', /'gif'/],
+    ['output_compression 101', { prompt: 'x', output_compression: 101 }, 'INVALID_ARGUMENT', 'output_compression', /<= 100/],
+    ['an unknown quality', { prompt: 'x', quality: 'ultra' }, 'INVALID_ARGUMENT', 'quality', /'ultra'/],
     ['stream as a string in JSON', { prompt: 'x', stream: 'false' }, 'INVALID_ARGUMENT', 'stream', /^Invalid type for 'stream'/],
     ['an unsupported size', { prompt: 'x', size: '999x999x9' }, 'INVALID_ARGUMENT', 'size', /'999x999x9'/],
     ['4K on Nano Banana 2 Lite (1K only)', { prompt: 'x', model: 'nano-banana', size: '4K' }, 'INVALID_ARGUMENT', 'size', /'4K'/],

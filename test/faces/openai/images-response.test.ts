@@ -15,6 +15,8 @@ function summary(over: Partial<ScanSummary> = {}): ScanSummary {
     thoughtImageCount: images.filter((i) => i.thought).length,
     images,
     text: '',
+    thoughtText: '',
+    signedParts: [],
     malformed: false,
     bytes: 0,
     ...over,
@@ -46,7 +48,7 @@ interface ParsedResponse {
     output_tokens: number;
     output_tokens_details: { text_tokens: number; image_tokens: number };
     total_tokens: number;
-    cost_usd: number;
+    cost_usd: string;
   };
 }
 
@@ -133,14 +135,14 @@ describe('buildImagesResponse', () => {
         output_tokens: 1327,
         output_tokens_details: { text_tokens: 207, image_tokens: 1120 },
         total_tokens: 2466,
-        cost_usd: 0.134,
+        cost_usd: '0.134000',
       },
     });
   });
 
-  it('writes cost_usd with six decimals', () => {
+  it('writes cost_usd as a string of six decimals', () => {
     const raw = Buffer.concat(buildImagesResponse([{ summary: summary({ images: [image("QUJD")] }) }], 1, 134_000_000).chunks as Buffer[]).toString();
-    expect(raw).toContain('"cost_usd":0.134000}');
+    expect(raw).toContain('"cost_usd":"0.134000"}');
   });
 
   const costs: Array<[number, string]> = [
@@ -153,7 +155,7 @@ describe('buildImagesResponse', () => {
   for (const [nano, usd] of costs) {
     it(`writes ${nano} nano-dollars as cost_usd ${usd}, as the cost header does`, () => {
       const raw = Buffer.concat(buildImagesResponse([], 1, nano).chunks as Buffer[]).toString();
-      expect(raw).toContain(`"cost_usd":${usd}}`);
+      expect(raw).toContain(`"cost_usd":"${usd}"}`);
     });
   }
 

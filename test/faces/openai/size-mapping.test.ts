@@ -54,9 +54,11 @@ const FLASH31_EXTRA: Array<[string, string, string, string]> = [
   ['8:1', '2928x352', '5856x704', '11712x1408'],
 ];
 
-function bigger(size: string): string {
+/** `size` with `factor` times its pixels, at the same ratio. */
+function scaled(size: string, factor: number): string {
   const [w, h] = size.split('x').map(Number) as [number, number];
-  return w >= h ? `${w + 1}x${h}` : `${w}x${h + 1}`;
+  const k = Math.sqrt(factor);
+  return `${Math.round(w * k)}x${Math.round(h * k)}`;
 }
 
 describe('mapSize: every row of the output pixel table', () => {
@@ -67,20 +69,27 @@ describe('mapSize: every row of the output pixel table', () => {
         expect(mapSize(m, { size: twoK })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
         expect(mapSize(m, { size: fourK })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
       });
-      it(`moves ${m.id} one pixel past ${oneK} / ${twoK} up a size, and refuses one past ${fourK}`, () => {
-        expect(mapSize(m, { size: bigger(oneK) })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
-        expect(mapSize(m, { size: bigger(twoK) })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
-        expect(refusal(() => mapSize(m, { size: bigger(fourK) })).details.param).toBe('size');
+      it(`picks the ${m.id} size at ${ratio} whose pixels are nearest, and refuses over twice ${fourK}'s`, () => {
+        // 1K, 2K and 4K have 1x, 4x and 16x the pixels: the nearest changes at 2.5x and 10x.
+        expect(mapSize(m, { size: scaled(oneK, 1.3) })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+        expect(mapSize(m, { size: scaled(oneK, 2.3) })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+        expect(mapSize(m, { size: scaled(oneK, 2.7) })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
+        expect(mapSize(m, { size: scaled(oneK, 9) })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
+        expect(mapSize(m, { size: scaled(oneK, 11) })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
+        expect(mapSize(m, { size: scaled(fourK, 1.9) })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
+        expect(refusal(() => mapSize(m, { size: scaled(fourK, 2.2) })).details.param).toBe('size');
       });
     }
-    it(`maps Lite ${oneK} to ${ratio} at 1K, its only size, and refuses anything bigger`, () => {
+    it(`maps Lite ${oneK} and up to twice its pixels to ${ratio} at 1K, its only size, and refuses more`, () => {
       expect(mapSize(lite, { size: oneK })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
-      expect(refusal(() => mapSize(lite, { size: bigger(oneK) })).details.param).toBe('size');
+      expect(mapSize(lite, { size: scaled(oneK, 1.9) })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+      expect(refusal(() => mapSize(lite, { size: scaled(oneK, 2.2) })).details.param).toBe('size');
       expect(refusal(() => mapSize(lite, { size: twoK })).details.param).toBe('size');
     });
-    it(`maps 2.5 Flash ${f25} to ${ratio} alone and refuses anything bigger`, () => {
+    it(`maps 2.5 Flash ${f25} and up to twice its pixels to ${ratio} alone, and refuses more`, () => {
       expect(mapSize(flash25, { size: f25 })).toEqual({ aspectRatio: ratio });
-      const e = refusal(() => mapSize(flash25, { size: bigger(f25) }));
+      expect(mapSize(flash25, { size: scaled(f25, 1.9) })).toEqual({ aspectRatio: ratio });
+      const e = refusal(() => mapSize(flash25, { size: scaled(f25, 2.2) }));
       expect(e.code).toBe('INVALID_ARGUMENT');
       expect(e.details.param).toBe('size');
     });
@@ -103,8 +112,8 @@ describe('mapSize: every row of the output pixel table', () => {
         expect(mapSize(m, { size: twoK })).toEqual({ aspectRatio: ratio, imageSize: '2K' });
         expect(mapSize(m, { size: fourK })).toEqual({ aspectRatio: ratio, imageSize: '4K' });
         expect(mapSize(pro, { size: oneK }).aspectRatio).not.toBe(ratio);
-        // Lite's nearest ratio at 1K, its only size, is too small for these.
-        expect(refusal(() => mapSize(lite, { size: oneK })).details.param).toBe('size');
+        // Lite lacks the ratio: its nearest one, at 1K, has as many pixels.
+        expect(mapSize(lite, { size: oneK })).toEqual({ aspectRatio: ratio.startsWith('1:') ? '9:16' : '21:9', imageSize: '1K' });
       });
     }
   }
@@ -112,31 +121,33 @@ describe('mapSize: every row of the output pixel table', () => {
 
 describe('mapSize: the sizes OpenAI clients send', () => {
   const cases: Array<[ModelSpec, string, { aspectRatio?: string; imageSize?: string }]> = [
+    // #14.6: the standard OpenAI sizes are 1K at 1K's price, not 2K at +50%.
     [pro, '1024x1024', { aspectRatio: '1:1', imageSize: '1K' }],
-    [pro, '1536x1024', { aspectRatio: '3:2', imageSize: '2K' }],
-    [pro, '1024x1536', { aspectRatio: '2:3', imageSize: '2K' }],
-    [pro, '1792x1024', { aspectRatio: '16:9', imageSize: '2K' }],
-    [pro, '1024x1792', { aspectRatio: '9:16', imageSize: '2K' }],
-    [pro, '1920x1080', { aspectRatio: '16:9', imageSize: '2K' }],
+    [pro, '1536x1024', { aspectRatio: '3:2', imageSize: '1K' }],
+    [pro, '1024x1536', { aspectRatio: '2:3', imageSize: '1K' }],
+    [pro, '1792x1024', { aspectRatio: '16:9', imageSize: '1K' }],
+    [pro, '1024x1792', { aspectRatio: '9:16', imageSize: '1K' }],
+    [pro, '1920x1080', { aspectRatio: '16:9', imageSize: '1K' }],
+    [pro, '2560x1440', { aspectRatio: '16:9', imageSize: '2K' }],
     [pro, '1280x720', { aspectRatio: '16:9', imageSize: '1K' }],
     [pro, '256x256', { aspectRatio: '1:1', imageSize: '1K' }],
+    [pro, '2048x2048', { aspectRatio: '1:1', imageSize: '2K' }],
     [pro, '4096x4096', { aspectRatio: '1:1', imageSize: '4K' }],
-    [pro, '4000x500', { aspectRatio: '21:9', imageSize: '4K' }],
-    [pro, '1000x1100', { aspectRatio: '1:1', imageSize: '2K' }],
-    [pro, '1000x1020', { aspectRatio: '1:1', imageSize: '1K' }],
-    [pro, '1300x1000', { aspectRatio: '4:3', imageSize: '2K' }],
+    [pro, '3840x2160', { aspectRatio: '16:9', imageSize: '2K' }],
+    [pro, '4000x500', { aspectRatio: '21:9', imageSize: '1K' }],
+    [pro, '1000x1100', { aspectRatio: '1:1', imageSize: '1K' }],
+    [pro, '1300x1000', { aspectRatio: '4:3', imageSize: '1K' }],
     [flash31, '256x256', { aspectRatio: '1:1', imageSize: '512' }],
     [flash31, '512x512', { aspectRatio: '1:1', imageSize: '512' }],
-    [flash31, '513x513', { aspectRatio: '1:1', imageSize: '1K' }],
-    [flash31, '4000x500', { aspectRatio: '8:1', imageSize: '2K' }],
+    [flash31, '513x513', { aspectRatio: '1:1', imageSize: '512' }],
+    [flash31, '800x800', { aspectRatio: '1:1', imageSize: '512' }],
+    [flash31, '900x900', { aspectRatio: '1:1', imageSize: '1K' }],
+    [flash31, '4000x500', { aspectRatio: '8:1', imageSize: '1K' }],
     [flash31, '1024X1024', { aspectRatio: '1:1', imageSize: '1K' }],
     [nb21, '256x256', { aspectRatio: '1:1', imageSize: '1K' }],
     [nb21, '512x512', { aspectRatio: '1:1', imageSize: '1K' }],
-    [nb21, '1536x1024', { aspectRatio: '3:2', imageSize: '2K' }],
-    [nb21, '4000x500', { aspectRatio: '8:1', imageSize: '2K' }],
-    [lite, '256x256', { aspectRatio: '1:1', imageSize: '1K' }],
-    [lite, '1024x1024', { aspectRatio: '1:1', imageSize: '1K' }],
-    [lite, '1280x720', { aspectRatio: '16:9', imageSize: '1K' }],
+    [nb21, '1536x1024', { aspectRatio: '3:2', imageSize: '1K' }],
+    [nb21, '4000x500', { aspectRatio: '8:1', imageSize: '1K' }],
     [flash25, '1024x1024', { aspectRatio: '1:1' }],
     [flash25, '512x512', { aspectRatio: '1:1' }],
     [flash25, '1280x720', { aspectRatio: '16:9' }],
@@ -146,6 +157,59 @@ describe('mapSize: the sizes OpenAI clients send', () => {
       expect(mapSize(m, { size })).toEqual(expected);
     });
   }
+});
+
+describe('mapSize: every standard OpenAI size works on a 1K-only model (#14.6)', () => {
+  const standard: Array<[string, string]> = [
+    ['256x256', '1:1'],
+    ['512x512', '1:1'],
+    ['1024x1024', '1:1'],
+    ['1536x1024', '3:2'],
+    ['1024x1536', '2:3'],
+    ['1792x1024', '16:9'],
+    ['1024x1792', '9:16'],
+  ];
+  for (const [size, ratio] of standard) {
+    it(`maps ${size} to ${ratio} at 1K on Lite, and to ${ratio} on 2.5 Flash`, () => {
+      expect(mapSize(lite, { size })).toEqual({ aspectRatio: ratio, imageSize: '1K' });
+      expect(mapSize(flash25, { size })).toEqual({ aspectRatio: ratio });
+    });
+  }
+});
+
+describe('mapSize: quality chooses the size where size does not', () => {
+  const cases: Array<[ModelSpec, string, unknown, { aspectRatio?: string; imageSize?: string }]> = [
+    [pro, 'low', undefined, { imageSize: '1K' }],
+    [pro, 'medium', undefined, { imageSize: '1K' }],
+    [pro, 'standard', 'auto', { imageSize: '1K' }],
+    [pro, 'high', undefined, { imageSize: '2K' }],
+    [pro, 'hd', 'auto', { imageSize: '2K' }],
+    [pro, 'auto', undefined, {}],
+    [flash31, 'low', undefined, { imageSize: '512' }],
+    [nb21, 'low', undefined, { imageSize: '1K' }],
+    // Lite makes 1K only: quality is a hint, never a refusal.
+    [lite, 'high', undefined, { imageSize: '1K' }],
+    [lite, 'hd', undefined, { imageSize: '1K' }],
+    [flash25, 'high', undefined, {}],
+    // A size that says decides; quality then changes nothing.
+    [pro, 'high', '1024x1024', { aspectRatio: '1:1', imageSize: '1K' }],
+    [pro, 'low', '4K', { imageSize: '4K' }],
+    [lite, 'hd', '1792x1024', { aspectRatio: '16:9', imageSize: '1K' }],
+  ];
+  for (const [m, quality, size, expected] of cases) {
+    it(`quality ${quality} with size ${String(size)} on ${m.id} is ${JSON.stringify(expected)}`, () => {
+      expect(mapSize(m, { quality, size })).toEqual(expected);
+    });
+  }
+  it('keeps an aspect_ratio given with a quality', () => {
+    expect(mapSize(pro, { quality: 'hd', aspect_ratio: '16:9' })).toEqual({ aspectRatio: '16:9', imageSize: '2K' });
+  });
+  it('refuses a quality OpenAI does not have, naming it', () => {
+    for (const quality of ['ultra', 'HD', 3]) {
+      const e = refusal(() => mapSize(pro, { quality }));
+      expect(e.details.param).toBe('quality');
+    }
+  });
 });
 
 describe('mapSize: named sizes', () => {
@@ -187,13 +251,13 @@ describe('mapSize: what a model cannot produce is a 400 naming the parameter', (
     [flash25, '2K'],
     [flash25, '512'],
     [flash25, '4096x4096'],
-    [flash25, '1536x1024'],
+    [flash25, '2048x2048'],
     [pro, '512'],
     [nb21, '512'],
     [lite, '512'],
     [lite, '2K'],
     [lite, '4K'],
-    [lite, '1536x1024'],
+    [lite, '2048x2048'],
     [lite, '4096x4096'],
     [pro, '8K'],
     [pro, '3K'],
@@ -294,8 +358,9 @@ describe('mapSize: aspect_ratio', () => {
   });
   it("wins over a WxH's ratio, the WxH then choosing only the size against that ratio's pixels", () => {
     expect(mapSize(pro, { aspect_ratio: '16:9', size: '1024x1024' })).toEqual({ aspectRatio: '16:9', imageSize: '1K' });
-    expect(mapSize(pro, { aspect_ratio: '1:1', size: '1376x768' })).toEqual({ aspectRatio: '1:1', imageSize: '2K' });
-    expect(mapSize(flash25, { aspect_ratio: '21:9', size: '1536x1536' })).toEqual({ aspectRatio: '21:9' });
-    expect(refusal(() => mapSize(flash25, { aspect_ratio: '1:1', size: '1536x672' })).details.param).toBe('size');
+    expect(mapSize(pro, { aspect_ratio: '1:1', size: '1376x768' })).toEqual({ aspectRatio: '1:1', imageSize: '1K' });
+    expect(mapSize(pro, { aspect_ratio: '1:1', size: '3000x1000' })).toEqual({ aspectRatio: '1:1', imageSize: '2K' });
+    expect(mapSize(flash25, { aspect_ratio: '21:9', size: '1400x1400' })).toEqual({ aspectRatio: '21:9' });
+    expect(refusal(() => mapSize(flash25, { aspect_ratio: '1:1', size: '2048x1536' })).details.param).toBe('size');
   });
 });
