@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
+import { tempDir } from './support/temp-dir.js';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -19,7 +19,7 @@ describe('nanogate command', () => {
 
   it('validates the shipped config and names the field path of a bad one', () => {
     expect(run(['check-config', 'config/gateway.yaml'], { GEMINI_API_KEY: 'k' })).toMatchObject({ code: 0 });
-    const dir = mkdtempSync(join(tmpdir(), 'nanogate-cli-'));
+    const dir = tempDir('nanogate-cli-');
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'projects:\n  - id: default\n    apiKey: k\n    tier: gold\n');
     const r = run(['check-config', bad]);
@@ -88,7 +88,7 @@ describe('nanogate models (#11)', () => {
   });
 
   it("shows the config's overrides, aliases and models.retired, and the price row in force at --at", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nanogate-cli-'));
+    const dir = tempDir('nanogate-cli-');
     const file = join(dir, 'gateway.yaml');
     writeFileSync(
       file,
@@ -119,7 +119,7 @@ describe('nanogate models (#11)', () => {
     expect(run(['models', '--at', 'someday']).code).toBe(2);
     expect(run(['models', '--frobnicate']).code).toBe(2);
     expect(run(['models', '--config']).code).toBe(2);
-    const dir = mkdtempSync(join(tmpdir(), 'nanogate-cli-'));
+    const dir = tempDir('nanogate-cli-');
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'projects: [{ id: default, apiKey: k }]\nmodels:\n  override:\n    gemini-3-pro-image: { inputTokenLimit: -1 }\n');
     const r = run(['models', '--config', bad]);

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { hashKey } from '../../src/tenants/keys.js';
 import { startMockGoogle } from '../mock-google/server.js';
 import { freePort } from '../support/free-port.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** The real process, as `npm start` runs it (production build in dist/, built by `pretest`). */
 function startProcess(env: Record<string, string>) {
@@ -22,7 +22,7 @@ function startProcess(env: Record<string, string>) {
 
 describe('the gateway process', () => {
   it('exits non-zero with one readable line on a bad config', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nanogate-proc-'));
+    const dir = tempDir('nanogate-proc-');
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'projects:\n  - id: default\n    apiKey: k\n    limits:\n      gemini-3-pro-image-preview: { rpm: -1 }\n');
     const p = startProcess({ GATEWAY_CONFIG: file });
@@ -33,7 +33,7 @@ describe('the gateway process', () => {
   });
 
   it('logs listening when ready, serves, and exits 0 on SIGTERM', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nanogate-proc-'));
+    const dir = tempDir('nanogate-proc-');
     const file = join(dir, 'gw.yaml');
     writeFileSync(file, `projects:\n  - id: default\n    apiKey: k\ndatabase:\n  path: ${join(dir, 'db', 'n.db')}\n`);
     const port = await freePort();
@@ -69,7 +69,7 @@ describe('the gateway process', () => {
 
   it('flushes usage records to the database on SIGTERM, before the next batch would have gone', async () => {
     const mock = await startMockGoogle({ apiKeys: ['proc-google-key'] });
-    const dir = mkdtempSync(join(tmpdir(), 'nanogate-proc-'));
+    const dir = tempDir('nanogate-proc-');
     const file = join(dir, 'gw.yaml');
     const dbPath = join(dir, 'n.db');
     writeFileSync(

@@ -1,11 +1,9 @@
 import { createWriteStream, readdirSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AnswerSpool, SpoolDiskError, SpoolDisposedError, SpoolSourceError } from '../../../src/faces/openai/answer-spool.js';
 import { ResponseScanner } from '../../../src/gemini/response-scanner.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 async function collect(it: AsyncIterable<Buffer>): Promise<string> {
   const parts: Buffer[] = [];
@@ -38,7 +36,7 @@ describe('answer spool', () => {
     ['in memory', 10_000_000],
     ['in a file', 64_000],
   ])('gives back the image bytes by range when the answer is kept %s', async (_where, spillAtBytes) => {
-    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    const dir = tempDir('spool-test-');
     const { spool, summary } = await spoolAndScan(answer(image, 7_777), spillAtBytes, dir);
     expect(spool.spilled).toBe(spillAtBytes < image.length);
     const [found] = summary.images;
@@ -49,7 +47,7 @@ describe('answer spool', () => {
   });
 
   it('decodes an image whose JSON string holds escapes', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    const dir = tempDir('spool-test-');
     const body = Buffer.from('{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"ab\\/cd=="}}]}}]}');
     const { spool, summary } = await spoolAndScan([body.subarray(0, 60), body.subarray(60)], 10, dir);
     const [found] = summary.images;
@@ -69,7 +67,7 @@ describe('answer spool', () => {
   }
 
   it('reports a body that breaks off after spilling as a source error and leaves no folder behind', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    const dir = tempDir('spool-test-');
     const spool = new AnswerSpool({ spillAtBytes: 1_000, dir });
     const chunks = answer(image, 64 * 1024).slice(0, 8);
     await expect(spool.consume(breakingBody(chunks))).rejects.toBeInstanceOf(SpoolSourceError);
@@ -79,7 +77,7 @@ describe('answer spool', () => {
   });
 
   it('stops filling, without an unhandled error, when disposed while the file is being written', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    const dir = tempDir('spool-test-');
     const spool = new AnswerSpool({ spillAtBytes: 1_000, dir });
     let sent = 0;
     const body = new Readable({
@@ -98,7 +96,7 @@ describe('answer spool', () => {
 
   it('disposes cleanly before, during and after a spill, any number of times', async () => {
     for (const at of [0, 1, 3, 50]) {
-      const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+      const dir = tempDir('spool-test-');
       const spool = new AnswerSpool({ spillAtBytes: 10_000, dir });
       let n = 0;
       const body = new Readable({
@@ -114,7 +112,7 @@ describe('answer spool', () => {
   });
 
   it('reports a full disk as a disk error of its own, not as a broken answer', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+    const dir = tempDir('spool-test-');
     // /dev/full refuses every write with ENOSPC, as a full disk does.
     const spool = new AnswerSpool({ spillAtBytes: 1_000, dir, createFile: () => createWriteStream('/dev/full') });
     const err = await spool.consume(Readable.from(answer(image, 64 * 1024))).catch((e: unknown) => e);
