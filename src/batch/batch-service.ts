@@ -342,12 +342,12 @@ export class BatchService {
       for (const op of ops) {
         const meta = (op['metadata'] ?? {}) as Record<string, unknown>;
         if (meta['displayName'] !== tag || typeof op['name'] !== 'string') continue;
-        const state = str(meta['state']) ?? 'BATCH_STATE_PENDING';
         d.logger.warn({ batch: row.name, googleName: op['name'] }, 'batch whose create answer was lost found at Google: following it');
         const doc = batchDoc(row);
-        return (
-          (await d.db.updateBatch(row.name, { googleName: op['name'], state, active: !isTerminal(state), doc: { ...doc, google: this.#googleFields(meta, doc.google) } as unknown as Record<string, unknown> }, d.clock.nowMs())) ?? row
-        );
+        // Adopted as pending: the refresh reads its real state, and with it where its responses are.
+        const adopted =
+          (await d.db.updateBatch(row.name, { googleName: op['name'], state: 'BATCH_STATE_PENDING', doc: { ...doc, google: this.#googleFields(meta, doc.google) } as unknown as Record<string, unknown> }, d.clock.nowMs())) ?? row;
+        return this.refresh(adopted);
       }
       pageToken = str(answer.json['nextPageToken']);
       if (!pageToken) break;

@@ -112,7 +112,8 @@ export class BatchFollower {
     const result: TickResult = { leader: false, refreshed: 0, settled: 0, failed: 0 };
     if (!(await this.#renew())) return result;
     result.leader = true;
-    const rows = await this.#o.db.unsettledBatches(this.#o.batchesPerTick ?? 200);
+    // Google runs at most 100 batches at once per project: a thousand covers every project's.
+    const rows = await this.#o.db.unsettledBatches(this.#o.batchesPerTick ?? 1_000);
     for (const row of rows) {
       if (this.#abort.signal.aborted) break;
       try {

@@ -120,7 +120,11 @@ export async function settleBatch(row: StoredBatch, deps: SettlementDeps, opts: 
   const nowMs = deps.clock.nowMs();
   const settledDoc: BatchDoc = { ...doc, settlement: { records, costNanoUsd: costNanoUsd.toString(), atMs: nowMs }, ...(lostResults ? { failure: 'Its responses were gone at Google before they were metered.' } : {}) };
   if (!(await deps.db.markBatchSettled(row.name, nowMs, settledDoc as unknown as Record<string, unknown>))) return { settled: false, reason: 'already-settled' };
-  // Only the one settlement that marked it gets here: the hold is settled once.
+  // Only the one settlement that marked it gets here: the hold is settled once. A crash between
+  // the two steps (one database write, one store call) leaves the hold until it lapses
+  // (BATCH_HOLD_MS) and the store's spend short of this batch until its counter is rebuilt from
+  // the ledger; the ledger itself, what reports and rebuilds read, is exact either way.
+  // (Settling first instead would risk counting the spend twice: the store's settle adds.)
   await settleHold(deps.budgets, doc, costNanoUsd);
   deps.onSettled?.(row, records, costNanoUsd);
   deps.logger.info({ batch: row.name, tenant: row.tenantId, state: row.state, records, costNanoUsd: costNanoUsd.toString() }, 'batch settled');

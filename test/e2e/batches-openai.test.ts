@@ -6,7 +6,7 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
 import { tinyPng } from '../mock-google/images.js';
-import { OTHER_TENANT_KEY, TENANT_KEY, startBatchGateway, type BatchGateway } from '../support/batch-gateway.js';
+import { BUDGET_TENANT_KEY, OTHER_TENANT_KEY, TENANT_KEY, startBatchGateway, type BatchGateway } from '../support/batch-gateway.js';
 
 let mock: MockGoogle;
 let gw: BatchGateway;
@@ -102,5 +102,14 @@ describe('image batches with the openai SDK', () => {
     await expect(other.batches.cancel(one.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(other.files.retrieve(file.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(other.batches.create({ input_file_id: file.id, endpoint: '/v1/images/generations', completion_window: '24h' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it("refuses a batch the tenant's budget cannot hold at Batch prices with insufficient_quota, before anything reaches Google", async () => {
+    // Ten Pro 4K images at $0.12 each in Batch: $1.20, over the tenant's $0.50 a day.
+    const file = await upload(jsonl(Array.from({ length: 10 }, (_, i) => gen(`p${i}`, { prompt: `poster ${i}`, size: '4K' }))), BUDGET_TENANT_KEY);
+    const refused = await client(BUDGET_TENANT_KEY).batches.create({ input_file_id: file.id, endpoint: '/v1/images/generations', completion_window: '24h' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((refused as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('insufficient_quota');
+    expect(mock.batches.batches()).toHaveLength(0);
   });
 });
