@@ -7,40 +7,10 @@
  * one OpenAI request (batch-input.ts) are joined back into its one line.
  */
 import { createHash } from 'node:crypto';
-import type { ModalityTokenCount, UsageMetadata } from '../../gemini/types.js';
 import { httpStatusOf } from '../../batch/batch-pricing.js';
 import type { ResultItem } from '../../batch/result-reader.js';
 import { openaiKeyOf } from './batch-input.js';
-
-function modality(details: readonly ModalityTokenCount[] | undefined, m: string): number {
-  let sum = 0;
-  for (const d of details ?? []) if (d.modality === m) sum += d.tokenCount ?? 0;
-  return sum;
-}
-
-/** OpenAI's images `usage`, by the rule of images-response.ts: input = prompt; output = candidates + thinking. */
-function usageOf(list: ReadonlyArray<UsageMetadata | undefined>): Record<string, unknown> {
-  let input = 0;
-  let inputImage = 0;
-  let output = 0;
-  let outputImage = 0;
-  for (const u of list) {
-    if (!u) continue;
-    input += u.promptTokenCount ?? 0;
-    inputImage += modality(u.promptTokensDetails, 'IMAGE');
-    output += (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0);
-    outputImage += modality(u.candidatesTokensDetails, 'IMAGE');
-  }
-  inputImage = Math.min(inputImage, input);
-  outputImage = Math.min(outputImage, output);
-  return {
-    input_tokens: input,
-    input_tokens_details: { text_tokens: input - inputImage, image_tokens: inputImage },
-    output_tokens: output,
-    output_tokens_details: { text_tokens: output - outputImage, image_tokens: outputImage },
-    total_tokens: input + output,
-  };
-}
+import { usageFromMetadata } from './images-response.js';
 
 const OPENAI_ERROR_TYPES: Readonly<Record<number, string>> = { 400: 'invalid_request_error', 401: 'invalid_request_error', 403: 'invalid_request_error', 404: 'invalid_request_error', 429: 'rate_limit_exceeded' };
 
@@ -96,7 +66,7 @@ export class OpenAIOutputWriter {
     images.forEach((image, i) => {
       pieces.push(Buffer.from(`${i > 0 ? ',' : ''}{"b64_json":"`), ...image.base64, Buffer.from('"}'));
     });
-    const usage = usageOf(items.map((i) => i.response?.usageMetadata));
+    const usage = usageFromMetadata(items.map((i) => i.response?.usageMetadata));
     pieces.push(Buffer.from(`],"usage":${JSON.stringify(usage)}}},"error":null}\n`));
     return pieces;
   }

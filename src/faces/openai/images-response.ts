@@ -1,7 +1,7 @@
 import { GatewayError, type UpstreamFailure } from '../../errors/gateway-error.js';
 import { retryDelayFromGoogle } from '../../gemini/errors.js';
 import type { ScanSummary, ScannedImage } from '../../gemini/response-scanner.js';
-import type { GoogleErrorBody, ModalityTokenCount } from '../../gemini/types.js';
+import type { GoogleErrorBody, ModalityTokenCount, UsageMetadata } from '../../gemini/types.js';
 import { formatUsd } from '../../usage/money.js';
 
 /** OpenAI's `usage` block (openai-images.md §2), summed over the n upstream calls. */
@@ -135,12 +135,16 @@ function modalityTokens(details: readonly ModalityTokenCount[] | undefined, moda
  * (zero counts are omitted, google-api.md §3).
  */
 export function sumUsage(summaries: readonly ScanSummary[]): ImagesUsage {
+  return usageFromMetadata(summaries.map((s) => s.usageMetadata));
+}
+
+/** The same sum from Google's usageMetadata blocks themselves (batch results carry no scan summary). */
+export function usageFromMetadata(list: ReadonlyArray<UsageMetadata | undefined>): ImagesUsage {
   let input = 0;
   let inputImage = 0;
   let output = 0;
   let outputImage = 0;
-  for (const s of summaries) {
-    const u = s.usageMetadata;
+  for (const u of list) {
     if (!u) continue;
     input += u.promptTokenCount ?? 0;
     inputImage += modalityTokens(u.promptTokensDetails, 'IMAGE');
