@@ -4,14 +4,29 @@
  * model). Validated strictly; a bad entry fails with its field path, as the config does.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { IMAGE_SIZES, TIERS, type ImageSize, type ModelSpec, type PriceRow, type Rates, type Tier } from './catalog.js';
 
-/** The shipped table, beside the shipped config (the Docker image copies both). */
-export const SHIPPED_MODEL_TABLE = fileURLToPath(new URL('../../config/models.yaml', import.meta.url));
+/**
+ * The shipped table, beside the shipped config (the Docker image copies both): the package's
+ * `config/models.yaml`, found above this module wherever it was compiled to (dist/, the
+ * benchmark's dist-bench/src/, or src/ itself under the test runner).
+ */
+export const SHIPPED_MODEL_TABLE = findShippedTable();
+
+function findShippedTable(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 5; up++) {
+    const candidate = join(dir, 'config', 'models.yaml');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return fileURLToPath(new URL('../../config/models.yaml', import.meta.url));
+}
 
 export class ModelTableError extends Error {
   constructor(message: string) {
