@@ -25,7 +25,7 @@ import { opsRoutes } from './ops/plugin.js';
 import type { QuotaService } from './quota/quota-service.js';
 import { randomHex } from './random/pool.js';
 import type { QuotaStore } from './quota/store.js';
-import { GeminiRelay, type ProjectRuntime } from './relay/gemini-relay.js';
+import { GeminiRelay, type PoolRuntime, type ProjectRuntime } from './relay/gemini-relay.js';
 import { ProjectRefusals } from './relay/project-refusals.js';
 import { createAuthFailureLimiter } from './tenants/auth-hook.js';
 import type { TenantRegistry } from './tenants/registry.js';
@@ -83,9 +83,13 @@ export function routingPath(url: string): string {
   }
 }
 
-/** Which face's error shape a path gets when no route matched it (STYLE: shared /v1). */
+/** Which face's error shape a raw request URL gets when no route matched it (STYLE: shared /v1). */
 function rendererForPath(url: string) {
-  const path = routingPath(url);
+  return rendererForRoute(routingPath(url));
+}
+
+/** The same for a path already in the router's form (a matched route's pattern): no decoding. */
+function rendererForRoute(path: string) {
   if (path.startsWith('/admin')) return renderAdminError;
   if (path.startsWith('/v1beta/openai/')) return renderOpenAIError;
   if (path.startsWith('/v1beta/')) return renderGoogleError;
@@ -185,7 +189,8 @@ async function newServer(deps: AppDeps): Promise<FastifyInstance> {
   // routes add what their upstream calls came to once the model is known (#12).
   app.addHook('onResponse', (request, reply, done) => {
     if (draining) request.raw.socket?.end();
-    const renderer = rendererForPath(request.routeOptions.url ?? request.url);
+    const route = request.routeOptions.url;
+    const renderer = route === undefined ? rendererForPath(request.url) : rendererForRoute(route);
     const face = renderer === renderOpenAIError ? 'openai' : renderer === renderAdminError ? 'admin' : 'native';
     deps.metrics.requests.inc({ face, status: String(reply.statusCode) });
     deps.metrics.requestDuration.observe({ face }, reply.elapsedTime / 1000);
@@ -193,7 +198,7 @@ async function newServer(deps: AppDeps): Promise<FastifyInstance> {
     request.log.info(
       {
         method: request.method,
-        route: request.routeOptions.url ?? routingPath(request.url),
+        route: route ?? routingPath(request.url),
         status: reply.statusCode,
         tenant: request.caller?.tenant.id,
         keyId: request.caller?.keyId,
@@ -264,8 +269,19 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
   await app.register(rateLimit, { global: false });
   const authLimiter = createAuthFailureLimiter(app, { max: 20, windowMs: 60_000, nowMs: () => deps.clock.nowMs() });
 
+  // A pooled project's counters live under its pool's hash tag (#17), whichever path counts it.
+  const poolOf = new Map(config.pools.flatMap((pool) => pool.projects.map((m) => [m.project, pool.id] as const)));
   const projects = new Map<string, ProjectRuntime>(
-    config.projects.map((p) => [p.id, { id: p.id, apiKey: p.apiKey, tier: p.tier, ...(p.limits ? { limits: p.limits } : {}) }]),
+    config.projects.map((p) => {
+      const pool = poolOf.get(p.id);
+      return [p.id, { id: p.id, apiKey: p.apiKey, tier: p.tier, ...(p.limits ? { limits: p.limits } : {}), ...(pool !== undefined ? { pool } : {}) }];
+    }),
+  );
+  const pools = new Map<string, PoolRuntime>(
+    config.pools.map((pool) => [
+      pool.id,
+      { id: pool.id, strategy: pool.strategy, members: pool.projects.flatMap((m) => { const project = projects.get(m.project); return project ? [{ project, weight: m.weight }] : []; }) },
+    ]),
   );
   const modelFindings =
     deps.modelFindings ??
@@ -289,7 +305,12 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
     logger: deps.logger,
     onUpstreamCall: (model, status) => deps.metrics.upstreamCalls.inc({ model, status: String(status) }),
     onUpstreamAttempt: (model, outcome) => deps.metrics.upstreamAttempts.inc({ model, outcome: String(outcome) }),
-    onRecord: (r) => deps.metrics.costUsd.inc({ tenant: r.tenantId, model: r.model }, nanoToUsdNumber(r.costNanoUsd)),
+    onRecord: (r) => {
+      deps.metrics.costUsd.inc({ tenant: r.tenantId, model: r.model }, nanoToUsdNumber(r.costNanoUsd));
+      deps.metrics.projectCalls.inc({ project: r.projectId, model: r.model, status: String(r.httpStatus) });
+    },
+    ...(pools.size > 0 ? { pools } : {}),
+    onSpill: (from, to, model, status) => deps.metrics.poolSpills.inc({ from, to, model, status: String(status) }),
     holds: config.budget.holds,
     textAllowance: deps.textAllowance ?? new TextAllowance(),
     onOvershoot: (r, excessNanoUsd) => {

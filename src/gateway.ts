@@ -128,6 +128,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const tenants = new TenantRegistry({
     tenants: config.tenants,
+    pools: config.pools,
     db,
     logger,
     clock,
@@ -228,6 +229,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       tier: p.tier,
       models: models.canonicalModels(nowMs).filter((m) => Object.values(projectLimitsFor(p.tier, p.limits, m)).every((v) => v !== 0)).length,
     })),
+    ...(config.pools.length > 0 ? { pools: config.pools } : {}),
   };
   return { app, ops, summary, db, ledger, tenants, liveCheck, hostedImages, batches, close };
 }

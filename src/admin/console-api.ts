@@ -69,9 +69,22 @@ export function callView(r: UsageRecord): Record<string, unknown> {
 }
 
 export function consoleApiRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  app.get('/admin/projects', async () => ({
-    projects: [...deps.projects.values()].map((p) => ({ id: p.id, tier: p.tier })),
-  }));
+  // Each project's headroom now (#17.4): per model, what is left of each limited dimension, and
+  // the cool-down after Google's 429 if one is in force; the pool it serves in, if any.
+  app.get('/admin/projects', async () => {
+    const nowMs = deps.clock.nowMs();
+    const models = deps.models.canonicalModels();
+    const projects = await Promise.all(
+      [...deps.projects.values()].map(async (p) => {
+        const { rows, cooldowns } = await deps.quota.snapshotWithCooldowns(p, models, nowMs);
+        const headroom: Record<string, Record<string, number | string>> = {};
+        for (const r of rows) (headroom[r.model] ??= {})[r.dimension] = r.remaining;
+        for (const c of cooldowns) (headroom[c.model] ??= {})['coolingDownUntil'] = new Date(c.untilMs).toISOString();
+        return { id: p.id, tier: p.tier, ...(p.pool !== undefined ? { pool: p.pool } : {}), headroom };
+      }),
+    );
+    return { projects };
+  });
 
   // A tenant's budget as it stands: spent (settled), held (calls in flight) and remaining, per
   // Pacific day and month; a period without a limit shows its spend only.

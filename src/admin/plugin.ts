@@ -34,8 +34,9 @@ const count = z.int().nonnegative();
 const limitsBody = z.strictObject({ rpm: count.optional(), tpm: count.optional(), rpd: count.optional(), ipm: count.optional() });
 const budgetBody = z.strictObject({ dailyUsd: z.number().nonnegative().optional(), monthlyUsd: z.number().nonnegative().optional() });
 const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'must be 1-64 letters, digits, ".", "_" or "-"' });
-const createTenantBody = z.strictObject({ id: tenantId, project: z.string(), limits: limitsBody.optional(), budget: budgetBody.optional() });
-const patchTenantBody = z.strictObject({ project: z.string().optional(), limits: limitsBody.optional(), budget: budgetBody.optional(), disabled: z.boolean().optional() });
+// A tenant names a project or, instead, a config pool (#17).
+const createTenantBody = z.strictObject({ id: tenantId, project: z.string().optional(), pool: z.string().optional(), limits: limitsBody.optional(), budget: budgetBody.optional() });
+const patchTenantBody = z.strictObject({ project: z.string().optional(), pool: z.string().optional(), limits: limitsBody.optional(), budget: budgetBody.optional(), disabled: z.boolean().optional() });
 const keyLabel = z.string().max(200);
 const instant = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 instant such as 2026-12-31T23:59:59Z' });
 /** A key's own settings (#13.3): `label` (`name` is its older spelling), limits, budget, expiry. */
@@ -65,8 +66,8 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 function tenantView(t: StoredTenant | Tenant): Record<string, unknown> {
-  if ('source' in t) return { id: t.id, project: t.projectId, limits: t.limits ?? {}, budget: t.budget ?? {}, source: t.source, disabled: false };
-  return { id: t.id, project: t.project, limits: t.limits, budget: t.budget, source: 'admin', disabled: t.disabled, createdAt: new Date(t.createdAtMs).toISOString(), updatedAt: new Date(t.updatedAtMs).toISOString() };
+  if ('source' in t) return { id: t.id, project: t.projectId, ...(t.poolId !== undefined ? { pool: t.poolId } : {}), limits: t.limits ?? {}, budget: t.budget ?? {}, source: t.source, disabled: false };
+  return { id: t.id, project: t.project, ...(t.pool !== undefined ? { pool: t.pool } : {}), limits: t.limits, budget: t.budget, source: 'admin', disabled: t.disabled, createdAt: new Date(t.createdAtMs).toISOString(), updatedAt: new Date(t.updatedAtMs).toISOString() };
 }
 
 function keyView(k: StoredKey): Record<string, unknown> {
@@ -123,6 +124,19 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   const requireProject = (project: string) => {
     if (!deps.projects.has(project)) throw new GatewayError('INVALID_ARGUMENT', `project: unknown project ${project}`, { param: 'project' });
   };
+  /** Where a tenant's calls go: its project, or a config pool (stored with the pool's first project). */
+  const placement = (body: { project?: string | undefined; pool?: string | undefined }): { project: string; pool: string | null } => {
+    if ((body.project === undefined) === (body.pool === undefined)) {
+      throw new GatewayError('INVALID_ARGUMENT', 'project: name either a project or a pool', { param: 'project' });
+    }
+    if (body.project !== undefined) {
+      requireProject(body.project);
+      return { project: body.project, pool: null };
+    }
+    const pool = deps.config.pools.find((p) => p.id === body.pool);
+    if (!pool) throw new GatewayError('INVALID_ARGUMENT', `pool: unknown pool ${body.pool}`, { param: 'pool' });
+    return { project: pool.projects[0]!.project, pool: pool.id };
+  };
   const storedTenant = async (id: string): Promise<StoredTenant> => {
     const t = await deps.db.getTenant(id);
     if (!t) throw new GatewayError('NOT_FOUND', `No tenant ${id}.`);
@@ -131,10 +145,10 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
 
   app.post('/admin/tenants', async (request, reply) => {
     const body = parseBody(createTenantBody, request.body);
-    requireProject(body.project);
+    const where = placement(body);
     if (deps.tenants.isConfigTenant(body.id)) throw new GatewayError('CONFLICT', `Tenant ${body.id} already exists in the config file.`);
     try {
-      const t = await deps.db.createTenant({ id: body.id, project: body.project, limits: body.limits ?? {}, budget: body.budget ?? {}, disabled: false }, deps.clock.nowMs());
+      const t = await deps.db.createTenant({ id: body.id, project: where.project, ...(where.pool !== null ? { pool: where.pool } : {}), limits: body.limits ?? {}, budget: body.budget ?? {}, disabled: false }, deps.clock.nowMs());
       await deps.tenants.refresh();
       return reply.code(201).send(tenantView(t));
     } catch (e) {
@@ -159,9 +173,10 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   app.patch('/admin/tenants/:id', async (request) => {
     const { id } = request.params as { id: string };
     refuseConfigTenant(id);
-    const patch = parseBody(patchTenantBody, request.body);
-    if (patch.project !== undefined) requireProject(patch.project);
-    const t = await deps.db.updateTenant(id, patch, deps.clock.nowMs());
+    const { project, pool, ...rest } = parseBody(patchTenantBody, request.body);
+    // Naming a project leaves any pool; naming a pool moves the tenant onto it.
+    const where = project !== undefined || pool !== undefined ? placement({ project, pool }) : undefined;
+    const t = await deps.db.updateTenant(id, { ...rest, ...(where ? { project: where.project, pool: where.pool } : {}) }, deps.clock.nowMs());
     if (!t) throw new GatewayError('NOT_FOUND', `No tenant ${id}.`);
     await deps.tenants.refresh();
     return tenantView(t);

@@ -52,12 +52,27 @@ function checkReferences(config: GatewayConfig, table: ModelTable): string[] {
       if (!modelIds.has(model)) problems.push(`projects[${i}].limits.${model}: unknown model (use a canonical id: ${[...modelIds].join(', ')})`);
     }
   });
+  const poolIds = new Set<string>();
+  const pooledProjects = new Map<string, string>();
+  config.pools.forEach((pool, i) => {
+    if (poolIds.has(pool.id)) problems.push(`pools[${i}].id: duplicate pool id ${pool.id}`);
+    poolIds.add(pool.id);
+    pool.projects.forEach((m, j) => {
+      if (!projectIds.has(m.project)) problems.push(`pools[${i}].projects[${j}].project: unknown project ${m.project}`);
+      // One pool per project: its counters live under the pool's hash tag (redis-store.ts).
+      const other = pooledProjects.get(m.project);
+      if (other !== undefined) problems.push(`pools[${i}].projects[${j}].project: ${m.project} is already in pool ${other} (a project belongs to at most one pool)`);
+      pooledProjects.set(m.project, pool.id);
+    });
+  });
   const tenantIds = new Set<string>();
   const keys = new Set<string>();
   config.tenants.forEach((t, i) => {
     if (tenantIds.has(t.id)) problems.push(`tenants[${i}].id: duplicate tenant id ${t.id}`);
     tenantIds.add(t.id);
-    if (!projectIds.has(t.project)) problems.push(`tenants[${i}].project: unknown project ${t.project}`);
+    if ((t.project === undefined) === (t.pool === undefined)) problems.push(`tenants[${i}]: name either a project or a pool`);
+    if (t.project !== undefined && !projectIds.has(t.project)) problems.push(`tenants[${i}].project: unknown project ${t.project}`);
+    if (t.pool !== undefined && !poolIds.has(t.pool)) problems.push(`tenants[${i}].pool: unknown pool ${t.pool}`);
     t.keys.forEach((k, j) => {
       if (keys.has(k)) problems.push(`tenants[${i}].keys[${j}]: the same key hash is given twice`);
       keys.add(k);

@@ -57,11 +57,31 @@ export const configSchema = z.strictObject({
       { error: 'must be a list of projects' },
     )
     .min(1, { error: 'must list at least one project' }),
+  /**
+   * Pools of projects (#17): a tenant naming a pool is admitted on the first of its projects
+   * (in order, or in a weighted random order per call) with room on every dimension and not
+   * cooling down after Google's 429. A project belongs to at most one pool: its counters live
+   * under the pool's Redis hash tag, so one admission over the pool is one Cluster slot.
+   */
+  pools: z
+    .array(
+      z.strictObject({
+        id,
+        strategy: z.enum(['order', 'weight'], { error: 'must be order or weight' }).default('order'),
+        projects: z
+          .array(z.strictObject({ project: id, weight: positiveInt.default(1) }), { error: 'must be a list of { project, weight? }' })
+          .min(1, { error: 'must list at least one project' }),
+      }),
+      { error: 'must be a list of pools' },
+    )
+    .default([]),
   tenants: z
     .array(
       z.strictObject({
         id,
-        project: id,
+        /** The tenant's project; or, instead, `pool` (#17). Filled with the pool's first project when a pool is named. */
+        project: id.optional(),
+        pool: id.optional(),
         keys: z.array(keyHash, { error: 'must be a list of sha256 key hashes' }).default([]),
         limits: limitsSchema.optional(),
         budget: z.strictObject({ dailyUsd: usd.optional(), monthlyUsd: usd.optional() }).optional(),

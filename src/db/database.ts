@@ -21,7 +21,10 @@ export interface TenantBudget {
 
 export interface StoredTenant {
   id: string;
+  /** Its project; for a pool's tenant, the pool's first project when it was set. */
   project: string;
+  /** The config pool it is admitted over (#17), when it names one. */
+  pool?: string;
   limits: TenantLimits;
   budget: TenantBudget;
   disabled: boolean;
@@ -148,7 +151,7 @@ export interface Database extends BatchStore {
   /** `limits` and `budget` are replaced whole, not merged. Undefined for unknown and deleted tenants. */
   updateTenant(
     id: string,
-    patch: Partial<Pick<StoredTenant, 'project' | 'limits' | 'budget' | 'disabled'>>,
+    patch: Partial<Pick<StoredTenant, 'project' | 'limits' | 'budget' | 'disabled'>> & { pool?: string | null },
     nowMs: number,
   ): Promise<StoredTenant | undefined>;
   /**

@@ -52,7 +52,7 @@ const INSERT_USAGE_SQL = `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}
   SELECT * FROM unnest(${USAGE_COLUMNS.map((c, i) => `$${i + 1}::${USAGE_COLUMN_TYPES[c]}[]`).join(', ')})
   ON CONFLICT (id) DO NOTHING`;
 
-const TENANT_COLUMNS = 'id, project, limits, budget, disabled, created_at_ms, updated_at_ms';
+const TENANT_COLUMNS = 'id, project, pool, limits, budget, disabled, created_at_ms, updated_at_ms';
 const KEY_COLUMNS = 'key_id, tenant_id, hash, name, limits, budget, expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms';
 
 type Row = Record<string, Cell>;
@@ -157,14 +157,14 @@ export class PostgresDatabase implements Database {
   async createTenant(t: Omit<StoredTenant, 'createdAtMs' | 'updatedAtMs'>, nowMs: number): Promise<StoredTenant> {
     // A tombstoned id is taken over by the new tenant; a live one is a duplicate.
     const { rows } = await this.#pool.query<Row>(
-      `INSERT INTO tenants (id, project, limits, budget, disabled, created_at_ms, updated_at_ms, deleted_at_ms)
-       VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $6, NULL)
-       ON CONFLICT (id) DO UPDATE SET project = excluded.project, limits = excluded.limits, budget = excluded.budget,
+      `INSERT INTO tenants (id, project, limits, budget, disabled, created_at_ms, updated_at_ms, deleted_at_ms, pool)
+       VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $6, NULL, $7)
+       ON CONFLICT (id) DO UPDATE SET project = excluded.project, pool = excluded.pool, limits = excluded.limits, budget = excluded.budget,
          disabled = excluded.disabled, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,
          deleted_at_ms = NULL
        WHERE tenants.deleted_at_ms IS NOT NULL
        RETURNING ${TENANT_COLUMNS}`,
-      [t.id, t.project, limitsJson(t.limits), budgetJson(t.budget), t.disabled, nowMs],
+      [t.id, t.project, limitsJson(t.limits), budgetJson(t.budget), t.disabled, nowMs, t.pool ?? null],
     );
     const row = rows[0];
     if (!row) throw new DuplicateError('tenant', t.id);
@@ -188,12 +188,13 @@ export class PostgresDatabase implements Database {
 
   async updateTenant(
     id: string,
-    patch: Partial<Pick<StoredTenant, 'project' | 'limits' | 'budget' | 'disabled'>>,
+    patch: Partial<Pick<StoredTenant, 'project' | 'limits' | 'budget' | 'disabled'>> & { pool?: string | null },
     nowMs: number,
   ): Promise<StoredTenant | undefined> {
     const { rows } = await this.#pool.query<Row>(
       `UPDATE tenants SET project = COALESCE($2::text, project), limits = COALESCE($3::jsonb, limits),
-         budget = COALESCE($4::jsonb, budget), disabled = COALESCE($5::boolean, disabled), updated_at_ms = $6
+         budget = COALESCE($4::jsonb, budget), disabled = COALESCE($5::boolean, disabled), updated_at_ms = $6,
+         pool = CASE WHEN $7::boolean THEN $8::text ELSE pool END
        WHERE id = $1 AND deleted_at_ms IS NULL
        RETURNING ${TENANT_COLUMNS}`,
       [
@@ -203,6 +204,9 @@ export class PostgresDatabase implements Database {
         patch.budget ? budgetJson(patch.budget) : null,
         patch.disabled ?? null,
         nowMs,
+        // undefined leaves the pool alone; null clears it.
+        patch.pool !== undefined,
+        patch.pool ?? null,
       ],
     );
     return rows[0] ? tenantFrom(rows[0]) : undefined;

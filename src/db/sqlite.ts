@@ -22,7 +22,7 @@ const INSERT_USAGE_SQL = `INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.j
 const bindUsage = (r: UsageRecord): SQLInputValue[] =>
   usageValues(r).map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
 
-const LIVE_TENANT_COLUMNS = 'id, project, limits, budget, disabled, created_at_ms, updated_at_ms';
+const LIVE_TENANT_COLUMNS = 'id, project, pool, limits, budget, disabled, created_at_ms, updated_at_ms';
 const KEY_COLUMNS = 'key_id, tenant_id, hash, name, limits, budget, expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms';
 
 // The BatchStore methods (#16) are put on each instance by delegateBatchStore (see there why).
@@ -151,15 +151,15 @@ export class SqliteDatabase implements Database {
   async createTenant(t: Omit<StoredTenant, 'createdAtMs' | 'updatedAtMs'>, nowMs: number): Promise<StoredTenant> {
     // A tombstoned id is taken over by the new tenant; a live one is a duplicate.
     const stmt = (this.#insertTenant ??= this.#db.prepare(
-      `INSERT INTO tenants (id, project, limits, budget, disabled, created_at_ms, updated_at_ms, deleted_at_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
-       ON CONFLICT (id) DO UPDATE SET project = excluded.project, limits = excluded.limits, budget = excluded.budget,
+      `INSERT INTO tenants (id, project, pool, limits, budget, disabled, created_at_ms, updated_at_ms, deleted_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)
+       ON CONFLICT (id) DO UPDATE SET project = excluded.project, pool = excluded.pool, limits = excluded.limits, budget = excluded.budget,
          disabled = excluded.disabled, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,
          deleted_at_ms = NULL
        WHERE tenants.deleted_at_ms IS NOT NULL
        RETURNING ${LIVE_TENANT_COLUMNS}`,
     ));
-    const row = stmt.get(t.id, t.project, limitsJson(t.limits), budgetJson(t.budget), t.disabled ? 1 : 0, nowMs, nowMs);
+    const row = stmt.get(t.id, t.project, t.pool ?? null, limitsJson(t.limits), budgetJson(t.budget), t.disabled ? 1 : 0, nowMs, nowMs);
     if (!row) throw new DuplicateError('tenant', t.id);
     return tenantFrom(row);
   }
@@ -181,17 +181,20 @@ export class SqliteDatabase implements Database {
 
   async updateTenant(
     id: string,
-    patch: Partial<Pick<StoredTenant, 'project' | 'limits' | 'budget' | 'disabled'>>,
+    patch: Partial<Pick<StoredTenant, 'project' | 'limits' | 'budget' | 'disabled'>> & { pool?: string | null },
     nowMs: number,
   ): Promise<StoredTenant | undefined> {
     const stmt = (this.#updateTenant ??= this.#db.prepare(
-      `UPDATE tenants SET project = COALESCE(?, project), limits = COALESCE(?, limits), budget = COALESCE(?, budget),
-         disabled = COALESCE(?, disabled), updated_at_ms = ?
+      `UPDATE tenants SET project = COALESCE(?, project), pool = CASE WHEN ? = 1 THEN ? ELSE pool END,
+         limits = COALESCE(?, limits), budget = COALESCE(?, budget), disabled = COALESCE(?, disabled), updated_at_ms = ?
        WHERE id = ? AND deleted_at_ms IS NULL
        RETURNING ${LIVE_TENANT_COLUMNS}`,
     ));
     const row = stmt.get(
       patch.project ?? null,
+      // undefined leaves the pool alone; null clears it.
+      patch.pool === undefined ? 0 : 1,
+      patch.pool ?? null,
       patch.limits ? limitsJson(patch.limits) : null,
       patch.budget ? budgetJson(patch.budget) : null,
       patch.disabled === undefined ? null : patch.disabled ? 1 : 0,

@@ -17,6 +17,7 @@ export function tenantFrom(row: Record<string, Cell>): StoredTenant {
   return {
     id: String(row.id),
     project: String(row.project),
+    ...(row.pool !== null && row.pool !== undefined ? { pool: String(row.pool) } : {}),
     limits: jsonObject(row.limits) as TenantLimits,
     budget: jsonObject(row.budget) as TenantBudget,
     disabled: row.disabled === true || row.disabled === 1 || row.disabled === 1n,

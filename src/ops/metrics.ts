@@ -17,6 +17,10 @@ export class GatewayMetrics {
   readonly budgetOvershoots: Counter<'tenant' | 'model'>;
   readonly budgetOvershootUsd: Counter<'tenant' | 'model'>;
   readonly errors: Counter<'code'>;
+  /** Metered calls per Google project (#17.4: which project of a pool served what). */
+  readonly projectCalls: Counter<'project' | 'model' | 'status'>;
+  /** Calls Google refused on one pool project and tried again on another (#17.2). */
+  readonly poolSpills: Counter<'from' | 'to' | 'model' | 'status'>;
   /** Current disagreements between the model table and Google (src/models/model-findings.ts), by kind. */
   readonly modelCheckFindings: Gauge<'project' | 'kind'>;
   readonly modelChecks: Counter<'project' | 'outcome'>;
@@ -63,6 +67,18 @@ export class GatewayMetrics {
       name: 'nanogate_budget_overshoot_usd_total',
       help: 'USD those calls cost beyond their holds',
       labelNames: ['tenant', 'model'],
+      registers: [this.registry],
+    });
+    this.projectCalls = new Counter({
+      name: 'nanogate_project_calls_total',
+      help: 'Metered upstream calls by the Google project that took them, model and status',
+      labelNames: ['project', 'model', 'status'],
+      registers: [this.registry],
+    });
+    this.poolSpills = new Counter({
+      name: 'nanogate_pool_spills_total',
+      help: 'Calls refused by Google on one pool project (429, or 503 after retries) and tried again on another',
+      labelNames: ['from', 'to', 'model', 'status'],
       registers: [this.registry],
     });
     this.errors = new Counter({ name: 'nanogate_errors_total', help: 'Error answers by gateway error code (refusals included)', labelNames: ['code'], registers: [this.registry] });

@@ -9,6 +9,8 @@ export interface StartSummary {
   keys: number;
   /** Each project with the number of served models its tier and limits let it call. */
   projects: ReadonlyArray<{ id: string; tier: string; models: number }>;
+  /** Config `pools` (#17), each with its strategy and its projects in order (weights when weighted). */
+  pools?: ReadonlyArray<{ id: string; strategy: 'order' | 'weight'; projects: ReadonlyArray<{ project: string; weight: number }> }>;
 }
 
 export interface StartLineInput extends StartSummary {
@@ -47,5 +49,12 @@ export function startLine(s: StartLineInput): string {
     `admin API: ${s.admin ? 'on' : 'off (no ADMIN_TOKEN)'}`,
     `${plural(s.tenants, 'tenant')} with ${plural(s.keys, 'key')}`,
     `projects: ${projects}`,
+    // Only when there are pools: a config without them starts with the line it always had.
+    ...(s.pools && s.pools.length > 0 ? [`pools: ${s.pools.map(describePool).join(', ')}`] : []),
   ].join(' | ');
+}
+
+function describePool(p: NonNullable<StartSummary['pools']>[number]): string {
+  const members = p.projects.map((m) => (p.strategy === 'weight' ? `${m.project}×${m.weight}` : m.project)).join(' > ');
+  return `${p.id} (${p.strategy === 'weight' ? 'by weight' : 'in order'}: ${p.strategy === 'weight' ? members.replaceAll(' > ', ', ') : members})`;
 }

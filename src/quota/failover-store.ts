@@ -63,10 +63,11 @@ export class FailoverQuotaStore implements QuotaStore {
   }
 
   admit: QuotaStore['admit'] = (cmd) => this.#run((s) => s.admit(cmd));
+  admitPool: QuotaStore['admitPool'] = (cmd) => this.#run((s) => s.admitPool(cmd));
   correctTokens: QuotaStore['correctTokens'] = (cmd) => this.#run((s) => s.correctTokens(cmd));
-  startCooldown: QuotaStore['startCooldown'] = (projectId, model, untilMs, nowMs) =>
-    this.#run((s) => s.startCooldown(projectId, model, untilMs, nowMs));
-  projectUsage: QuotaStore['projectUsage'] = (projectId, model, nowMs, day) => this.#run((s) => s.projectUsage(projectId, model, nowMs, day));
+  startCooldown: QuotaStore['startCooldown'] = (projectId, model, untilMs, nowMs, slot) =>
+    this.#run((s) => s.startCooldown(projectId, model, untilMs, nowMs, slot));
+  projectUsage: QuotaStore['projectUsage'] = (projectId, model, nowMs, day, slot) => this.#run((s) => s.projectUsage(projectId, model, nowMs, day, slot));
   budgetReserve: QuotaStore['budgetReserve'] = (cmd) => this.#run((s) => s.budgetReserve(cmd));
   budgetSeed: QuotaStore['budgetSeed'] = (cmd) => this.#run((s) => s.budgetSeed(cmd));
   budgetRead: QuotaStore['budgetRead'] = (cmd) => this.#run((s) => s.budgetRead(cmd));

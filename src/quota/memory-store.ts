@@ -16,6 +16,8 @@ import type {
   BudgetSeedCommand,
   BudgetSettleCommand,
   CorrectCommand,
+  PoolAdmitCommand,
+  PoolAdmitOutcome,
   QuotaDimension,
   QuotaScope,
   QuotaStore,
@@ -207,9 +209,77 @@ export class MemoryQuotaStore implements QuotaStore {
     };
   }
 
+  /**
+   * Decision for decision as pool_admit in redis-scripts.ts: each candidate in order gets the
+   * refusal single admission would give it (the cool-down, else its latest-freeing dimension),
+   * the shared tenant/key refusal counting too when it frees later; the first without one is
+   * counted; else the refusal that frees first (the first such candidate on a tie).
+   */
+  async admitPool(cmd: PoolAdmitCommand): Promise<PoolAdmitOutcome> {
+    const nowMs = cmd.nowMs;
+    this.#sweep(nowMs);
+    type Scope = { scope: QuotaScope; log: SlidingLog; dayKey: string; limits: Limits };
+    const shared: Scope[] = [{ scope: 'tenant', log: this.#log(`pt|${cmd.poolId}|${cmd.tenantId}`), dayKey: `pt|${cmd.poolId}|${cmd.tenantId}|${cmd.day}`, limits: cmd.tenantLimits }];
+    if (cmd.keyId !== undefined && cmd.keyLimits) {
+      shared.push({ scope: 'key', log: this.#log(`pk|${cmd.poolId}|${cmd.keyId}`), dayKey: `pk|${cmd.poolId}|${cmd.keyId}|${cmd.day}`, limits: cmd.keyLimits });
+    }
+    let sharedRefusal: Refusal | undefined;
+    for (const s of shared) sharedRefusal = later(sharedRefusal, this.#check(s, cmd, nowMs));
+    let best: (Refusal & { projectId: string }) | undefined;
+    for (const p of cmd.projects) {
+      const key = projectLogKey({ projectId: p.projectId, model: cmd.model });
+      const cooldownUntilMs = this.#cooldowns.get(cooldownKey(p.projectId, cmd.model));
+      const own: Scope = { scope: 'project', log: this.#log(key), dayKey: `${key}|${cmd.day}`, limits: p.projectLimits };
+      const ownRefusal: Refusal | undefined =
+        cooldownUntilMs !== undefined && cooldownUntilMs > nowMs
+          ? { admitted: false, scope: 'project', dimension: 'cooldown', limit: 0, used: 0, retryAfterMs: cooldownUntilMs - nowMs }
+          : this.#check(own, cmd, nowMs);
+      const refusal = later(ownRefusal, sharedRefusal);
+      if (refusal) {
+        if (!best || refusal.retryAfterMs < best.retryAfterMs) best = { ...refusal, projectId: p.projectId };
+        continue;
+      }
+      const after = [own, ...shared].map((s) => this.#count(s, cmd));
+      return {
+        admitted: true,
+        projectId: p.projectId,
+        usedAfter: { project: after[0]!, tenant: after[1]!, ...(after[2] ? { key: after[2] } : {}) },
+      };
+    }
+    if (!best) throw new Error('admitPool: a pool needs at least one project');
+    return best;
+  }
+
+  /** The latest-freeing refusing dimension of one scope, or undefined when it has room. */
+  #check(s: { scope: QuotaScope; log: SlidingLog; dayKey: string; limits: Limits }, cmd: Pick<AdmitCommand, 'tokens' | 'images' | 'dayEndsAtMs'>, nowMs: number): Refusal | undefined {
+    s.log.trim(nowMs);
+    const dayCount = this.#days.get(s.dayKey)?.count ?? 0;
+    let refusal: Refusal | undefined;
+    for (const dim of QUOTA_DIMENSIONS) {
+      const limit = s.limits[dim];
+      if (limit === undefined) continue;
+      const used = dim === 'rpd' ? dayCount : s.log.sums[dim];
+      const cost = dim === 'rpd' ? 1 : costOf(cmd, dim);
+      if (used + cost <= limit) continue;
+      const retryAfterMs = dim === 'rpd' ? cmd.dayEndsAtMs - nowMs : s.log.retryAfterMs(dim, used + cost - limit, nowMs);
+      if (!refusal || retryAfterMs > refusal.retryAfterMs) refusal = { admitted: false, scope: s.scope, dimension: dim, limit, used, retryAfterMs };
+    }
+    return refusal;
+  }
+
+  #count(s: { log: SlidingLog; dayKey: string }, cmd: Pick<AdmitCommand, 'nowMs' | 'entryId' | 'tokens' | 'images' | 'dayEndsAtMs'>): { rpm: number; rpd: number } {
+    s.log.add({ atMs: cmd.nowMs, entryId: cmd.entryId, tokens: cmd.tokens, images: cmd.images });
+    const day = this.#days.get(s.dayKey);
+    if (day) day.count += 1;
+    else this.#days.set(s.dayKey, { count: 1, expiresAtMs: cmd.dayEndsAtMs + EXPIRY_SLACK_MS });
+    return { rpm: s.log.sums.rpm, rpd: day ? day.count : 1 };
+  }
+
   async correctTokens(cmd: CorrectCommand): Promise<void> {
-    const keys = [projectLogKey(cmd), tenantLogKey(cmd)];
-    if (cmd.keyId !== undefined) keys.push(keyLogKey({ projectId: cmd.projectId, keyId: cmd.keyId }));
+    const keys = cmd.pooled
+      ? [projectLogKey(cmd), `pt|${cmd.slot ?? ''}|${cmd.tenantId}`, ...(cmd.keyId !== undefined ? [`pk|${cmd.slot ?? ''}|${cmd.keyId}`] : [])]
+      : [projectLogKey(cmd), tenantLogKey(cmd)];
+    if (!cmd.pooled && cmd.keyId !== undefined) keys.push(keyLogKey({ projectId: cmd.projectId, keyId: cmd.keyId }));
     for (const key of keys) {
       const log = this.#logs.get(key);
       const e = log?.find(cmd.entryId, cmd.admittedAtMs);
@@ -323,6 +393,15 @@ export class MemoryQuotaStore implements QuotaStore {
     for (const [key, untilMs] of this.#cooldowns) if (untilMs <= nowMs) this.#cooldowns.delete(key);
     for (const [key, b] of this.#budgets) if (b.expiresAtMs <= nowMs) this.#budgets.delete(key);
   }
+}
+
+type Refusal = Extract<AdmitOutcome, { admitted: false }>;
+
+/** Of two refusals, the one that frees later (the first on a tie): the call waits for both. */
+function later(a: Refusal | undefined, b: Refusal | undefined): Refusal | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return b.retryAfterMs > a.retryAfterMs ? b : a;
 }
 
 function projectLogKey(c: { projectId: string; model: string }): string {

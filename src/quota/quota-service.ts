@@ -19,6 +19,13 @@ export interface QuotaProject {
   tier: Tier;
   /** Per-model overrides keyed by canonical id (config `projects[].limits`). */
   limits?: Record<string, Limits>;
+  /** The pool it belongs to (#17): its counters live under the pool's hash tag, whatever the path. */
+  pool?: string;
+}
+
+/** A pool's candidates, in the order to try them for this call (a weighted pool shuffles first). */
+export interface PoolAdmissionInput extends Omit<AdmissionInput, 'project'> {
+  pool: { id: string; projects: readonly QuotaProject[] };
 }
 
 export interface AdmissionInput {
@@ -40,6 +47,9 @@ export interface Admission {
   readonly tenantId: string;
   /** Set when the key's own scope was counted. */
   readonly keyId?: string;
+  /** The project's pool, when it is in one; `pooled` when the pool admitted it (tenant and key counted pool-wide). */
+  readonly slot?: string;
+  readonly pooled?: boolean;
   readonly model: string;
   readonly entryId: string;
   readonly admittedAtMs: number;
@@ -90,6 +100,7 @@ export class QuotaService {
     const key = input.key && hasLimits(input.key.limits) ? input.key : undefined;
     const outcome = await this.#store.admit({
       projectId: input.project.id,
+      ...(input.project.pool !== undefined ? { slot: input.project.pool } : {}),
       model: input.model.id,
       tenantId: input.tenantId,
       projectLimits,
@@ -129,6 +140,75 @@ export class QuotaService {
       projectId: input.project.id,
       tenantId: input.tenantId,
       ...(key ? { keyId: key.id } : {}),
+      ...(input.project.pool !== undefined ? { slot: input.project.pool } : {}),
+      model: input.model.id,
+      entryId,
+      admittedAtMs: nowMs,
+      estimatedInputTokens: tokens,
+      images,
+      ...tightest,
+    };
+  }
+
+  /**
+   * Admits on the first of the pool's projects (in the order given) that has room on every
+   * dimension and is not cooling down, in one store step (#17); the tenant's and key's limits
+   * count once across the pool. Refused: QUOTA_EXHAUSTED naming the project that frees first,
+   * with its retry delay, having counted nothing.
+   */
+  async admitPool(input: PoolAdmissionInput): Promise<Admission> {
+    const nowMs = Math.floor(input.nowMs);
+    const tenantLimits = input.tenantLimits ?? {};
+    const day = this.#periods.day(nowMs);
+    const tokens = wholeCount(input.estimatedInputTokens);
+    const images = wholeCount(input.images);
+    const entryId = newEntryId();
+    const key = input.key && hasLimits(input.key.limits) ? input.key : undefined;
+    const limitsOf = new Map(input.pool.projects.map((p) => [p.id, projectLimitsFor(p.tier, p.limits, input.model)]));
+    const outcome = await this.#store.admitPool({
+      poolId: input.pool.id,
+      projects: input.pool.projects.map((p) => ({ projectId: p.id, projectLimits: limitsOf.get(p.id)! })),
+      model: input.model.id,
+      tenantId: input.tenantId,
+      tenantLimits,
+      ...(key ? { keyId: key.id, keyLimits: key.limits } : {}),
+      entryId,
+      tokens,
+      images,
+      nowMs,
+      day: day.key,
+      dayEndsAtMs: day.endsAtMs,
+    });
+    const project = input.pool.projects.find((p) => p.id === outcome.projectId)!;
+    if (!outcome.admitted) {
+      const refusal: QuotaRefusal = {
+        scope: outcome.scope,
+        dimension: outcome.dimension,
+        limit: outcome.limit,
+        used: outcome.used,
+        retryAfterMs: outcome.retryAfterMs,
+        model: input.model.id,
+        projectId: project.id,
+        tenantId: input.tenantId,
+        ...(outcome.scope === 'key' && key ? { keyId: key.id } : {}),
+        tier: project.tier,
+      };
+      throw new GatewayError('QUOTA_EXHAUSTED', refusalMessage(refusal), { quota: refusal, retryAfterMs: refusal.retryAfterMs });
+    }
+    const tightest = tightestRequests(
+      [
+        { limits: limitsOf.get(project.id)!, used: outcome.usedAfter.project },
+        { limits: tenantLimits, used: outcome.usedAfter.tenant },
+        ...(key && outcome.usedAfter.key ? [{ limits: key.limits, used: outcome.usedAfter.key }] : []),
+      ],
+      day.endsAtMs - nowMs,
+    );
+    return {
+      projectId: project.id,
+      tenantId: input.tenantId,
+      ...(key ? { keyId: key.id } : {}),
+      slot: input.pool.id,
+      pooled: true,
       model: input.model.id,
       entryId,
       admittedAtMs: nowMs,
@@ -154,6 +234,8 @@ export class QuotaService {
       model: admission.model,
       tenantId: admission.tenantId,
       ...(admission.keyId !== undefined ? { keyId: admission.keyId } : {}),
+      ...(admission.slot !== undefined ? { slot: admission.slot } : {}),
+      ...(admission.pooled ? { pooled: true } : {}),
       entryId: admission.entryId,
       admittedAtMs: admission.admittedAtMs,
       estimatedTokens: admission.estimatedInputTokens,
@@ -167,11 +249,11 @@ export class QuotaService {
    * After Google's 429: every instance refuses this project+model until the delay has passed
    * (Google's retryDelay; DEFAULT_COOLDOWN_MS when it gave none).
    */
-  async startCooldown(projectId: string, model: string, retryDelayMs: number | undefined, nowMs: number): Promise<void> {
+  async startCooldown(projectId: string, model: string, retryDelayMs: number | undefined, nowMs: number, slot?: string): Promise<void> {
     const delayMs = retryDelayMs !== undefined && Number.isFinite(retryDelayMs) && retryDelayMs > 0 ? Math.ceil(retryDelayMs) : DEFAULT_COOLDOWN_MS;
     const at = Math.floor(nowMs);
     this.#logger?.warn({ projectId, model, cooldownMs: delayMs }, 'Google answered 429: model cooling down');
-    await this.#store.startCooldown(projectId, model, at + delayMs, at);
+    await this.#store.startCooldown(projectId, model, at + delayMs, at, slot);
   }
 
   /** GET /admin/projects/{id}/quota: each limited dimension of each model. */
@@ -187,7 +269,7 @@ export class QuotaService {
     const cooldowns: QuotaSnapshot['cooldowns'] = [];
     for (const model of models) {
       const limits = projectLimitsFor(project.tier, project.limits, model);
-      const usage = await this.#store.projectUsage(project.id, model.id, at, day.key);
+      const usage = await this.#store.projectUsage(project.id, model.id, at, day.key, project.pool);
       if (usage.cooldownUntilMs !== undefined) cooldowns.push({ model: model.id, untilMs: usage.cooldownUntilMs });
       for (const dimension of ['rpm', 'tpm', 'rpd', 'ipm'] as const) {
         const limit = limits[dimension];

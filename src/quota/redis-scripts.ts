@@ -293,3 +293,102 @@ for p = 1, #KEYS / 2 do
 end
 return 1
 `;
+
+/**
+ * pool_admit (#17): admission over a pool's projects in one step. Decision for decision as
+ * MemoryQuotaStore.admitPool: each candidate in order gets the refusal admit would give it
+ * (its cool-down, else its latest-freeing dimension; the shared tenant/key refusal when that
+ * frees later); the first without one is counted with the shared scopes; else the refusal that
+ * frees first (the first on a tie). Every key is under the pool's hash tag: one Cluster slot.
+ * KEYS: per shared scope (tenant, then key) its log, sums and day counter; then per project
+ *       its cool-down, log, sums and day counter.
+ * ARGV: 1-9 as admit, 10 the number of shared scopes, then per shared scope its name, rpm,
+ *       tpm, rpd, ipm; then per project its rpm, tpm, rpd, ipm (-1 = unlimited).
+ * Returns {1, project index, project rpm, rpd, then per shared scope rpm, rpd} or
+ * {0, scope, dimension, limit, used, retryAfterMs, project index}.
+ */
+export const POOL_ADMIT_LUA = `${LOG_HELPERS}
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[6])
+local cost = {1, tonumber(ARGV[4]), tonumber(ARGV[5])}
+local shared = tonumber(ARGV[10])
+
+local function retry_after(w, idx, needed)
+  local entries = redis.call('ZRANGE', w, 0, -1, 'WITHSCORES')
+  local freed = 0
+  for k = 1, #entries, 2 do
+    local c = {costs(entries[k])}
+    freed = freed + c[idx]
+    if freed >= needed then return tonumber(entries[k + 1]) + window - now end
+  end
+  return window
+end
+
+local dims = {{'rpm', 1, 1}, {'tpm', 2, 2}, {'rpd', 0, 3}, {'ipm', 3, 4}}
+-- One scope's latest-freeing refusal (or nil), its window's request count and its day count.
+-- Its limits are at ARGV[a + 1 .. a + 4].
+local function check(name, log, sums, daykey, a)
+  local s = window_sums(log, sums, ARGV[2])
+  local day = tonumber(redis.call('GET', daykey) or '0')
+  local refusal = nil
+  for _, d in ipairs(dims) do
+    local limit = tonumber(ARGV[a + d[3]])
+    if limit >= 0 then
+      local used, c
+      if d[2] == 0 then used, c = day, 1 else used, c = s[d[2]], cost[d[2]] end
+      if used + c > limit then
+        local retry
+        if d[2] == 0 then retry = tonumber(ARGV[9]) else retry = retry_after(log, d[2], used + c - limit) end
+        if refusal == nil or retry > refusal[6] then refusal = {0, name, d[1], limit, used, retry} end
+      end
+    end
+  end
+  return refusal, s[1], day
+end
+
+local function count(log, sums, daykey, n)
+  redis.call('ZADD', log, ARGV[1], ARGV[3])
+  redis.call('HINCRBY', sums, 'n', 1)
+  redis.call('HINCRBY', sums, 't', ARGV[4])
+  redis.call('HINCRBY', sums, 'i', ARGV[5])
+  redis.call('PEXPIRE', log, ARGV[7])
+  redis.call('PEXPIRE', sums, ARGV[7])
+  local day = redis.call('INCR', daykey)
+  redis.call('PEXPIRE', daykey, ARGV[8])
+  return n + 1, day
+end
+
+local scopes = {}
+local shared_refusal = nil
+for s = 1, shared do
+  local k, a = 3 * s - 2, 11 + 5 * (s - 1)
+  local r, n = check(ARGV[a], KEYS[k], KEYS[k + 1], KEYS[k + 2], a)
+  scopes[s] = {KEYS[k], KEYS[k + 1], KEYS[k + 2], n}
+  if r and (shared_refusal == nil or r[6] > shared_refusal[6]) then shared_refusal = r end
+end
+
+local best = nil
+for i = 1, (#KEYS - 3 * shared) / 4 do
+  local k, a = 3 * shared + 4 * (i - 1) + 1, 10 + 5 * shared + 4 * (i - 1)
+  local refusal, n
+  local cooldown = tonumber(redis.call('GET', KEYS[k]) or '0')
+  if cooldown > now then refusal, n = {0, 'project', 'cooldown', 0, 0, cooldown - now}, 0
+  else refusal, n = check('project', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], a) end
+  if shared_refusal and (refusal == nil or shared_refusal[6] > refusal[6]) then refusal = shared_refusal end
+  if refusal == nil then
+    local out = {1, i}
+    local rpm, day = count(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], n)
+    out[3], out[4] = rpm, day
+    for _, sc in ipairs(scopes) do
+      rpm, day = count(sc[1], sc[2], sc[3], sc[4])
+      out[#out + 1] = rpm
+      out[#out + 1] = day
+    end
+    return out
+  end
+  if best == nil or refusal[6] < best[6] then
+    best = {refusal[1], refusal[2], refusal[3], refusal[4], refusal[5], refusal[6], i}
+  end
+end
+return best
+`;

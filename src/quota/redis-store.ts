@@ -6,6 +6,8 @@
  * Cluster: all keys of one admission share the hash tag `{p:<project>}` (tenant and API-key
  * scopes too: their limits are shares of their project), and all budget keys of a tenant,
  * its API keys' own budgets included, share `{b:<tenant>}`, so every script touches one slot.
+ * A project in a pool (#17) is under its pool's tag `{q:<pool>}` instead, from any path, so a
+ * pool admission over all of its projects touches one slot too.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type {
@@ -20,6 +22,8 @@ import type {
   BudgetSeedCommand,
   BudgetSettleCommand,
   CorrectCommand,
+  PoolAdmitCommand,
+  PoolAdmitOutcome,
   QuotaDimension,
   QuotaScope,
   QuotaStore,
@@ -27,7 +31,7 @@ import type {
 } from './store.js';
 import type { Limits } from './limits.js';
 import { WINDOW_MS } from './windows.js';
-import { ADMIT_LUA, BUDGET_READ_LUA, BUDGET_RESERVE_LUA, BUDGET_SEED_LUA, BUDGET_SETTLE_LUA, COOLDOWN_LUA, CORRECT_LUA, USAGE_LUA } from './redis-scripts.js';
+import { POOL_ADMIT_LUA, ADMIT_LUA, BUDGET_READ_LUA, BUDGET_RESERVE_LUA, BUDGET_SEED_LUA, BUDGET_SETTLE_LUA, COOLDOWN_LUA, CORRECT_LUA, USAGE_LUA } from './redis-scripts.js';
 
 /** Keys outlive what they count a little (instance clocks may differ); TTLs only collect garbage. */
 const EXPIRY_SLACK_MS = 3_600_000;
@@ -40,6 +44,8 @@ type Arg = string | number;
 interface ScriptCommands {
   /** Key count first: an admission spans two or three scopes. */
   nanogateAdmit(...args: Arg[]): Promise<unknown>;
+  /** Key count first, as admit. */
+  nanogatePoolAdmit(...args: Arg[]): Promise<unknown>;
   /** Key count first, as admit. */
   nanogateCorrect(...args: Arg[]): Promise<unknown>;
   nanogateCooldown(...args: Arg[]): Promise<unknown>;
@@ -103,6 +109,7 @@ export class RedisQuotaStore implements QuotaStore {
       });
     }
     c.defineCommand('nanogateAdmit', { lua: ADMIT_LUA });
+    c.defineCommand('nanogatePoolAdmit', { lua: POOL_ADMIT_LUA });
     c.defineCommand('nanogateCorrect', { lua: CORRECT_LUA });
     c.defineCommand('nanogateCooldown', { lua: COOLDOWN_LUA, numberOfKeys: 1 });
     c.defineCommand('nanogateUsage', { lua: USAGE_LUA, numberOfKeys: 3 });
@@ -128,12 +135,12 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async admit(cmd: AdmitCommand): Promise<AdmitOutcome> {
-    const p = this.#projectModelKey(cmd.projectId, cmd.model);
+    const p = this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot);
     const scopes: Array<{ name: string; key: string; limits: Limits }> = [
       { name: 'project', key: p, limits: cmd.projectLimits },
-      { name: 'tenant', key: this.#tenantKey(cmd.projectId, cmd.tenantId), limits: cmd.tenantLimits },
+      { name: 'tenant', key: this.#tenantKey(cmd.projectId, cmd.tenantId, cmd.slot), limits: cmd.tenantLimits },
     ];
-    if (cmd.keyId !== undefined && cmd.keyLimits) scopes.push({ name: 'key', key: this.#keyKey(cmd.projectId, cmd.keyId), limits: cmd.keyLimits });
+    if (cmd.keyId !== undefined && cmd.keyLimits) scopes.push({ name: 'key', key: this.#keyKey(cmd.projectId, cmd.keyId, cmd.slot), limits: cmd.keyLimits });
     const keys = [`${p}:cooldown`, ...scopes.flatMap((s) => [`${s.key}:log`, `${s.key}:sums`, `${s.key}:day:${cmd.day}`])];
     const reply = await (await this.#ready()).nanogateAdmit(
       keys.length,
@@ -152,9 +159,46 @@ export class RedisQuotaStore implements QuotaStore {
     return parseAdmitReply(reply, scopes.length);
   }
 
+  async admitPool(cmd: PoolAdmitCommand): Promise<PoolAdmitOutcome> {
+    const tag = this.#poolTag(cmd.poolId);
+    const shared: Array<{ name: string; key: string; limits: Limits }> = [{ name: 'tenant', key: `${tag}:t:${cmd.tenantId}`, limits: cmd.tenantLimits }];
+    if (cmd.keyId !== undefined && cmd.keyLimits) shared.push({ name: 'key', key: `${tag}:k:${cmd.keyId}`, limits: cmd.keyLimits });
+    const keys = [
+      ...shared.flatMap((s) => [`${s.key}:log`, `${s.key}:sums`, `${s.key}:day:${cmd.day}`]),
+      ...cmd.projects.flatMap((p) => {
+        const k = this.#projectModelKey(p.projectId, cmd.model, cmd.poolId);
+        return [`${k}:cooldown`, `${k}:log`, `${k}:sums`, `${k}:day:${cmd.day}`];
+      }),
+    ];
+    const reply = await (await this.#ready()).nanogatePoolAdmit(
+      keys.length,
+      ...keys,
+      cmd.nowMs,
+      cmd.nowMs - WINDOW_MS,
+      `${cmd.entryId}|${cmd.tokens}|${cmd.images}`,
+      cmd.tokens,
+      cmd.images,
+      WINDOW_MS,
+      LOG_TTL_MS,
+      cmd.dayEndsAtMs - cmd.nowMs + EXPIRY_SLACK_MS,
+      cmd.dayEndsAtMs - cmd.nowMs,
+      shared.length,
+      ...shared.flatMap((s) => [s.name, ...limitArgs(s.limits)]),
+      ...cmd.projects.flatMap((p) => limitArgs(p.projectLimits)),
+    );
+    if (!Array.isArray(reply)) throw new Error(`pool admit: unexpected reply ${JSON.stringify(reply)}`);
+    const index = reply[0] === 1 ? reply[1] : reply[6];
+    const project = typeof index === 'number' ? cmd.projects[index - 1] : undefined;
+    if (!project) throw new Error(`pool admit: unexpected reply ${JSON.stringify(reply)}`);
+    const outcome = parseAdmitReply(reply[0] === 1 ? [1, ...reply.slice(2)] : reply.slice(0, 6), 1 + shared.length);
+    return { ...outcome, projectId: project.projectId };
+  }
+
   async correctTokens(cmd: CorrectCommand): Promise<void> {
-    const scopes = [this.#projectModelKey(cmd.projectId, cmd.model), this.#tenantKey(cmd.projectId, cmd.tenantId)];
-    if (cmd.keyId !== undefined) scopes.push(this.#keyKey(cmd.projectId, cmd.keyId));
+    const scopes = cmd.pooled
+      ? [this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot), `${this.#poolTag(cmd.slot ?? '')}:t:${cmd.tenantId}`]
+      : [this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot), this.#tenantKey(cmd.projectId, cmd.tenantId, cmd.slot)];
+    if (cmd.keyId !== undefined) scopes.push(cmd.pooled ? `${this.#poolTag(cmd.slot ?? '')}:k:${cmd.keyId}` : this.#keyKey(cmd.projectId, cmd.keyId, cmd.slot));
     const keys = scopes.flatMap((s) => [`${s}:log`, `${s}:sums`]);
     await (await this.#ready()).nanogateCorrect(
       keys.length,
@@ -167,13 +211,13 @@ export class RedisQuotaStore implements QuotaStore {
     );
   }
 
-  async startCooldown(projectId: string, model: string, untilMs: number, nowMs: number): Promise<void> {
+  async startCooldown(projectId: string, model: string, untilMs: number, nowMs: number, slot?: string): Promise<void> {
     if (untilMs <= nowMs) return;
-    await (await this.#ready()).nanogateCooldown(`${this.#projectModelKey(projectId, model)}:cooldown`, untilMs, untilMs - nowMs);
+    await (await this.#ready()).nanogateCooldown(`${this.#projectModelKey(projectId, model, slot)}:cooldown`, untilMs, untilMs - nowMs);
   }
 
-  async projectUsage(projectId: string, model: string, nowMs: number, day: string): Promise<WindowUsage> {
-    const p = this.#projectModelKey(projectId, model);
+  async projectUsage(projectId: string, model: string, nowMs: number, day: string, slot?: string): Promise<WindowUsage> {
+    const p = this.#projectModelKey(projectId, model, slot);
     const reply = await (await this.#ready()).nanogateUsage(`${p}:log`, `${p}:day:${day}`, `${p}:cooldown`, nowMs - WINDOW_MS);
     const [rpm, tpm, ipm, newest, rpd] = integers(reply, 5, 'usage');
     // The key's TTL only collects garbage: the deadline itself says whether it is still in force.
@@ -254,17 +298,26 @@ export class RedisQuotaStore implements QuotaStore {
     }
   }
 
-  #projectModelKey(projectId: string, model: string): string {
-    return `${this.#prefix}{p:${projectId}}:m:${model}`;
+  /** A project's own tag, or under its pool's tag when it is in one (named after the project there). */
+  #projectBase(projectId: string, slot: string | undefined): string {
+    return slot === undefined ? `${this.#prefix}{p:${projectId}}` : `${this.#poolTag(slot)}:p:${projectId}`;
   }
 
-  #tenantKey(projectId: string, tenantId: string): string {
-    return `${this.#prefix}{p:${projectId}}:t:${tenantId}`;
+  #poolTag(poolId: string): string {
+    return `${this.#prefix}{q:${poolId}}`;
+  }
+
+  #projectModelKey(projectId: string, model: string, slot?: string): string {
+    return `${this.#projectBase(projectId, slot)}:m:${model}`;
+  }
+
+  #tenantKey(projectId: string, tenantId: string, slot?: string): string {
+    return `${this.#projectBase(projectId, slot)}:t:${tenantId}`;
   }
 
   /** Under the project's hash tag too: one admission, one slot, whatever scopes it counts. */
-  #keyKey(projectId: string, keyId: string): string {
-    return `${this.#prefix}{p:${projectId}}:k:${keyId}`;
+  #keyKey(projectId: string, keyId: string, slot?: string): string {
+    return `${this.#projectBase(projectId, slot)}:k:${keyId}`;
   }
 
   #budgetKeys(tenantId: string, p: { keyId?: string; period: BudgetPeriod; key: string }): [string, string] {

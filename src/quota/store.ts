@@ -26,6 +26,12 @@ export interface AdmitCommand {
    */
   keyId?: string;
   keyLimits?: Limits;
+  /**
+   * The pool the project belongs to (#17), when it belongs to one: every counter of a pooled
+   * project lives under the pool's hash tag, so one admission over the whole pool touches one
+   * Cluster slot. Undefined: the project's own tag, as before pools.
+   */
+  slot?: string;
   /** Unique across instances: names this admission's entry in the minute logs. No '|'. */
   entryId: string;
   tokens: number;
@@ -35,6 +41,24 @@ export interface AdmitCommand {
   day: string;
   dayEndsAtMs: number;
 }
+
+/**
+ * One admission over a pool (#17): the first project, in the order given, that has room on
+ * every dimension of its own limits and is not cooling down, with the tenant's (and key's)
+ * limits counted once across the pool. One atomic step: one Lua script on Redis.
+ */
+export interface PoolAdmitCommand extends Omit<AdmitCommand, 'projectId' | 'projectLimits' | 'slot'> {
+  /** The pool's id: the hash tag of all its keys, and the tenant's and key's scope. */
+  poolId: string;
+  /** The candidates, in the order to try them (weighted pools shuffle before calling). */
+  projects: ReadonlyArray<{ projectId: string; projectLimits: Limits }>;
+}
+
+/**
+ * Admitted: on `projectId`. Refused: no project had room; the refusal of the project that frees
+ * up first (its own latest-freeing dimension, the tenant's and key's included), with its id.
+ */
+export type PoolAdmitOutcome = AdmitOutcome & { projectId: string };
 
 export interface RequestCounts {
   rpm: number;
@@ -59,6 +83,10 @@ export interface CorrectCommand {
   tenantId: string;
   /** Set when the admission counted the key's scope. */
   keyId?: string;
+  /** As AdmitCommand.slot. */
+  slot?: string;
+  /** Set when the admission was a pool's: its tenant and key scopes are the pool's (slot is the pool id). */
+  pooled?: boolean;
   entryId: string;
   admittedAtMs: number;
   estimatedTokens: number;
@@ -82,11 +110,13 @@ export interface WindowUsage {
 export interface QuotaCounters {
   /** Checks every dimension of project+model and tenant and counts all of them, or none. */
   admit(cmd: AdmitCommand): Promise<AdmitOutcome>;
+  /** Admits on the first project of a pool with room (PoolAdmitCommand), counting all of its scopes, or none. */
+  admitPool(cmd: PoolAdmitCommand): Promise<PoolAdmitOutcome>;
   /** Replaces the admission's estimated tokens and images by the actual counts in every scope it counted, if it is still in the window. */
   correctTokens(cmd: CorrectCommand): Promise<void>;
   /** Cool-down until `untilMs` (keeps a later one already set). */
-  startCooldown(projectId: string, model: string, untilMs: number, nowMs: number): Promise<void>;
-  projectUsage(projectId: string, model: string, nowMs: number, day: string): Promise<WindowUsage>;
+  startCooldown(projectId: string, model: string, untilMs: number, nowMs: number, slot?: string): Promise<void>;
+  projectUsage(projectId: string, model: string, nowMs: number, day: string, slot?: string): Promise<WindowUsage>;
 }
 
 export type BudgetPeriod = 'daily' | 'monthly';
@@ -274,5 +304,5 @@ export function describeRedisUrl(redisUrl: string): string {
 /** Counters of a store that can never answer (a REDIS_URL that cannot be used): FailoverQuotaStore never calls them. */
 function unreachableCounters(reason: string): QuotaCounters & BudgetCounters {
   const fail = () => Promise.reject(new Error(reason));
-  return { admit: fail, correctTokens: fail, startCooldown: fail, projectUsage: fail, budgetReserve: fail, budgetSeed: fail, budgetSettle: fail, budgetRead: fail };
+  return { admit: fail, admitPool: fail, correctTokens: fail, startCooldown: fail, projectUsage: fail, budgetReserve: fail, budgetSeed: fail, budgetSettle: fail, budgetRead: fail };
 }

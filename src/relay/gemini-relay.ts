@@ -18,11 +18,15 @@ import { computeCost, holdCostNanoUsd, type CostBreakdown } from '../usage/prici
 import { newRecordId, type UsageFlag, type UsageRecord } from '../usage/record.js';
 import { countsForAllowance, TextAllowance } from '../usage/text-allowance.js';
 import type { ProjectRefusals } from './project-refusals.js';
+import { orderPool, type PoolSpec } from './pool-order.js';
 
 /** A configured Google project: its quota identity plus the key calls are made with. */
 export interface ProjectRuntime extends QuotaProject {
   apiKey: string;
 }
+
+/** A pool of configured projects (#17): a tenant naming it is admitted on the first with room. */
+export type PoolRuntime = PoolSpec<ProjectRuntime>;
 
 export type GenerateAction = 'generateContent' | 'streamGenerateContent';
 
@@ -123,6 +127,12 @@ export interface RelayDeps {
   textAllowance?: TextAllowance;
   /** A call that cost more than its hold (flagged `over_hold`): by how much. */
   onOvershoot?: (record: UsageRecord, excessNanoUsd: number) => void;
+  /** Config `pools` by id (#17); a tenant whose `poolId` is set is admitted over its pool. */
+  pools?: ReadonlyMap<string, PoolRuntime>;
+  /** Draws a weighted pool's order; default Math.random. */
+  random?: () => number;
+  /** A call Google refused (429, or 503 after retries) on `from` was tried again on `to` (#17.2). */
+  onSpill?: (from: string, to: string, model: string, status: number) => void;
 }
 
 /**
@@ -189,7 +199,9 @@ export class GeminiRelay {
 
   async #start(req: CallRequest): Promise<StartedCall> {
     const d = this.#d;
-    if (!req.project.apiKey) {
+    const poolId = req.caller.tenant.poolId;
+    const pool = poolId !== undefined ? d.pools?.get(poolId) : undefined;
+    if (!pool && !req.project.apiKey) {
       throw new GatewayError('UPSTREAM_UNAVAILABLE', `Project ${req.project.id} has no Google API key configured; the operator must set it (GEMINI_API_KEY).`);
     }
     if (d.ledger.isFull()) {
@@ -197,8 +209,25 @@ export class GeminiRelay {
     }
     const startedAtMs = d.clock.nowMs();
     const reservation = await this.#reserveBudget(req, startedAtMs);
-    const admissionInput = {
-      project: req.project,
+    let admitted: { req: CallRequest; admission: Admission };
+    try {
+      admitted = await this.#admit(req, pool, startedAtMs);
+    } catch (e) {
+      // Refused by the gateway itself: nothing is counted, the reservation is returned.
+      if (reservation) await d.budgets.settle(reservation, 0);
+      throw e;
+    }
+    return this.#call(admitted.req, admitted.admission, reservation, startedAtMs, pool);
+  }
+
+  /**
+   * Admission on the call's project, or over its tenant's pool (#17): then on the first project
+   * with room, which the returned request names. `only`: that pool project alone (a retry of an
+   * attempt it already serves), with the tenant still counted pool-wide.
+   */
+  async #admit(req: CallRequest, pool: PoolRuntime | undefined, nowMs: number, only?: ProjectRuntime): Promise<{ req: CallRequest; admission: Admission }> {
+    const d = this.#d;
+    const input = {
       tenantId: req.caller.tenant.id,
       ...(req.caller.tenant.limits ? { tenantLimits: req.caller.tenant.limits } : {}),
       // The key's own limits, in the same atomic admission as its tenant's and project's.
@@ -206,15 +235,21 @@ export class GeminiRelay {
       model: req.model,
       estimatedInputTokens: req.estimate.inputTokens,
       images: req.estimate.outputImages,
+      nowMs,
     };
-    let admission: Admission;
-    try {
-      admission = await d.quota.admit({ ...admissionInput, nowMs: startedAtMs });
-    } catch (e) {
-      // Refused by the gateway itself: nothing is counted, the reservation is returned.
-      if (reservation) await d.budgets.settle(reservation, 0);
-      throw e;
+    if (!pool) return { req, admission: await d.quota.admit({ ...input, project: req.project }) };
+    // A project without its key is left out of the pool, as if it had no room.
+    const projects = (only ? [only] : orderPool(pool, d.random ?? Math.random)).filter((p) => p.apiKey);
+    if (projects.length === 0) {
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `No project of pool ${pool.id} has a Google API key configured; the operator must set them.`);
     }
+    const admission = await d.quota.admitPool({ ...input, pool: { id: pool.id, projects } });
+    const project = projects.find((p) => p.id === admission.projectId) ?? req.project;
+    return { req: project === req.project ? req : { ...req, project }, admission };
+  }
+
+  async #call(req: CallRequest, admission: Admission, reservation: BudgetReservation | undefined, startedAtMs: number, pool: PoolRuntime | undefined, spilled = false): Promise<StartedCall> {
+    const d = this.#d;
     /** Admissions of retried attempts: they returned no image, whatever the last one did. */
     const retryAdmissions: Admission[] = [];
 
@@ -234,7 +269,7 @@ export class GeminiRelay {
         // does the gateway. A retry the quota has no room for is not made; the last answer stands.
         beforeRetry: async () => {
           try {
-            retryAdmissions.push(await d.quota.admit({ ...admissionInput, nowMs: d.clock.nowMs() }));
+            retryAdmissions.push((await this.#admit(req, pool, d.clock.nowMs(), req.project)).admission);
             return true;
           } catch (e) {
             if (e instanceof GatewayError) return false;
@@ -256,8 +291,24 @@ export class GeminiRelay {
         await meter(answer.status, undefined, ['upstream_error']);
         throw refused;
       }
-      if (answer.status === 429) {
-        await d.quota.startCooldown(req.project.id, req.model.id, answer.retryAfterMs, d.clock.nowMs());
+      // In a pool, a 503 that outlived its retries cools the project down as a 429 does (#17.2).
+      const spillable = pool !== undefined && (answer.status === 429 || answer.status === 503);
+      if (answer.status === 429 || spillable) {
+        await d.quota.startCooldown(req.project.id, req.model.id, answer.retryAfterMs, d.clock.nowMs(), req.project.pool);
+      }
+      if (spillable && !spilled) {
+        // Once more on the next project with room (the cool-down just set takes this one out).
+        const next = await this.#admit(req, pool, d.clock.nowMs()).catch((e: unknown) => {
+          if (e instanceof GatewayError && e.code === 'QUOTA_EXHAUSTED') return undefined;
+          throw e;
+        });
+        if (next) {
+          // The refused call stays counted on its project (Google counted it) with a record of its
+          // own; the budget hold moves on to the call that replaces it.
+          await this.#meter(req, { admission, retryAdmissions, reservation: undefined, startedAtMs, status: answer.status, summary: undefined, flags: ['upstream_error'] });
+          d.onSpill?.(req.project.id, next.req.project.id, req.model.id, answer.status);
+          return this.#call(next.req, next.admission, reservation, d.clock.nowMs(), pool, true);
+        }
       }
       const outcome = meter(answer.status, undefined, ['upstream_error']);
       await outcome;

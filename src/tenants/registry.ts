@@ -7,7 +7,10 @@ import { hashesEqual, hashKey, keyIdForHash } from './keys.js';
 
 export interface Tenant {
   id: string;
+  /** Its project; for a pool's tenant, the pool's first (home) project: batches, files and countTokens go there. */
   projectId: string;
+  /** The pool its calls are admitted over (#17), when it names one. */
+  poolId?: string;
   limits?: TenantLimits;
   budget?: TenantBudget;
   /** Config tenants are read-only at run time (contract §3); admin ones live in the database. */
@@ -43,12 +46,22 @@ function settingsOf(k: StoredKey): KeySettings {
   return { label: k.name, ...(limits ? { limits } : {}), ...(budget ? { budget } : {}), ...(k.expiresAtMs !== null ? { expiresAtMs: k.expiresAtMs } : {}) };
 }
 
-function fromConfig(t: TenantConfig): Tenant {
-  return { id: t.id, projectId: t.project, source: 'config', ...(t.limits ? { limits: t.limits } : {}), ...(t.budget ? { budget: t.budget } : {}) };
+function fromConfig(t: TenantConfig, pools: TenantRegistryOptions['pools']): Tenant {
+  const home = t.pool !== undefined ? pools?.find((p) => p.id === t.pool)?.projects[0]?.project : undefined;
+  return {
+    id: t.id,
+    projectId: t.project ?? home ?? '',
+    ...(t.pool !== undefined ? { poolId: t.pool } : {}),
+    source: 'config',
+    ...(t.limits ? { limits: t.limits } : {}),
+    ...(t.budget ? { budget: t.budget } : {}),
+  };
 }
 
-function fromDatabase(t: StoredTenant): Tenant {
-  return { id: t.id, projectId: t.project, limits: t.limits, budget: t.budget, source: 'admin' };
+function fromDatabase(t: StoredTenant, pools: TenantRegistryOptions['pools']): Tenant {
+  // The pool's first project as the config has it now (the row's `project` was it when set).
+  const home = t.pool !== undefined ? pools?.find((p) => p.id === t.pool)?.projects[0]?.project : undefined;
+  return { id: t.id, projectId: home ?? t.project, ...(t.pool !== undefined ? { poolId: t.pool } : {}), limits: t.limits, budget: t.budget, source: 'admin' };
 }
 
 /** Changes are read from a little before the last look: instance clocks differ (NTP keeps that to milliseconds) and commits land late. */
@@ -58,6 +71,8 @@ const FULL_RELOAD_EVERY_MS = 10 * 60_000;
 
 export interface TenantRegistryOptions {
   tenants: readonly TenantConfig[];
+  /** Config `pools`: a pool's tenant gets the pool's first project as its home project. */
+  pools?: ReadonlyArray<{ id: string; projects: ReadonlyArray<{ project: string }> }>;
   db?: Database;
   logger?: Logger;
   refreshIntervalMs?: number;
@@ -85,6 +100,7 @@ export class TenantRegistry {
   /** Unrevoked admin keys by hash, whatever their tenant's state (a tenant may be re-enabled). */
   #adminKeys = new Map<string, KeyEntry>();
   readonly #db: Database | undefined;
+  readonly #pools: TenantRegistryOptions['pools'];
   readonly #logger: Logger | undefined;
   readonly #refreshIntervalMs: number;
   readonly #maxStaleMs: number;
@@ -97,11 +113,12 @@ export class TenantRegistry {
   #failing = false;
 
   constructor(opts: TenantRegistryOptions) {
-    this.#configTenants = new Map(opts.tenants.map((t) => [t.id, fromConfig(t)]));
+    this.#configTenants = new Map(opts.tenants.map((t) => [t.id, fromConfig(t, opts.pools)]));
     const keys = new Map<string, KeyEntry>();
     for (const t of opts.tenants) for (const hash of t.keys) keys.set(hash, { hash, keyId: keyIdForHash(hash), tenantId: t.id });
     this.#configKeys = keys;
     this.#db = opts.db;
+    this.#pools = opts.pools;
     this.#logger = opts.logger;
     this.#refreshIntervalMs = opts.refreshIntervalMs ?? 2_000;
     this.#maxStaleMs = opts.maxStaleMs ?? 60_000;
@@ -163,7 +180,7 @@ export class TenantRegistry {
   #apply(changes: TenantChanges): void {
     for (const t of changes.tenants) {
       if (t.disabled || this.#configTenants.has(t.id)) this.#adminTenants.delete(t.id);
-      else this.#adminTenants.set(t.id, fromDatabase(t));
+      else this.#adminTenants.set(t.id, fromDatabase(t, this.#pools));
     }
     for (const id of changes.deletedTenantIds) this.#adminTenants.delete(id);
     for (const k of changes.keys as StoredKey[]) {

@@ -428,6 +428,16 @@ export function databaseContract(name: string, harness: DatabaseHarness): void {
         expect(await db.updateTenant('nobody', { disabled: true }, 4_000)).toBeUndefined();
       });
 
+      it('keeps a tenant\'s pool (#17) until a patch clears it, and leaves it alone otherwise', async () => {
+        const created = await db.createTenant({ ...tenant, pool: 'studios' }, 1_000);
+        expect(created).toMatchObject({ project: 'p1', pool: 'studios' });
+        expect(await db.updateTenant('acme', { disabled: true }, 2_000)).toMatchObject({ pool: 'studios' });
+        expect((await db.listTenants()).find((t) => t.id === 'acme')).toMatchObject({ pool: 'studios' });
+        const cleared = await db.updateTenant('acme', { project: 'p9', pool: null }, 3_000);
+        expect(cleared).toEqual({ ...tenant, project: 'p9', disabled: true, createdAtMs: 1_000, updatedAtMs: 3_000 });
+        expect(await db.updateTenant('acme', { pool: 'other' }, 4_000)).toMatchObject({ pool: 'other' });
+      });
+
       it('keeps only known limit and budget fields', async () => {
         const sloppy = { ...tenant, limits: { rpm: 1, extra: 2 } as { rpm: number }, budget: { monthlyUsd: 3, other: 'x' } as { monthlyUsd: number } };
         const created = await db.createTenant(sloppy, 1_000);

@@ -177,7 +177,7 @@ describe('admin routes the console reads', () => {
   it('lists the projects without their keys', async () => {
     gw = await startGateway({ upstreamUrl: mock.url, configYaml: config() });
     const res = await gw.gateway.app.inject({ url: '/admin/projects', headers: bearer });
-    expect(res.json()).toEqual({ projects: [{ id: 'default', tier: 'tier1' }] });
+    expect(res.json()).toMatchObject({ projects: [{ id: 'default', tier: 'tier1', headroom: { 'gemini-3-pro-image': { rpm: expect.any(Number) } } }] });
     expect(res.body).not.toContain(GOOGLE_KEY);
   });
 

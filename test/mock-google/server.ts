@@ -76,6 +76,8 @@ export interface MockGoogle {
   enqueue(...faults: Fault[]): void;
   /** Every generation request for this model answers with this fault until cleared; it takes precedence over the queue and does not consume it. */
   setModelFault(model: string, fault: Fault | undefined): void;
+  /** Every generation request made with this Google key answers with this fault until cleared (a project out of quota, #17); it takes precedence over model faults and the queue. */
+  setKeyFault(apiKey: string, fault: Fault | undefined): void;
   /** Clears received requests, queued faults and model faults. */
   reset(): void;
   /** Stops listening and destroys every connection, hanging ones included. */
@@ -225,6 +227,7 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
   const answered: SentAnswer[] = [];
   const queue: Fault[] = [];
   const modelFaults = new Map<string, Fault>();
+  const keyFaults = new Map<string, Fault>();
   const images = new Map<number, ImageAsset>();
   const tiny = tinyPng();
   const open = new Set<ServerResponse>();
@@ -280,7 +283,8 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
   }
 
   async function generate(req: IncomingMessage, res: ServerResponse, model: MockModel, body: Buffer, stream: boolean, sse: boolean, startedMs: number) {
-    const fault = modelFaults.get(model.id) ?? queue.shift();
+    const key = req.headers['x-goog-api-key'];
+    const fault = (typeof key === 'string' ? keyFaults.get(key) : undefined) ?? modelFaults.get(model.id) ?? queue.shift();
     let pacing: Pacing | undefined;
     let outcome: Outcome = { kind: 'image' };
     switch (fault?.kind) {
@@ -410,11 +414,13 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
         answered,
         enqueue: (...faults) => void queue.push(...faults),
         setModelFault: (model, fault) => void (fault === undefined ? modelFaults.delete(model) : modelFaults.set(model, fault)),
+        setKeyFault: (apiKey, fault) => void (fault === undefined ? keyFaults.delete(apiKey) : keyFaults.set(apiKey, fault)),
         reset: () => {
           received.length = 0;
           answered.length = 0;
           queue.length = 0;
           modelFaults.clear();
+          keyFaults.clear();
           batchApi.reset();
         },
         close: async () => {

@@ -458,5 +458,96 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
         ['ipm', 0, nowMs],
       ]);
     });
+
+    describe('pools (#17)', () => {
+      function pooled(limits: Limits, id: string): QuotaProject {
+        return { ...projectWith(limits, id), pool: 'pool-1' };
+      }
+      function poolCall(clock: ManualClock, projects: QuotaProject[], extra: Partial<AdmissionInput> = {}) {
+        const { project: _unused, ...rest } = call(clock, projects[0]!, extra);
+        return { ...rest, pool: { id: 'pool-1', projects } };
+      }
+
+      it('admits on the first project in order with room, then on the next, each within its own limits', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        const projects = [pooled({ rpm: 2 }, 'p1'), pooled({ rpm: 1 }, 'p2'), pooled({ rpd: 1 }, 'p3')];
+        const served: string[] = [];
+        for (let i = 0; i < 4; i++) served.push((await q!.admitPool(poolCall(clock, projects))).projectId);
+        expect(served).toEqual(['p1', 'p1', 'p2', 'p3']);
+        // The same project's counters, whichever path counts it.
+        const rows = await q!.snapshot(projects[0]!, [model], clock.nowMs());
+        expect(rows.find((r) => r.dimension === 'rpm')).toMatchObject({ used: 2, remaining: 0 });
+        await expect(q!.admit(call(clock, projects[0]!))).rejects.toThrow(GatewayError);
+      });
+
+      it("refuses a pool with Google's 429 shape and the earliest time any project frees up", async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [a, b] = await services(2);
+        const projects = [pooled({ rpm: 1 }, 'p1'), pooled({ rpm: 1 }, 'p2'), pooled({ rpd: 1 }, 'p3')];
+        await a!.admitPool(poolCall(clock, projects));
+        clock.advance(10_000);
+        await b!.admitPool(poolCall(clock, projects));
+        await a!.admitPool(poolCall(clock, projects));
+        clock.advance(5_000);
+        const refusal = await refusalOf(b!.admitPool(poolCall(clock, projects)));
+        // p1 frees first (45 s), p2 at 55 s, p3 at Pacific midnight.
+        expect(refusal).toMatchObject({ scope: 'project', dimension: 'rpm', limit: 1, used: 1, projectId: 'p1', retryAfterMs: 45_000 });
+        clock.advance(45_000);
+        await expect(a!.admitPool(poolCall(clock, projects))).resolves.toMatchObject({ projectId: 'p1', pooled: true });
+      });
+
+      it('skips a project cooling down after Google refused it, and counts it again once the cool-down ends', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        const projects = [pooled({}, 'p1'), pooled({}, 'p2')];
+        await q!.startCooldown('p1', model.id, 30_000, clock.nowMs(), 'pool-1');
+        await expect(q!.admitPool(poolCall(clock, projects))).resolves.toMatchObject({ projectId: 'p2' });
+        await q!.startCooldown('p2', model.id, 20_000, clock.nowMs(), 'pool-1');
+        expect(await refusalOf(q!.admitPool(poolCall(clock, projects)))).toMatchObject({ dimension: 'cooldown', projectId: 'p2', retryAfterMs: 20_000 });
+        // The other model is not cooling down.
+        await expect(q!.admitPool(poolCall(clock, projects, { model: otherModel }))).resolves.toMatchObject({ projectId: 'p1' });
+        clock.advance(30_000);
+        await expect(q!.admitPool(poolCall(clock, projects))).resolves.toMatchObject({ projectId: 'p1' });
+      });
+
+      it("counts a tenant's limits once across the pool, and refuses with the tenant's scope", async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        const projects = [pooled({ rpd: 1 }, 'p1'), pooled({}, 'p2')];
+        const tenant = { tenantLimits: { rpm: 2 } };
+        await expect(q!.admitPool(poolCall(clock, projects, tenant))).resolves.toMatchObject({ projectId: 'p1' });
+        clock.advance(1_000);
+        await expect(q!.admitPool(poolCall(clock, projects, tenant))).resolves.toMatchObject({ projectId: 'p2' });
+        // p2 has room, but the tenant has used its 2 across the pool; it frees when its first ages out.
+        expect(await refusalOf(q!.admitPool(poolCall(clock, projects, tenant)))).toMatchObject({ scope: 'tenant', limit: 2, used: 2, retryAfterMs: 59_000 });
+        await expect(q!.admitPool(poolCall(clock, projects, { tenantId: 'other' }))).resolves.toMatchObject({ projectId: 'p2' });
+      });
+
+      it('corrects the tokens of a pooled admission on the project that served it', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await services(1);
+        const projects = [pooled({ tpm: 1_000 }, 'p1'), pooled({}, 'p2')];
+        const first = await q!.admitPool(poolCall(clock, projects, { estimatedInputTokens: 900 }));
+        expect(first.projectId).toBe('p1');
+        await q!.correct(first, { inputTokens: 100 }, clock.nowMs());
+        await expect(q!.admitPool(poolCall(clock, projects, { estimatedInputTokens: 800 }))).resolves.toMatchObject({ projectId: 'p1' });
+      });
+
+      it('never admits more than each project allows under concurrent calls from three instances', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const instances = await services(3);
+        const projects = [pooled({ rpd: 3 }, 'p1'), pooled({ rpm: 4 }, 'p2'), pooled({ rpd: 5 }, 'p3')];
+        const results = await Promise.allSettled(
+          Array.from({ length: 40 }, (_, i) => instances[i % 3]!.admitPool(poolCall(clock, i % 2 ? projects : [...projects].reverse(), { tenantId: `t-${i % 4}` }))),
+        );
+        const served = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.projectId] : []));
+        expect(served).toHaveLength(12);
+        expect(served.filter((p) => p === 'p1')).toHaveLength(3);
+        expect(served.filter((p) => p === 'p2')).toHaveLength(4);
+        expect(served.filter((p) => p === 'p3')).toHaveLength(5);
+        for (const r of results) if (r.status === 'rejected') expect((r.reason as GatewayError).code).toBe('QUOTA_EXHAUSTED');
+      });
+    });
   });
 }

@@ -119,6 +119,63 @@ describe('sliding minute windows', () => {
     );
   });
 
+  it('agree decision for decision over a pool (#17): the project chosen, or the refusal and its retry delay', async () => {
+    let run = 0;
+    const step = fc.record({
+      gapMs,
+      tokens: fc.integer({ min: 0, max: 400 }),
+      order: fc.constantFrom([0, 1, 2], [2, 1, 0], [1, 0, 2]),
+      // Now and then Google refuses one project: it cools down for a while.
+      cooldown: fc.option(fc.record({ project: fc.integer({ min: 0, max: 2 }), ms: fc.integer({ min: 1, max: 90_000 }) }), { freq: 5 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ rpm: fc.integer({ min: 1, max: 3 }), tpm: fc.integer({ min: 200, max: 1_000 }) }), { minLength: 3, maxLength: 3 }),
+        fc.option(fc.integer({ min: 1, max: 6 })),
+        fc.array(step, { minLength: 1, maxLength: 30 }),
+        async (limits, tenantRpm, raw) => {
+          let offsetMs = 0;
+          const steps = raw.map((r) => ({ ...r, offsetMs: (offsetMs += r.gapMs) }));
+          const poolId = `pool-${run++}`;
+          const projects: QuotaProject[] = limits.map((l, i) => ({ id: `${poolId}-p${i}`, tier: 'tier3', limits: { [model.id]: l }, pool: poolId }));
+          const decide = async (q: QuotaService): Promise<string[]> => {
+            const out: string[] = [];
+            for (const s of steps) {
+              const nowMs = T0 + s.offsetMs;
+              if (s.cooldown) await q.startCooldown(projects[s.cooldown.project]!.id, model.id, s.cooldown.ms, nowMs, poolId);
+              try {
+                const a = await q.admitPool({
+                  pool: { id: poolId, projects: s.order.map((i) => projects[i]!) },
+                  tenantId: 't',
+                  ...(tenantRpm !== null ? { tenantLimits: { rpm: tenantRpm } } : {}),
+                  model,
+                  estimatedInputTokens: s.tokens,
+                  images: 1,
+                  nowMs,
+                });
+                out.push(a.projectId);
+              } catch (e) {
+                if (!(e instanceof GatewayError) || e.code !== 'QUOTA_EXHAUSTED') throw e;
+                const r = e.details.quota!;
+                out.push(`refused ${r.projectId} ${r.scope} ${r.dimension} ${r.retryAfterMs}`);
+              }
+            }
+            return out;
+          };
+          const memory = await decide(new QuotaService({ store: new MemoryQuotaStore() }));
+          const redis = await decide(new QuotaService({ store: new RedisQuotaStore({ client, keyPrefix }) }));
+          expect(redis).toEqual(memory);
+          for (const [i, p] of projects.entries()) {
+            const admitted = steps.filter((_, k) => memory[k] === p.id);
+            expect(maxInAnySpan(admitted, () => 1)).toBeLessThanOrEqual(limits[i]!.rpm);
+            expect(maxInAnySpan(admitted, (a) => a.tokens)).toBeLessThanOrEqual(limits[i]!.tpm);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('admits again exactly when the refusal said capacity frees', async () => {
     await fc.assert(
       fc.asyncProperty(

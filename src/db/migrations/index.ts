@@ -8,6 +8,7 @@ import { changeIndexes } from './002-change-indexes.js';
 import { recentCallsIndexes } from './003-recent-calls-indexes.js';
 import { keySettings } from './004-key-settings.js';
 import { batches } from './005-batches.js';
+import { tenantPools } from './006-tenant-pools.js';
 
 export interface Migration {
   version: number;
@@ -16,7 +17,7 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initialSchema, changeIndexes, recentCallsIndexes, keySettings, batches];
+export const MIGRATIONS: readonly Migration[] = [initialSchema, changeIndexes, recentCallsIndexes, keySettings, batches, tenantPools];
 
 /** Bookkeeping table, created before any migration runs. */
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
