@@ -10,7 +10,7 @@ import { DEFAULT_COOLDOWN_MS } from './cooldown.js';
 import { newEntryId } from './entry-id.js';
 import { projectLimitsFor, type Limits, type Tier } from './limits.js';
 import { quotaMetricFor } from './quota-ids.js';
-import type { QuotaCounters, QuotaDimension, RequestCounts } from './store.js';
+import type { AdmitOutcome, QuotaCounters, QuotaDimension, RequestCounts } from './store.js';
 import { PacificPeriods } from '../time/pacific-periods.js';
 import { WINDOW_MS } from './windows.js';
 
@@ -78,6 +78,22 @@ export interface QuotaSnapshot {
   cooldowns: Array<{ model: string; untilMs: number }>;
 }
 
+/** A call as both kinds of admission hand it to the store (QuotaService.#prepare). */
+interface PreparedCall {
+  key: { id: string; limits: Limits } | undefined;
+  command: {
+    tenantLimits: Limits;
+    keyId?: string;
+    keyLimits?: Limits;
+    entryId: string;
+    tokens: number;
+    images: number;
+    nowMs: number;
+    day: string;
+    dayEndsAtMs: number;
+  };
+}
+
 export class QuotaService {
   readonly #store: QuotaCounters;
   readonly #logger: Logger | undefined;
@@ -90,64 +106,18 @@ export class QuotaService {
 
   /** Counts the call against every limit, or throws QUOTA_EXHAUSTED having counted nothing. */
   async admit(input: AdmissionInput): Promise<Admission> {
-    const nowMs = Math.floor(input.nowMs);
+    const call = this.#prepare(input);
     const projectLimits = projectLimitsFor(input.project.tier, input.project.limits, input.model);
-    const tenantLimits = input.tenantLimits ?? {};
-    const day = this.#periods.day(nowMs);
-    const tokens = wholeCount(input.estimatedInputTokens);
-    const images = wholeCount(input.images);
-    const entryId = newEntryId();
-    const key = input.key && hasLimits(input.key.limits) ? input.key : undefined;
+    const slot = input.project.pool !== undefined ? { slot: input.project.pool } : {};
     const outcome = await this.#store.admit({
       projectId: input.project.id,
-      ...(input.project.pool !== undefined ? { slot: input.project.pool } : {}),
+      ...slot,
       model: input.model.id,
       tenantId: input.tenantId,
       projectLimits,
-      tenantLimits,
-      ...(key ? { keyId: key.id, keyLimits: key.limits } : {}),
-      entryId,
-      tokens,
-      images,
-      nowMs,
-      day: day.key,
-      dayEndsAtMs: day.endsAtMs,
+      ...call.command,
     });
-    if (!outcome.admitted) {
-      const refusal: QuotaRefusal = {
-        scope: outcome.scope,
-        dimension: outcome.dimension,
-        limit: outcome.limit,
-        used: outcome.used,
-        retryAfterMs: outcome.retryAfterMs,
-        model: input.model.id,
-        projectId: input.project.id,
-        tenantId: input.tenantId,
-        ...(outcome.scope === 'key' && key ? { keyId: key.id } : {}),
-        tier: input.project.tier,
-      };
-      throw new GatewayError('QUOTA_EXHAUSTED', refusalMessage(refusal), { quota: refusal, retryAfterMs: refusal.retryAfterMs });
-    }
-    const tightest = tightestRequests(
-      [
-        { limits: projectLimits, used: outcome.usedAfter.project },
-        { limits: tenantLimits, used: outcome.usedAfter.tenant },
-        ...(key && outcome.usedAfter.key ? [{ limits: key.limits, used: outcome.usedAfter.key }] : []),
-      ],
-      day.endsAtMs - nowMs,
-    );
-    return {
-      projectId: input.project.id,
-      tenantId: input.tenantId,
-      ...(key ? { keyId: key.id } : {}),
-      ...(input.project.pool !== undefined ? { slot: input.project.pool } : {}),
-      model: input.model.id,
-      entryId,
-      admittedAtMs: nowMs,
-      estimatedInputTokens: tokens,
-      images,
-      ...tightest,
-    };
+    return this.#conclude(input, call, outcome, input.project, projectLimits, slot);
   }
 
   /**
@@ -157,29 +127,47 @@ export class QuotaService {
    * with its retry delay, having counted nothing.
    */
   async admitPool(input: PoolAdmissionInput): Promise<Admission> {
-    const nowMs = Math.floor(input.nowMs);
-    const tenantLimits = input.tenantLimits ?? {};
-    const day = this.#periods.day(nowMs);
-    const tokens = wholeCount(input.estimatedInputTokens);
-    const images = wholeCount(input.images);
-    const entryId = newEntryId();
-    const key = input.key && hasLimits(input.key.limits) ? input.key : undefined;
+    const call = this.#prepare(input);
     const limitsOf = new Map(input.pool.projects.map((p) => [p.id, projectLimitsFor(p.tier, p.limits, input.model)]));
     const outcome = await this.#store.admitPool({
       poolId: input.pool.id,
       projects: input.pool.projects.map((p) => ({ projectId: p.id, projectLimits: limitsOf.get(p.id)! })),
       model: input.model.id,
       tenantId: input.tenantId,
+      ...call.command,
+    });
+    const project = input.pool.projects.find((p) => p.id === outcome.projectId)!;
+    return this.#conclude(input, call, outcome, project, limitsOf.get(project.id)!, { slot: input.pool.id, pooled: true });
+  }
+
+  /** What both kinds of admission send the store besides the project(s): the call's counts, its entry id, its day. */
+  #prepare(input: Omit<AdmissionInput, 'project'>): PreparedCall {
+    const nowMs = Math.floor(input.nowMs);
+    const day = this.#periods.day(nowMs);
+    const tenantLimits = input.tenantLimits ?? {};
+    const key = input.key && hasLimits(input.key.limits) ? input.key : undefined;
+    const command = {
       tenantLimits,
       ...(key ? { keyId: key.id, keyLimits: key.limits } : {}),
-      entryId,
-      tokens,
-      images,
+      entryId: newEntryId(),
+      tokens: wholeCount(input.estimatedInputTokens),
+      images: wholeCount(input.images),
       nowMs,
       day: day.key,
       dayEndsAtMs: day.endsAtMs,
-    });
-    const project = input.pool.projects.find((p) => p.id === outcome.projectId)!;
+    };
+    return { key, command };
+  }
+
+  /** The store's verdict as an Admission on `project`, or QUOTA_EXHAUSTED naming it. */
+  #conclude(
+    input: Omit<AdmissionInput, 'project'>,
+    { key, command }: PreparedCall,
+    outcome: AdmitOutcome,
+    project: QuotaProject,
+    projectLimits: Limits,
+    extra: { slot?: string; pooled?: true },
+  ): Admission {
     if (!outcome.admitted) {
       const refusal: QuotaRefusal = {
         scope: outcome.scope,
@@ -197,23 +185,22 @@ export class QuotaService {
     }
     const tightest = tightestRequests(
       [
-        { limits: limitsOf.get(project.id)!, used: outcome.usedAfter.project },
-        { limits: tenantLimits, used: outcome.usedAfter.tenant },
+        { limits: projectLimits, used: outcome.usedAfter.project },
+        { limits: command.tenantLimits, used: outcome.usedAfter.tenant },
         ...(key && outcome.usedAfter.key ? [{ limits: key.limits, used: outcome.usedAfter.key }] : []),
       ],
-      day.endsAtMs - nowMs,
+      command.dayEndsAtMs - command.nowMs,
     );
     return {
       projectId: project.id,
       tenantId: input.tenantId,
       ...(key ? { keyId: key.id } : {}),
-      slot: input.pool.id,
-      pooled: true,
+      ...extra,
       model: input.model.id,
-      entryId,
-      admittedAtMs: nowMs,
-      estimatedInputTokens: tokens,
-      images,
+      entryId: command.entryId,
+      admittedAtMs: command.nowMs,
+      estimatedInputTokens: command.tokens,
+      images: command.images,
       ...tightest,
     };
   }

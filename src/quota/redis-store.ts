@@ -64,6 +64,21 @@ export interface RedisQuotaStoreOptions {
   keyPrefix?: string;
 }
 
+/** The arguments both admission scripts take after their keys: now, the windows, the entry and its counts. */
+function admissionArgs(cmd: Pick<AdmitCommand, 'nowMs' | 'entryId' | 'tokens' | 'images' | 'dayEndsAtMs'>): Array<string | number> {
+  return [
+    cmd.nowMs,
+    cmd.nowMs - WINDOW_MS,
+    `${cmd.entryId}|${cmd.tokens}|${cmd.images}`,
+    cmd.tokens,
+    cmd.images,
+    WINDOW_MS,
+    LOG_TTL_MS,
+    cmd.dayEndsAtMs - cmd.nowMs + EXPIRY_SLACK_MS,
+    cmd.dayEndsAtMs - cmd.nowMs,
+  ];
+}
+
 export class RedisQuotaStore implements QuotaStore {
   readonly #client: Redis | Cluster;
   readonly #scripts: ScriptCommands;
@@ -145,15 +160,7 @@ export class RedisQuotaStore implements QuotaStore {
     const reply = await (await this.#ready()).nanogateAdmit(
       keys.length,
       ...keys,
-      cmd.nowMs,
-      cmd.nowMs - WINDOW_MS,
-      `${cmd.entryId}|${cmd.tokens}|${cmd.images}`,
-      cmd.tokens,
-      cmd.images,
-      WINDOW_MS,
-      LOG_TTL_MS,
-      cmd.dayEndsAtMs - cmd.nowMs + EXPIRY_SLACK_MS,
-      cmd.dayEndsAtMs - cmd.nowMs,
+      ...admissionArgs(cmd),
       ...scopes.flatMap((s) => [s.name, ...limitArgs(s.limits)]),
     );
     return parseAdmitReply(reply, scopes.length);
@@ -173,15 +180,7 @@ export class RedisQuotaStore implements QuotaStore {
     const reply = await (await this.#ready()).nanogatePoolAdmit(
       keys.length,
       ...keys,
-      cmd.nowMs,
-      cmd.nowMs - WINDOW_MS,
-      `${cmd.entryId}|${cmd.tokens}|${cmd.images}`,
-      cmd.tokens,
-      cmd.images,
-      WINDOW_MS,
-      LOG_TTL_MS,
-      cmd.dayEndsAtMs - cmd.nowMs + EXPIRY_SLACK_MS,
-      cmd.dayEndsAtMs - cmd.nowMs,
+      ...admissionArgs(cmd),
       shared.length,
       ...shared.flatMap((s) => [s.name, ...limitArgs(s.limits)]),
       ...cmd.projects.flatMap((p) => limitArgs(p.projectLimits)),
