@@ -111,7 +111,7 @@ describe('hosted image URLs (#14.4)', () => {
     expect(Buffer.from(await fetched.arrayBuffer())).toEqual(pngBytes());
     // An altered signature or expiry, or another id, is a 404 like an unknown image.
     const u = new URL(url);
-    for (const bad of [url.replace(/sig=./, (m) => (m.endsWith('A') ? 'sig=B' : 'sig=A')), url.replace(/se=(\d+)/, (_, s: string) => `se=${Number(s) + 3600}`), url.replace(/hosted\/./, 'hosted/A')]) {
+    for (const bad of [url.replace(/sig=./, (m) => (m.endsWith('A') ? 'sig=B' : 'sig=A')), url.replace(/se=(\d+)/, (_, s: string) => `se=${Number(s) + 3600}`), url.replace(/hosted\/./, (m) => (m.endsWith('A') ? 'hosted/B' : 'hosted/A'))]) {
       expect((await fetch(bad)).status, bad).toBe(404);
     }
     expect(u.searchParams.get('se')).toBe(String(Math.floor(clock.nowMs() / 1000) + 3600));
