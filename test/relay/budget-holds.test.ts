@@ -9,14 +9,12 @@ import { openDatabase, type Database } from '../../src/db/database.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { estimateRequest } from '../../src/gemini/request-inspect.js';
 import type { GenerateContentRequest } from '../../src/gemini/types.js';
-import type { ModelSpec } from '../../src/models/catalog.js';
 import { loadModelTable } from '../../src/models/model-table.js';
 import { MemoryQuotaStore } from '../../src/quota/memory-store.js';
 import { QuotaService, type QuotaProject } from '../../src/quota/quota-service.js';
 import { GeminiRelay, type CallRequest, type StartedCall } from '../../src/relay/gemini-relay.js';
 import type { Caller, KeySettings, Tenant } from '../../src/tenants/registry.js';
 import { ManualClock } from '../../src/time/clock.js';
-import type { AnswerBody } from '../../src/upstream/answer-body.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { BudgetService } from '../../src/usage/budget.js';
 import { UsageLedger } from '../../src/usage/ledger.js';
@@ -24,6 +22,7 @@ import { holdCostNanoUsd, worstCaseCostNanoUsd } from '../../src/usage/pricing.j
 import type { UsageRecord } from '../../src/usage/record.js';
 import { TextAllowance } from '../../src/usage/text-allowance.js';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
+import { PROMPT, readAll, relayCall } from '../support/relay-calls.js';
 
 const GOOGLE_KEY = 'holds-test-google-key';
 const START = '2026-11-27T18:00:00Z';
@@ -91,32 +90,8 @@ const caller = (tenant: Partial<Tenant> = {}, key?: KeySettings): Caller => ({
   keyId: 'key_abc123',
   ...(key ? { key } : {}),
 });
-const PROMPT: GenerateContentRequest = { contents: [{ parts: [{ text: 'a banana in a spacesuit' }] }] };
-
 function call(over: Partial<CallRequest> = {}, body: GenerateContentRequest = PROMPT): CallRequest {
-  const m: ModelSpec = over.model ?? PRO;
-  return {
-    requestId: 'req_holds_1',
-    caller: caller(),
-    project: PROJECT,
-    model: m,
-    modelAsked: 'nano-banana-pro',
-    route: 'native.generateContent',
-    apiVersion: 'v1beta',
-    action: 'generateContent',
-    framing: 'json',
-    body: Buffer.from(JSON.stringify(body)),
-    estimate: estimateRequest(m, body),
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
-
-function readAll(body: AnswerBody): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.attach({ data: (c) => chunks.push(c) > 0, end: () => resolve(Buffer.concat(chunks)), error: reject });
-  });
+  return relayCall({ requestId: 'req_holds_1', caller: caller(), project: PROJECT, model: PRO }, over, body);
 }
 
 async function complete(started: StartedCall) {

@@ -7,7 +7,6 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import { estimateRequest } from '../../src/gemini/request-inspect.js';
 import type { GenerateContentRequest } from '../../src/gemini/types.js';
 import type { ModelSpec } from '../../src/models/catalog.js';
 import { loadModelTable } from '../../src/models/model-table.js';
@@ -16,12 +15,12 @@ import { QuotaService } from '../../src/quota/quota-service.js';
 import { GeminiRelay, type CallRequest, type ProjectRuntime, type StartedCall } from '../../src/relay/gemini-relay.js';
 import type { Caller, Tenant } from '../../src/tenants/registry.js';
 import { ManualClock } from '../../src/time/clock.js';
-import type { AnswerBody } from '../../src/upstream/answer-body.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { BudgetService } from '../../src/usage/budget.js';
 import { UsageLedger } from '../../src/usage/ledger.js';
 import type { UsageRecord } from '../../src/usage/record.js';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
+import { PROMPT, readAll, relayCall } from '../support/relay-calls.js';
 
 const GOOGLE_KEY = 'relay-test-google-key';
 const START = '2026-11-27T18:00:00Z'; // 10:00 in Los Angeles: Pacific day 2026-11-27
@@ -91,32 +90,8 @@ function rig(opts: { maxBacklog?: number } = {}): Rig {
 
 const project = (over: Partial<ProjectRuntime> = {}): ProjectRuntime => ({ id: 'default', apiKey: GOOGLE_KEY, tier: 'tier1', ...over });
 const caller = (over: Partial<Tenant> = {}): Caller => ({ tenant: { id: 'design', projectId: 'default', source: 'config', ...over }, keyId: 'key_abc123' });
-const PROMPT: GenerateContentRequest = { contents: [{ parts: [{ text: 'a banana in a spacesuit' }] }] };
-
 function call(over: Partial<CallRequest> = {}, body: GenerateContentRequest = PROMPT): CallRequest {
-  const m = over.model ?? PRO;
-  return {
-    requestId: 'req_relay_1',
-    caller: caller(),
-    project: project(),
-    model: m,
-    modelAsked: 'nano-banana-pro',
-    route: 'native.generateContent',
-    apiVersion: 'v1beta',
-    action: 'generateContent',
-    framing: 'json',
-    body: Buffer.from(JSON.stringify(body)),
-    estimate: estimateRequest(m, body),
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
-
-function readAll(body: AnswerBody): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.attach({ data: (c) => chunks.push(c) > 0, end: () => resolve(Buffer.concat(chunks)), error: reject });
-  });
+  return relayCall({ requestId: 'req_relay_1', caller: caller(), project: project(), model: PRO }, over, body);
 }
 
 /** Relays the answer to its end, as a face would, and waits for the metering. */

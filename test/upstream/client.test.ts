@@ -6,10 +6,10 @@
 import { Dispatcher, errors as undiciErrors } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import type { AnswerBody } from '../../src/upstream/answer-body.js';
 import { UpstreamClient, type UpstreamOptions, type UpstreamResponse } from '../../src/upstream/client.js';
 import { startMockGoogle, type Fault, type MockGoogle } from '../mock-google/server.js';
 import { freePort } from '../support/free-port.js';
+import { readAll } from '../support/relay-calls.js';
 
 const GOOGLE_KEY = 'upstream-client-test-key';
 const GENERATE = '/v1beta/models/gemini-3-pro-image:generateContent';
@@ -49,16 +49,6 @@ function client(opts: Partial<UpstreamOptions> = {}) {
 const generate = (c: UpstreamClient, signal?: AbortSignal) =>
   c.send({ method: 'POST', path: GENERATE, apiKey: GOOGLE_KEY, body: BODY, ...(signal ? { signal } : {}) });
 
-function readAll(body: AnswerBody): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.attach({
-      data: (chunk) => chunks.push(chunk) > 0,
-      end: () => resolve(Buffer.concat(chunks)),
-      error: reject,
-    });
-  });
-}
 
 function errorBody(res: UpstreamResponse): { error: { code: number; status: string } } {
   if (res.ok) throw new Error(`expected an error answer, got ${res.status}`);
