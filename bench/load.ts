@@ -95,3 +95,49 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   latenciesMs.sort((a, b) => a - b);
   return { completed: latenciesMs.length, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs, requestsPerSec, latenciesMs };
 }
+
+/** What one failed answer says, for the report: its status and the start of its body. */
+export function describeFailure(statusCode: number, bytes: number, minResponseBytes: number, head: string): string {
+  const text = head.replace(/\s+/g, ' ').trim().slice(0, 160);
+  if (statusCode >= 200 && statusCode < 300) return `short answer: ${bytes} bytes, less than ${minResponseBytes}`;
+  return text === '' ? `HTTP ${statusCode}` : `HTTP ${statusCode}: ${text}`;
+}
+
+export interface ProbeResult {
+  completed: number;
+  errors: number;
+  /** The first failure with the start of its body: why a route is not relayed. */
+  firstError?: string;
+}
+
+/**
+ * `count` requests at once, each answer read whole: whether a route is relayed at all before it
+ * is measured (a peer's route that fails would otherwise spin through failures for a segment).
+ */
+export async function probeRoute(pool: Pool, request: RequestSpec, count: number, minResponseBytes: number): Promise<ProbeResult> {
+  let completed = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      try {
+        const answer = await pool.request({ method: request.method, path: request.path, headers: request.headers, body: request.body });
+        let bytes = 0;
+        const head: Buffer[] = [];
+        for await (const chunk of answer.body) {
+          if (bytes < 512) head.push(chunk as Buffer);
+          bytes += (chunk as Buffer).length;
+        }
+        if (answer.statusCode >= 200 && answer.statusCode < 300 && bytes >= minResponseBytes) completed++;
+        else {
+          errors++;
+          firstError ??= describeFailure(answer.statusCode, bytes, minResponseBytes, Buffer.concat(head).toString('utf8', 0, 512));
+        }
+      } catch (e) {
+        errors++;
+        firstError ??= e instanceof Error ? e.message : String(e);
+      }
+    }),
+  );
+  return { completed, errors, ...(firstError !== undefined ? { firstError } : {}) };
+}

@@ -4,11 +4,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Pool } from 'undici';
-import { loadPool, percentile, runLoad, type RequestSpec } from './load.js';
+import { loadPool, percentile, probeRoute, runLoad, type RequestSpec } from './load.js';
 import type { Started } from './processes.js';
 import { cpuTimeMs, machineCpuTimeMs, RssSampler } from './proc-stats.js';
 import type { MemorySegment, Segment } from './report.js';
-import { CONCURRENCY, minAnswerBytes, RSS_CONCURRENCY, type BodyKind, type Face, type RequestBook, type Target } from './scenarios.js';
+import { CONCURRENCY, isOpenAiFace, minAnswerBytes, RSS_CONCURRENCY, type BodyKind, type Face, type RequestBook, type Target } from './scenarios.js';
 import type { BenchStack } from './stack.js';
 
 export interface Timing {
@@ -64,8 +64,10 @@ interface Lane {
   target: Target;
   request: RequestSpec;
   pool: Pool;
-  /** Set once the gateway under this lane died: its later slices are skipped. */
+  /** Set once the gateway (or peer) under this lane died: its later slices are skipped. */
   death?: string;
+  /** A peer's route that answered none of its probe requests: not measured, its failures reported. */
+  unsupported?: boolean;
   latenciesMs: number[];
   completed: number;
   errors: number;
@@ -82,11 +84,30 @@ interface Lane {
 }
 
 function proxyOf(stack: BenchStack, target: Target): Started | undefined {
-  return target === 'direct' ? undefined : target === 'floor' ? stack.floor : stack.gateway;
+  switch (target) {
+    case 'direct':
+      return undefined;
+    case 'floor':
+      return stack.floor;
+    case 'gateway':
+      return stack.gateway;
+    case 'portkey':
+      return stack.portkey;
+  }
+}
+
+/** The targets measured for a face: the OpenAI faces' direct and floor figures are the native request's. */
+export function targetsFor(face: Face, peers: boolean): Target[] {
+  const own: Target[] = isOpenAiFace(face) ? ['gateway'] : ['direct', 'floor', 'gateway'];
+  return peers ? [...own, 'portkey'] : own;
 }
 
 async function measureSlice(stack: BenchStack, lane: Lane, body: BodyKind, windowMs: number, run: number): Promise<void> {
   const proxy = proxyOf(stack, lane.target);
+  if (lane.target === 'portkey' && proxy === undefined) {
+    lane.death ??= 'not running';
+    return;
+  }
   const concurrency = CONCURRENCY[body];
   const startedMs = performance.now();
   const proxyCpu0 = cpuOf(proxy?.pid);
@@ -102,13 +123,13 @@ async function measureSlice(stack: BenchStack, lane: Lane, body: BodyKind, windo
   const elapsedMs = performance.now() - startedMs;
   lane.foreignPctTimesMs += foreign.percentOfCore() * elapsedMs;
   lane.elapsedMs += elapsedMs;
-  const gatewayDeath = await stack.checkAfterSegment(run, `${body} ${lane.face} ${lane.target}`);
-  // Only the gateway's own lane loses its figures; another target's are sound.
-  if (lane.target === 'gateway' && gatewayDeath !== undefined) lane.death = gatewayDeath;
+  const deaths = await stack.checkAfterSegment(run, `${body} ${lane.face} ${lane.target}`);
+  // Only the dead proxy's own lane loses its figures; another target's are sound.
+  if ((lane.target === 'gateway' || lane.target === 'portkey') && deaths[lane.target] !== undefined) lane.death = deaths[lane.target];
   for (const ms of result.latenciesMs) lane.latenciesMs.push(ms);
   lane.completed += result.completed;
   lane.errors += result.errors;
-  lane.firstError ??= lane.death !== undefined ? `gateway died: ${lane.death}` : result.firstError;
+  lane.firstError ??= lane.death !== undefined ? `${lane.target} died: ${lane.death}` : result.firstError;
   if (result.requestsPerSec > 0) lane.rateMs += (result.completed * 1000) / result.requestsPerSec;
   if (sampler && peakRssBytes !== undefined) {
     lane.startRssBytes ??= sampler.startBytes;
@@ -120,7 +141,7 @@ function segmentOf(lane: Lane, run: number, body: BodyKind): Segment {
   lane.latenciesMs.sort((a, b) => a - b);
   const requests = Math.max(1, lane.completed + lane.errors);
   const proxyFigures =
-    lane.peakRssBytes !== undefined && lane.startRssBytes !== undefined && lane.death === undefined
+    lane.peakRssBytes !== undefined && lane.startRssBytes !== undefined && lane.death === undefined && !lane.unsupported
       ? { cpuMsPerRequest: lane.proxyCpuMs / requests, peakRssMb: lane.peakRssBytes / 2 ** 20, startRssMb: lane.startRssBytes / 2 ** 20 }
       : {};
   return {
@@ -140,6 +161,7 @@ function segmentOf(lane: Lane, run: number, body: BodyKind): Segment {
     mockCpuMsPerRequest: lane.mockCpuMs / requests,
     loadGeneratorCpuMsPerRequest: lane.loadCpuMs / requests,
     foreignCpuPct: lane.foreignPctTimesMs / Math.max(1, lane.elapsedMs),
+    ...(lane.unsupported ? { unsupported: true } : {}),
   };
 }
 
@@ -159,14 +181,13 @@ export async function measureBody(
   const concurrency = CONCURRENCY[body];
   const lanes: Lane[] = [];
   for (const face of faces) {
-    // The mock has no OpenAI route: the OpenAI face is compared with the native request's direct and floor figures.
-    const targets: readonly Target[] = face === 'openai' ? ['gateway'] : ['direct', 'floor', 'gateway'];
-    for (const target of targets) {
+    // The mock has no OpenAI route: the OpenAI faces are compared with the native request's direct and floor figures.
+    for (const target of targetsFor(face, stack.portkey !== undefined)) {
       const origin = proxyOf(stack, target)?.url ?? stack.mock.url;
       lanes.push({
         face,
         target,
-        request: book.request(face, body, target),
+        request: book.request(face, body, target, stack.mock.url),
         pool: loadPool(origin, concurrency),
         latenciesMs: [],
         completed: 0,
@@ -182,11 +203,22 @@ export async function measureBody(
   }
   try {
     for (const lane of lanes) {
+      if (lane.target === 'portkey') {
+        // A peer's route is first tried with one request per loop: a route that answers none is
+        // reported with those failures rather than hammered for the whole segment.
+        const probe = await probeRoute(lane.pool, lane.request, concurrency, minAnswerBytes(body));
+        if (probe.completed === 0) {
+          lane.unsupported = true;
+          lane.errors = probe.errors;
+          if (probe.firstError !== undefined) lane.firstError = probe.firstError;
+          continue;
+        }
+      }
       await runLoad({ pool: lane.pool, request: lane.request, concurrency, durationMs: timing.warmupMs, minResponseBytes: minAnswerBytes(body) });
     }
     for (let round = 0; round < timing.rounds; round++) {
       for (const lane of lanes) {
-        if (lane.death === undefined) await measureSlice(stack, lane, body, timing.measureMs / timing.rounds, run);
+        if (lane.death === undefined && !lane.unsupported) await measureSlice(stack, lane, body, timing.measureMs / timing.rounds, run);
       }
     }
   } finally {
@@ -194,6 +226,10 @@ export async function measureBody(
   }
   const segments = lanes.map((lane) => segmentOf(lane, run, body));
   for (const segment of segments) {
+    if (segment.unsupported) {
+      progress(`  ${body.padEnd(4)} ${segment.face.padEnd(21)} ${segment.target.padEnd(7)} c=${String(concurrency).padEnd(2)} not relayed: ${segment.errors} of ${segment.errors} probe requests failed (${segment.firstError ?? '?'})`);
+      continue;
+    }
     progress(
       `  ${body.padEnd(4)} ${segment.face.padEnd(21)} ${segment.target.padEnd(7)} c=${String(concurrency).padEnd(2)} ` +
         `${segment.requestsPerSec.toFixed(1).padStart(7)} req/s  p50 ${segment.p50Ms.toFixed(1).padStart(7)} ms  ` +
@@ -206,36 +242,42 @@ export async function measureBody(
   return segments;
 }
 
-/** 64 answers of 20 MB in flight at once through one fresh proxy: its peak RSS is the figure. */
+/**
+ * 64 answers of 20 MB in flight at once through one fresh proxy: its peak RSS is the figure.
+ * With --peers also 8 (the 4K segment's concurrency), for the chat face and Portkey.
+ */
 export async function measureMemory(
   stack: BenchStack,
   book: RequestBook,
-  at: { run: number; target: 'floor' | 'gateway'; face: 'generateContent' | 'openai' },
+  at: { run: number; target: 'floor' | 'gateway' | 'portkey'; face: 'generateContent' | 'openai' | 'chat'; inFlight?: number },
   progress: (text: string) => void,
-): Promise<MemorySegment> {
+): Promise<MemorySegment | undefined> {
   const { run, target, face } = at;
+  const inFlight = at.inFlight ?? RSS_CONCURRENCY;
   await stack.freshProxies(book);
-  const proxy = target === 'floor' ? stack.floor : stack.gateway;
-  const pool = loadPool(proxy.url, RSS_CONCURRENCY);
+  const proxy = proxyOf(stack, target);
+  // A peer that would not start again has no figures to give.
+  if (proxy === undefined) return undefined;
+  const pool = loadPool(proxy.url, inFlight);
   try {
     const sampler = new RssSampler(proxy.pid);
     const result = await runLoad({
       pool,
-      request: book.request(face, '4K', target),
-      concurrency: RSS_CONCURRENCY,
-      // One round is enough: the 64 answers are all in flight together from the start.
+      request: book.request(face, '4K', target, stack.mock.url),
+      concurrency: inFlight,
+      // One round is enough: the answers are all in flight together from the start.
       requestsPerLoop: 1,
       minResponseBytes: minAnswerBytes('4K'),
     });
     const peak = sampler.stop();
-    const gatewayDeath = await stack.checkAfterSegment(run, `${RSS_CONCURRENCY} x 4K ${face} ${target}`);
-    const death = target === 'gateway' ? gatewayDeath : undefined;
-    if (death !== undefined) result.firstError = `gateway died: ${death}`;
+    const deaths = await stack.checkAfterSegment(run, `${inFlight} x 4K ${face} ${target}`);
+    const death = target === 'floor' ? undefined : deaths[target];
+    if (death !== undefined) result.firstError = `${target} died: ${death}`;
     const segment: MemorySegment = {
       run,
       target,
       face,
-      inFlight: RSS_CONCURRENCY,
+      inFlight,
       completed: result.completed,
       errors: result.errors,
       ...(result.firstError !== undefined ? { firstError: result.firstError } : {}),
@@ -244,7 +286,7 @@ export async function measureMemory(
       peakRssMb: peak / 2 ** 20,
     };
     progress(
-      `  4K x ${RSS_CONCURRENCY} in flight ${face.padEnd(15)} ${target.padEnd(7)} ${result.completed} done, errors ${result.errors}, ` +
+      `  4K x ${inFlight} in flight ${face.padEnd(15)} ${target.padEnd(7)} ${result.completed} done, errors ${result.errors}, ` +
         `p50 ${segment.p50Ms.toFixed(0)} ms, RSS ${segment.startRssMb.toFixed(0)} -> peak ${segment.peakRssMb.toFixed(0)} MB` +
         (segment.firstError ? `  (${segment.firstError})` : ''),
     );

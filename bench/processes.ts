@@ -1,6 +1,7 @@
 /**
  * The processes under bench, each its own OS process so /proc accounts its CPU and memory apart
- * from the load generator's: the mock upstream, the floor proxy, the gateway's production build.
+ * from the load generator's: the mock upstream, the floor proxy, the gateway's production build,
+ * and with --peers Portkey's open-source gateway.
  * Every process started here is stopped by `stopAll` (and killed on the way out if the bench
  * itself dies), so a run leaves nothing behind.
  */
@@ -8,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request } from 'undici';
 import { freePort } from '../test/support/free-port.js';
@@ -226,6 +228,90 @@ export async function startGateway(opts: GatewayLaunch): Promise<StartedGateway>
       if (died() !== undefined) {
         mkdirSync(opts.crashLogDir, { recursive: true });
         copyFileSync(logPath, join(opts.crashLogDir, `gateway-${child.pid}-crash.log`));
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Portkey's open-source gateway as installed (a devDependency), or why it cannot be run. */
+export type PortkeyInstall = { ok: true; version: string; script: string } | { ok: false; reason: string };
+
+/** Finds `@portkey-ai/gateway` under `root`'s node_modules and the Node build its bin runs. */
+export function findPortkey(root: string): PortkeyInstall {
+  let manifestPath: string;
+  try {
+    manifestPath = createRequire(join(root, 'package.json')).resolve('@portkey-ai/gateway/package.json');
+  } catch {
+    return { ok: false, reason: '@portkey-ai/gateway is not installed (it is a devDependency: run npm ci)' };
+  }
+  try {
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version?: string; bin?: string | Record<string, string> };
+    const bin = typeof manifest.bin === 'string' ? manifest.bin : Object.values(manifest.bin ?? {})[0];
+    if (bin === undefined) return { ok: false, reason: `@portkey-ai/gateway ${manifest.version ?? '?'} names no bin to start` };
+    const script = join(dirname(manifestPath), bin);
+    if (!existsSync(script)) return { ok: false, reason: `@portkey-ai/gateway's bin ${script} is missing` };
+    return { ok: true, version: manifest.version ?? 'unknown', script };
+  } catch (e) {
+    return { ok: false, reason: `@portkey-ai/gateway's package.json is unreadable: ${(e as Error).message}` };
+  }
+}
+
+export interface StartedPeer extends Started {
+  version: string;
+  /** The last lines of its log (stdout and stderr). */
+  logTail(lines: number): string;
+}
+
+/**
+ * `node build/start-server.js --port=N --headless` as its README starts it (npx
+ * @portkey-ai/gateway), with NODE_ENV=production as the gateway runs, under the same Node as
+ * the bench. It has no host option and listens on every interface; the bench talks to it on
+ * loopback only. Its console output goes to a file; ready once `GET /` answers 200.
+ */
+export async function startPortkey(install: Extract<PortkeyInstall, { ok: true }>, crashLogDir: string, nodeArgs: readonly string[] = []): Promise<StartedPeer> {
+  const dir = mkdtempSync(join(tmpdir(), 'nanogate-bench-portkey-'));
+  const logPath = join(dir, 'portkey.log');
+  const port = await freePort();
+  const logFd = openSync(logPath, 'a');
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), NODE_ENV: 'production' };
+  delete env.PORT;
+  const child = spawn(process.execPath, [...nodeArgs, install.script, `--port=${port}`, '--headless'], { cwd: dir, env, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  const died = track(child);
+  const url = `http://127.0.0.1:${port}`;
+  const logTail = (n: number) => (existsSync(logPath) ? readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
+  try {
+    let ready = false;
+    for (let i = 0; i < 300 && !ready; i++) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`portkey exited (${died() ?? child.exitCode}) before listening:\n${logTail(20)}`);
+      try {
+        const res = await request(`${url}/`);
+        await res.body.dump();
+        ready = res.statusCode === 200;
+      } catch {
+        // Not listening yet.
+      }
+      if (!ready) await delay(50);
+    }
+    if (!ready) throw new Error(`portkey did not answer GET / within 15 s:\n${logTail(20)}`);
+  } catch (e) {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    name: 'portkey',
+    version: install.version,
+    url,
+    pid: child.pid!,
+    died,
+    logTail,
+    stop: async () => {
+      await stopChild(child);
+      if (died() !== undefined && existsSync(logPath)) {
+        mkdirSync(crashLogDir, { recursive: true });
+        copyFileSync(logPath, join(crashLogDir, `portkey-${child.pid}-crash.log`));
       }
       rmSync(dir, { recursive: true, force: true });
     },

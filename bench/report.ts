@@ -5,7 +5,7 @@
  */
 import type { AdmissionRow } from './admission.js';
 import type { LedgerRow } from './ledger-throughput.js';
-import type { BodyKind, Face, Target } from './scenarios.js';
+import { isOpenAiFace, type BodyKind, type Face, type Target } from './scenarios.js';
 
 /** One measured segment: one target, face and body, in one run. */
 export interface Segment {
@@ -31,6 +31,8 @@ export interface Segment {
   loadGeneratorCpuMsPerRequest: number;
   /** CPU used by processes other than the bench's, in percent of one core: noise on a shared machine. */
   foreignCpuPct: number;
+  /** A peer's route that answered none of its probe requests: `errors` are the probe's, nothing was measured. */
+  unsupported?: boolean;
 }
 
 export interface Figures {
@@ -53,18 +55,24 @@ export interface Row {
   face: Face;
   body: BodyKind;
   target: Target;
-  /** Set on the OpenAI face's direct/floor rows: they are the native request's figures. */
+  /** Set on the OpenAI faces' direct/floor rows: they are the native request's figures. */
   reference?: 'native generateContent';
+  /** A peer's route that failed every probe request in every run: not relayed at all. */
+  unsupported?: true;
   concurrency: number;
   median: Figures;
   perRun: Figures[];
   firstError?: string;
 }
 
+/** The proxies a memory segment measures, and the faces it sends. */
+export type MemoryTarget = 'floor' | 'gateway' | 'portkey';
+export type MemoryFace = 'generateContent' | 'openai' | 'chat';
+
 export interface MemorySegment {
   run: number;
-  target: 'floor' | 'gateway';
-  face: 'generateContent' | 'openai';
+  target: MemoryTarget;
+  face: MemoryFace;
   inFlight: number;
   completed: number;
   errors: number;
@@ -75,8 +83,8 @@ export interface MemorySegment {
 }
 
 export interface MemoryRow {
-  target: 'floor' | 'gateway';
-  face: 'generateContent' | 'openai';
+  target: MemoryTarget;
+  face: MemoryFace;
   inFlight: number;
   completed: number;
   errors: number;
@@ -132,21 +140,19 @@ function summarize(perRun: Figures[]): Figures {
   };
 }
 
-/** Rows in print order: by body, then face, then direct, floor, gateway. */
+/** Rows in print order: by body, then face, then direct, floor, gateway and a peer (portkey) if measured. */
 export function buildRows(segments: readonly Segment[], runs: number, faces: readonly Face[], bodies: readonly BodyKind[]): Row[] {
   const rows: Row[] = [];
   for (const body of bodies) {
     for (const face of faces) {
-      // The mock has no OpenAI route: the OpenAI face is compared with the native request for the same image.
-      const base: Face = face === 'openai' ? 'generateContent' : face;
-      const targets: Array<{ target: Target; from: Face }> =
-        face === 'openai'
-          ? [
-              { target: 'direct', from: base },
-              { target: 'floor', from: base },
-              { target: 'gateway', from: 'openai' },
-            ]
-          : (['direct', 'floor', 'gateway'] as const).map((target) => ({ target, from: face }));
+      // The mock has no OpenAI route: the OpenAI faces are compared with the native request for the same image.
+      const base: Face = isOpenAiFace(face) ? 'generateContent' : face;
+      const targets: Array<{ target: Target; from: Face }> = [
+        { target: 'direct', from: base },
+        { target: 'floor', from: base },
+        { target: 'gateway', from: face },
+        { target: 'portkey', from: face },
+      ];
       for (const { target, from } of targets) {
         const perRun: Figures[] = [];
         let first: Segment | undefined;
@@ -158,11 +164,13 @@ export function buildRows(segments: readonly Segment[], runs: number, faces: rea
         }
         if (!first) continue;
         const firstError = segments.find((s) => s.face === from && s.body === body && s.target === target && s.firstError)?.firstError;
+        const mine = segments.filter((s) => s.face === from && s.body === body && s.target === target);
         rows.push({
           face,
           body,
           target,
-          ...(face === 'openai' && target !== 'gateway' ? { reference: 'native generateContent' as const } : {}),
+          ...(isOpenAiFace(face) && (target === 'direct' || target === 'floor') ? { reference: 'native generateContent' as const } : {}),
+          ...(mine.every((s) => s.unsupported) ? { unsupported: true as const } : {}),
           concurrency: first.concurrency,
           median: summarize(perRun),
           perRun,
@@ -174,10 +182,12 @@ export function buildRows(segments: readonly Segment[], runs: number, faces: rea
   return rows;
 }
 
+/** One row per proxy, face and number in flight, in the order first measured; medians over runs. */
 export function buildMemoryRows(segments: readonly MemorySegment[]): MemoryRow[] {
-  const keys = [...new Set(segments.map((s) => `${s.target}|${s.face}`))];
+  const keyOf = (s: MemorySegment) => `${s.inFlight}|${s.target}|${s.face}`;
+  const keys = [...new Set(segments.map(keyOf))];
   return keys.map((key) => {
-    const mine = segments.filter((s) => `${s.target}|${s.face}` === key);
+    const mine = segments.filter((s) => keyOf(s) === key);
     const first = mine[0]!;
     const firstError = mine.find((s) => s.firstError)?.firstError;
     return {
@@ -271,9 +281,9 @@ const BODY_LABEL: Readonly<Record<BodyKind, string>> = {
   '4K': '4K 20MB',
 };
 
-const FACE_LABEL: Readonly<Record<Face, string>> = { generateContent: 'native', streamGenerateContent: 'native-sse', openai: 'openai' };
+const FACE_LABEL: Readonly<Record<Face, string>> = { generateContent: 'native', streamGenerateContent: 'native-sse', openai: 'openai', chat: 'openai-chat' };
 
-export function formatTable(rows: readonly Row[]): string {
+export function formatTable(rows: readonly Row[], peers: { portkeyVersion?: string } = {}): string {
   const header = ['body', 'face', 'target', 'c', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'req/s', 'x floor', 'errors', 'cpu ms/req', 'peak RSS MB', 'other cpu %'];
   let previousBody: BodyKind | undefined;
   const lines = rows.map((r) => {
@@ -290,13 +300,13 @@ export function formatTable(rows: readonly Row[]): string {
       cell(m.p99Ms, 1),
       r.target === 'direct' ? '' : cell(m.addedP50Ms, 2),
       r.target === 'direct' ? '' : cell(m.addedP99Ms, 1),
-      cell(m.requestsPerSec, r.body === 'tiny' ? 0 : 1),
-      cell(m.floorRatio, 2),
+      r.unsupported ? 'fails' : cell(m.requestsPerSec, r.body === 'tiny' ? 0 : 1),
+      r.unsupported ? '' : cell(m.floorRatio, 2),
       String(m.errors),
       cell(m.cpuMsPerRequest, 2),
       cell(m.peakRssMb, 0),
-      // A reference row's figures were measured on the native rows above.
-      r.reference ? '' : cell(m.foreignCpuPct, 0),
+      // A reference row's figures were measured on the native rows above; a failing route was not measured.
+      r.reference || r.unsupported ? '' : cell(m.foreignCpuPct, 0),
     ];
   });
   const notes = [
@@ -306,7 +316,35 @@ export function formatTable(rows: readonly Row[]): string {
     '*: OpenAI face rows marked * are the native generateContent request for the same image (the mock has no OpenAI route);',
     '   the OpenAI gateway row is compared with them. edit: 3 x 1 MB reference images uploaded, tiny answer.',
   ];
+  notes.push(...peerNotes(rows, peers.portkeyVersion));
   return `${table(header, lines, (i) => i >= 3)}\n${notes.join('\n')}`;
+}
+
+/** What a chat row and a peer's rows are, and why a peer's route failed: only when such rows are in the table. */
+export function peerNotes(rows: readonly Row[], portkeyVersion?: string): string[] {
+  const notes: string[] = [];
+  if (rows.some((r) => r.face === 'chat')) {
+    notes.push('openai-chat: POST /v1/chat/completions asking for one image (modalities, image_config.image_size), the image as a data URL in the answer.');
+  }
+  if (!rows.some((r) => r.target === 'portkey')) return notes;
+  notes.push(
+    `portkey: Portkey's open-source gateway${portkeyVersion ? ` ${portkeyVersion}` : ''} (npm @portkey-ai/gateway, its own process, NODE_ENV=production --headless;`,
+    '   its cpu ms/req and peak RSS are of that process), provider google pointed at the mock by x-portkey-custom-host, Google\'s key as Bearer;',
+    '   chat with x-portkey-strict-open-ai-compliance: false (in its default strict mode it drops the image from the answer);',
+    '   openai on its /v1/images paths; native on its /v1/ pass-through (Google\'s SDK with base URL PORTKEY/v1; /v1beta/... itself is a 404).',
+    '   "fails": every probe request failed (errors = probe requests, summed over runs), so the route was not measured:',
+  );
+  const failing = rows.filter((r) => r.target === 'portkey' && r.unsupported);
+  const seen = new Set<string>();
+  for (const r of failing) {
+    const key = `${r.face}|${r.firstError ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const bodies = failing.filter((f) => f.face === r.face && f.firstError === r.firstError).map((f) => BODY_LABEL[f.body].split(' ')[0]);
+    notes.push(`     portkey ${FACE_LABEL[r.face]} (${bodies.join(', ')}): ${r.firstError ?? 'no answer'}`);
+  }
+  if (failing.length === 0) notes.pop();
+  return notes;
 }
 
 export function formatMemoryTable(memory: readonly MemoryRow[]): string {
@@ -321,7 +359,10 @@ export function formatMemoryTable(memory: readonly MemoryRow[]): string {
     cell(m.startRssMb, 0),
     cell(m.peakRssMb, 0),
   ]);
-  return `${table(header, lines, (i) => i >= 3)}\n(floor and gateway restarted before each; RSS of the proxy process, sampled from /proc every 50 ms)`;
+  const restarted = memory.some((m) => m.target === 'portkey') ? 'floor, gateway and portkey' : 'floor and gateway';
+  // Only for the rows --peers (or --faces chat) adds: the default table stays as it was.
+  const firstErrors = memory.filter((m) => (m.target === 'portkey' || m.face === 'chat') && m.errors > 0 && m.firstError).map((m) => `  ${m.inFlight} x 4K ${FACE_LABEL[m.face]} ${m.target}: ${m.firstError}`);
+  return `${table(header, lines, (i) => i >= 3)}\n(${restarted} restarted before each; RSS of the proxy process, sampled from /proc every 50 ms)${firstErrors.length > 0 ? `\n${firstErrors.join('\n')}` : ''}`;
 }
 
 export function formatAdmissionTable(rows: readonly AdmissionRow[]): string {

@@ -4,13 +4,20 @@
  * body it measures direct-to-mock, through the floor and through the gateway in the same run,
  * prints a table and the issue's targets, and writes bench/results/latest.json.
  *
- *   npm run bench -- [--quick] [--runs N] [--redis] [--bodies tiny,1K] [--faces generateContent,openai]
+ *   npm run bench -- [--quick] [--runs N] [--redis] [--peers] [--bodies tiny,1K] [--faces generateContent,openai]
  *                    [--parts http,admission,ledger] [--profile DIR] [--out FILE]
  *
  * --quick: one run of short segments (under 3 minutes). Default: three runs, medians reported
  * (under 10 minutes). The issue's targets are checked at the end either way (--check is
  * accepted and changes nothing); the exit code is 0 whether they pass or not.
  * --redis: the gateway uses a private redis-server instead of its in-memory store.
+ * --peers: Portkey's open-source gateway (the @portkey-ai/gateway devDependency) runs beside
+ * nanogate as another process, pointed at the mock, and is measured in the same slices on every
+ * face chosen: its chat completions route (the one it relays Gemini on; the chat face is added
+ * for nanogate too, like for like) and, as rows that show their failures, its images and native
+ * routes. With 4K, the memory table gets 8 and 64 chat answers in flight for nanogate and Portkey.
+ * If Portkey is missing or will not start, a line says so and the run goes on without it.
+ * --faces also takes chat (nanogate's POST /v1/chat/completions), which is not measured by default.
  * --parts: what to measure, default all: the HTTP segments, quota admission (memory and a
  * private redis-server), usage ledger writes (SQLite, PostgreSQL); the latter two after the
  * HTTP segments, in this process.
@@ -24,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { measureAdmission } from './admission.js';
 import { measureLedger } from './ledger-throughput.js';
 import { FOREIGN_CPU_WARN_PCT, measureBody, measureMemory } from './measure.js';
+import { HelpRequested, parseOptions, USAGE, UsageError } from './options.js';
 import { cpuModel } from './proc-stats.js';
 import {
   buildMemoryRows,
@@ -38,104 +46,19 @@ import {
   type MemorySegment,
   type Segment,
 } from './report.js';
-import {
-  ANSWER_BASE64_BYTES,
-  BODIES,
-  CONCURRENCY,
-  EDIT_IMAGE_BYTES,
-  EDIT_IMAGES,
-  FACES,
-  RequestBook,
-  RSS_CONCURRENCY,
-  type BodyKind,
-  type Face,
-} from './scenarios.js';
+import { ANSWER_BASE64_BYTES, CONCURRENCY, EDIT_IMAGE_BYTES, EDIT_IMAGES, RequestBook, RSS_CONCURRENCY } from './scenarios.js';
 import { BenchStack } from './stack.js';
-
-interface Options {
-  mode: 'quick' | 'full';
-  runs: number;
-  warmupMs: number;
-  measureMs: number;
-  rounds: number;
-  redis: boolean;
-  faces: Face[];
-  bodies: BodyKind[];
-  profileDir?: string;
-  outPath: string;
-  parts: Part[];
-}
-
-/** What a run measures: the HTTP segments, quota admission, ledger writes. */
-const PARTS = ['http', 'admission', 'ledger'] as const;
-type Part = (typeof PARTS)[number];
 
 /** dist-bench/bench/run.js -> the repository root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST_BENCH = join(ROOT, 'dist-bench');
-
-const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--redis] [--bodies ${BODIES.join(',')}]
-                     [--faces ${FACES.join(',')}] [--parts http,admission,ledger]
-                     [--profile DIR] [--out FILE]`;
-
-/** A mistake in the command line: told in one line with the usage, not as a stack trace. */
-class UsageError extends Error {}
-
-function listArg<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T[] {
-  if (value === undefined) throw new UsageError(`${name} needs a value`);
-  const items = value.split(',').map((s) => s.trim());
-  for (const item of items) if (!allowed.includes(item as T)) throw new UsageError(`${name}: "${item}" is not one of ${allowed.join(', ')}`);
-  return items as T[];
-}
-
-function parseOptions(argv: readonly string[]): Options {
-  const quick = argv.includes('--quick');
-  const opts: Options = {
-    mode: quick ? 'quick' : 'full',
-    runs: quick ? 1 : 3,
-    warmupMs: 500,
-    measureMs: quick ? 2_000 : 2_500,
-    rounds: quick ? 2 : 3,
-    redis: false,
-    faces: [...FACES],
-    bodies: [...BODIES],
-    outPath: join(ROOT, 'bench/results/latest.json'),
-    parts: [...PARTS],
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const next = () => argv[++i];
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    }
-    if (arg === '--quick' || arg === '--check') continue;
-    else if (arg === '--runs') {
-      opts.runs = Number(next());
-      if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new UsageError('--runs needs a positive integer');
-    } else if (arg === '--redis') opts.redis = true;
-    else if (arg === '--faces') {
-      const chosen = listArg(next(), FACES, '--faces');
-      opts.faces = FACES.filter((f) => chosen.includes(f));
-    } else if (arg === '--bodies') {
-      const chosen = listArg(next(), BODIES, '--bodies');
-      opts.bodies = BODIES.filter((b) => chosen.includes(b));
-    } else if (arg === '--profile') opts.profileDir = resolve(next() ?? '/tmp/nanogate-prof');
-    else if (arg === '--out') opts.outPath = resolve(next() ?? opts.outPath);
-    else if (arg === '--parts') {
-      const chosen = listArg(next(), PARTS, '--parts');
-      opts.parts = PARTS.filter((p) => chosen.includes(p));
-    } else throw new UsageError(`unknown option ${arg}`);
-  }
-  return opts;
-}
 
 function progress(text: string): void {
   process.stderr.write(`${text}\n`);
 }
 
 async function main(): Promise<void> {
-  const opts = parseOptions(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2), ROOT);
   const startedMs = Date.now();
   const book = new RequestBook();
   progress(`nanogate bench (${opts.mode}: ${opts.runs} run(s), warm-up ${opts.warmupMs} ms, ${opts.measureMs} ms per target in ${opts.rounds} interleaved slices)`);
@@ -159,6 +82,7 @@ async function main(): Promise<void> {
       crashLogDir: dirname(opts.outPath),
       warmMs: opts.mode === 'quick' ? 300 : 500,
       faces: opts.faces,
+      peers: opts.peers,
       progress,
     });
     try {
@@ -169,9 +93,23 @@ async function main(): Promise<void> {
           segments.push(...(await measureBody(stack, book, opts, { run, body, faces: opts.faces }, progress)));
         }
         if (opts.bodies.includes('4K')) {
-          memorySegments.push(await measureMemory(stack, book, { run, target: 'floor', face: 'generateContent' }, progress));
+          const running = stack;
+          const memory = async (at: Parameters<typeof measureMemory>[2]) => {
+            const segment = await measureMemory(running, book, at, progress);
+            if (segment) memorySegments.push(segment);
+          };
+          await memory({ run, target: 'floor', face: 'generateContent' });
           for (const face of ['generateContent', 'openai'] as const) {
-            if (opts.faces.includes(face)) memorySegments.push(await measureMemory(stack, book, { run, target: 'gateway', face }, progress));
+            if (opts.faces.includes(face)) await memory({ run, target: 'gateway', face });
+          }
+          if (opts.faces.includes('chat')) await memory({ run, target: 'gateway', face: 'chat' });
+          if (opts.peers && stack.portkey) await memory({ run, target: 'portkey', face: 'chat' });
+          if (opts.peers) {
+            // As many in flight as the 4K segment's loops: the figure the peer is quoted with.
+            const few = CONCURRENCY['4K'];
+            await memory({ run, target: 'floor', face: 'generateContent', inFlight: few });
+            if (opts.faces.includes('chat')) await memory({ run, target: 'gateway', face: 'chat', inFlight: few });
+            if (stack.portkey) await memory({ run, target: 'portkey', face: 'chat', inFlight: few });
           }
         }
       }
@@ -199,8 +137,13 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push('');
   out.push(`nanogate bench, ${opts.mode}, ${opts.runs === 1 ? '1 run' : `median of ${opts.runs} runs`}, node ${process.version}, ${cpus().length} x ${cpuModel()}, ${opts.redis ? 'Redis store' : 'in-memory store'}, SQLite ledger`);
+  const peer = stack?.peerStatus;
+  if (peer) {
+    if (!peer.started) out.push(`peers: Portkey's gateway NOT in this run: ${peer.reason}`);
+    else out.push(`peers: Portkey's gateway ${peer.version} (@portkey-ai/gateway) in the same run${peer.lost ? `, until ${peer.lost} (later rows lack it)` : ''}`);
+  }
   out.push('');
-  if (rows.length > 0) out.push(formatTable(rows));
+  if (rows.length > 0) out.push(formatTable(rows, peer?.started ? { portkeyVersion: peer.version } : {}));
   if (memory.length > 0) {
     out.push('');
     out.push(formatMemoryTable(memory));
@@ -239,6 +182,11 @@ async function main(): Promise<void> {
     out.push(`gateway log lines at warn or above while serving: ${problems.length}`);
     for (const [msg, count] of distinct) out.push(`  ${count} x ${msg}`);
   }
+  const peerDeaths = stack?.peerDeaths ?? [];
+  if (peerDeaths.length > 0) {
+    out.push(`Portkey's gateway DIED ${peerDeaths.length} time(s); logs kept in ${dirname(opts.outPath)}/portkey-PID-crash.log:`);
+    for (const d of peerDeaths) out.push(`  run ${d.run + 1}, during ${d.during}: ${d.how} (pid ${d.pid})`);
+  }
   out.push(`finished in ${durationSec.toFixed(0)} s; results in ${opts.outPath}`);
   process.stdout.write(`${out.join('\n')}\n`);
 
@@ -262,10 +210,12 @@ async function main(): Promise<void> {
       edit: { images: EDIT_IMAGES, imageBytes: EDIT_IMAGE_BYTES },
       concurrency: CONCURRENCY,
       memoryInFlight: RSS_CONCURRENCY,
+      ...(peer ? { peers: [peer] } : {}),
       notes: [
         'latency is to the last byte of the answer; added = target - direct in the same run; ratios against the floor of the same run',
         'cpuMsPerRequest and peakRssMb are of the proxy process (floor or gateway) from /proc; mockCpuMsPerRequest is the mock\'s',
         'OpenAI rows with reference "native generateContent" carry the native request\'s figures: the mock has no OpenAI route',
+        ...(peer ? ['portkey rows: Portkey\'s gateway as another proxy of the same run; unsupported = every probe request failed, errors = those probes'] : []),
       ],
     },
     rows,
@@ -273,6 +223,7 @@ async function main(): Promise<void> {
     checks,
     gatewayLogProblems: [...distinct].map(([message, count]) => ({ message, count })),
     gatewayDeaths: deaths,
+    ...(peer ? { peerDeaths } : {}),
     admission: components.admission ?? [],
     ledger: components.ledger ?? [],
     segments,
@@ -282,6 +233,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  if (e instanceof HelpRequested) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   if (e instanceof UsageError) {
     process.stderr.write(`bench: ${e.message}\n${USAGE}\n`);
     process.exitCode = 2;

@@ -2,16 +2,27 @@
  * What the bench sends: three faces by five bodies, and the request each target gets for them.
  * Answer sizes are base64 lengths of the image (contract §10: about 1.5 MB at 1K, 6 MB at 2K,
  * 20 MB at 4K); the mock picks one by the request's imageSize and answers a 1x1 PNG without one.
+ * A fourth face, OpenAI chat completions, is measured on request (--faces chat, or --peers, for
+ * which it is the one route a peer gateway relays to Google).
  */
 import { randomBytes } from 'node:crypto';
 import { paddedPng } from '../test/mock-google/images.js';
 import type { RequestSpec } from './load.js';
 
-export type Face = 'generateContent' | 'streamGenerateContent' | 'openai';
+/** `openai` is the images face (/v1/images/generations, /v1/images/edits); `chat` is /v1/chat/completions. */
+export type Face = 'generateContent' | 'streamGenerateContent' | 'openai' | 'chat';
 export type BodyKind = 'tiny' | 'edit' | '1K' | '2K' | '4K';
-export type Target = 'direct' | 'floor' | 'gateway';
+/** `portkey`: Portkey's open-source gateway, measured with --peers. */
+export type Target = 'direct' | 'floor' | 'gateway' | 'portkey';
 
+/** The faces measured by default. */
 export const FACES: readonly Face[] = ['generateContent', 'streamGenerateContent', 'openai'];
+/** Every face --faces accepts, in print order: chat is measured only when asked for (or with --peers). */
+export const ALL_FACES: readonly Face[] = [...FACES, 'chat'];
+/** The mock speaks Google's API only: these faces are compared with the native request's direct and floor figures. */
+export function isOpenAiFace(face: Face): face is 'openai' | 'chat' {
+  return face === 'openai' || face === 'chat';
+}
 /** Smallest first: memory a process keeps after a big segment would inflate a small one's peak. */
 export const BODIES: readonly BodyKind[] = ['tiny', 'edit', '1K', '2K', '4K'];
 
@@ -74,8 +85,34 @@ export class RequestBook {
     return this.#multipart;
   }
 
-  /** The request for one face, body and target. The floor forwards headers, so it gets Google's key as direct does. */
-  request(face: Face, body: BodyKind, target: Target): RequestSpec {
+  /** The chat completion asking for one image of the body's size; an edit sends its three references as data URLs. */
+  chatBody(body: BodyKind): Buffer {
+    const content =
+      body === 'edit'
+        ? [{ type: 'text', text: PROMPT }, ...this.#pngs.map((png) => ({ type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } }))]
+        : PROMPT;
+    const json = {
+      model: MODEL,
+      messages: [{ role: 'user', content }],
+      modalities: ['image'],
+      ...(body === 'tiny' || body === 'edit' ? {} : { image_config: { image_size: body } }),
+    };
+    return Buffer.from(JSON.stringify(json));
+  }
+
+  /**
+   * The request for one face, body and target. The floor forwards headers, so it gets Google's key
+   * as direct does. A peer (portkey) is told where Google is: `upstreamUrl`, the mock's.
+   */
+  request(face: Face, body: BodyKind, target: Target, upstreamUrl?: string): RequestSpec {
+    if (target === 'portkey') {
+      if (upstreamUrl === undefined) throw new Error('a request to portkey needs the upstream (mock) URL');
+      return this.#portkeyRequest(face, body, upstreamUrl);
+    }
+    if (face === 'chat') {
+      if (target !== 'gateway') throw new Error('the mock has no OpenAI route: OpenAI rows compare against native requests');
+      return { method: 'POST', path: '/v1/chat/completions', headers: { authorization: `Bearer ${TENANT_KEY}`, 'content-type': 'application/json' }, body: this.chatBody(body) };
+    }
     if (face === 'openai') {
       if (target !== 'gateway') throw new Error('the mock has no OpenAI route: OpenAI rows compare against native requests');
       const auth = { authorization: `Bearer ${TENANT_KEY}` };
@@ -86,12 +123,44 @@ export class RequestBook {
       const json = { model: MODEL, prompt: PROMPT, n: 1, response_format: 'b64_json', ...(body === 'tiny' ? {} : { size: body }) };
       return { method: 'POST', path: '/v1/images/generations', headers: { ...auth, 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(json)) };
     }
-    const action = face === 'generateContent' ? 'generateContent' : 'streamGenerateContent?alt=sse';
     return {
       method: 'POST',
-      path: `/v1beta/models/${MODEL}:${action}`,
+      path: nativePath(face),
       headers: { 'content-type': 'application/json', 'x-goog-api-key': target === 'gateway' ? TENANT_KEY : GOOGLE_KEY },
       body: this.nativeBody(body),
     };
   }
+
+  /**
+   * Portkey's gateway with provider google, pointed at the mock by its custom-host header and
+   * holding Google's key (it puts it in the URL as ?key=). Each face's request is the one a
+   * client of that face would send it: chat completions (its route for Gemini), images
+   * generations and edits on its OpenAI paths, and a native request on its /v1/ pass-through
+   * (what Google's SDK sends with the base URL set to PORTKEY/v1). Strict OpenAI compliance is
+   * turned off: in its default strict mode Portkey drops the image from a Gemini chat answer.
+   */
+  #portkeyRequest(face: Face, body: BodyKind, upstreamUrl: string): RequestSpec {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${GOOGLE_KEY}`,
+      'x-portkey-provider': 'google',
+      'x-portkey-custom-host': upstreamUrl,
+      'x-portkey-strict-open-ai-compliance': 'false',
+    };
+    if (face === 'chat') return { method: 'POST', path: '/v1/chat/completions', headers: { ...headers, 'content-type': 'application/json' }, body: this.chatBody(body) };
+    if (face === 'openai') {
+      const spec = this.request('openai', body, 'gateway');
+      return { ...spec, headers: { ...headers, 'content-type': spec.headers['content-type']! } };
+    }
+    return {
+      method: 'POST',
+      path: `/v1${nativePath(face)}`,
+      headers: { ...headers, 'content-type': 'application/json', 'x-goog-api-key': GOOGLE_KEY },
+      body: this.nativeBody(body),
+    };
+  }
+}
+
+function nativePath(face: 'generateContent' | 'streamGenerateContent'): string {
+  const action = face === 'generateContent' ? 'generateContent' : 'streamGenerateContent?alt=sse';
+  return `/v1beta/models/${MODEL}:${action}`;
 }

@@ -1,14 +1,15 @@
 /**
  * The processes of one bench run and their lifecycle: the mock (for the whole run), the floor and
- * the gateway (restarted for each body, so a body's peak RSS is its own), and optionally a private
- * redis-server. A gateway that dies is a finding, not the end of the run: its log is kept, the
- * death noted, and another one started.
+ * the gateway (restarted for each body, so a body's peak RSS is its own), optionally a private
+ * redis-server, and with --peers Portkey's gateway (restarted with the others). A gateway or
+ * peer that dies is a finding, not the end of the run: its log is kept, the death noted, and
+ * another one started. A peer that cannot be started is left out with a line saying why.
  */
 import { join } from 'node:path';
 import { loadModelTable } from '../src/models/model-table.js';
 import { startRedisServer, type RunningRedis } from '../test/support/redis-server.js';
 import { loadPool, runLoad, type RequestSpec } from './load.js';
-import { startFloor, startGateway, startMock, type Started, type StartedGateway } from './processes.js';
+import { findPortkey, startFloor, startGateway, startMock, startPortkey, type PortkeyInstall, type Started, type StartedGateway, type StartedPeer } from './processes.js';
 import { findPid } from './proc-stats.js';
 import { ANSWER_BASE64_BYTES, GOOGLE_KEY, minAnswerBytes, TENANT_KEY, type Face, type RequestBook } from './scenarios.js';
 
@@ -25,8 +26,16 @@ export interface StackSettings {
   /** Tiny requests per face after each restart, so the JIT is not paid inside a segment. */
   warmMs: number;
   faces: readonly Face[];
+  /** Start Portkey's gateway beside nanogate (--peers). */
+  peers?: boolean;
   progress(text: string): void;
 }
+
+/** What became of --peers: the peer's version (and why it left, if it left mid-run), or why it is not in the run. */
+export type PeerStatus = { name: 'portkey'; started: true; version: string; lost?: string } | { name: 'portkey'; started: false; reason: string };
+
+/** Which proxy died during a segment, and how. */
+export type Deaths = Partial<Record<'gateway' | 'portkey', string>>;
 
 export interface GatewayDeath {
   run: number;
@@ -47,15 +56,35 @@ export class BenchStack {
   readonly #redisPid: number | undefined;
   floor: Started;
   gateway: StartedGateway;
+  /** Portkey's gateway with --peers, unless it could not be started (see peerStatus). */
+  portkey: StartedPeer | undefined;
+  readonly #portkeyInstall: PortkeyInstall | undefined;
+  peerStatus: PeerStatus | undefined;
+  readonly peerDeaths: GatewayDeath[] = [];
   /** False until the gateway has served requests: a fresh one need not be restarted. */
   #gatewayUsed = false;
+  #portkeyUsed = false;
   /** Warnings and errors the gateways logged while serving. */
   readonly gatewayProblems: string[] = [];
   readonly gatewayDeaths: GatewayDeath[] = [];
   #stopping: Promise<void> | undefined;
 
-  private constructor(settings: StackSettings, mock: Started, redis: RunningRedis | undefined, floor: Started, gateway: StartedGateway) {
+  private constructor(
+    settings: StackSettings,
+    mock: Started,
+    redis: RunningRedis | undefined,
+    floor: Started,
+    gateway: StartedGateway,
+    peer: { install: PortkeyInstall; started?: StartedPeer; reason?: string } | undefined,
+  ) {
     this.#settings = settings;
+    this.#portkeyInstall = peer?.install;
+    this.portkey = peer?.started;
+    if (peer) {
+      this.peerStatus = peer.started
+        ? { name: 'portkey', started: true, version: peer.started.version }
+        : { name: 'portkey', started: false, reason: peer.reason ?? 'not started' };
+    }
     this.mock = mock;
     this.#redis = redis;
     // redis-server retitles itself "redis-server HOST:PORT"; its CPU is the bench's, not noise.
@@ -75,12 +104,48 @@ export class BenchStack {
       const floor = await startFloor(settings.distBench, mock.url, profileArgs(settings.profileDir, 'floor'));
       up.push(floor);
       const gateway = await BenchStack.#launchGateway(settings, mock, redis);
-      const stack = new BenchStack(settings, mock, redis, floor, gateway);
+      up.push(gateway);
+      const peer = settings.peers ? await BenchStack.#launchPeer(settings) : undefined;
+      if (peer?.started) up.push(peer.started);
+      const stack = new BenchStack(settings, mock, redis, floor, gateway, peer);
       if (redis) settings.progress(`private redis-server on port ${redis.port}, pid ${stack.#redisPid ?? 'not found (its CPU counts as other processes\')'}`);
       return stack;
     } catch (e) {
       for (const p of up.reverse()) await p.stop();
       throw e;
+    }
+  }
+
+  /** Portkey, or why not: a missing or failing peer is told in one line and the run goes on without it. */
+  static async #launchPeer(settings: StackSettings): Promise<{ install: PortkeyInstall; started?: StartedPeer; reason?: string }> {
+    const install = findPortkey(settings.root);
+    if (!install.ok) {
+      settings.progress(`--peers: Portkey's gateway is left out of this run: ${install.reason}`);
+      return { install, reason: install.reason };
+    }
+    try {
+      const started = await startPortkey(install, settings.crashLogDir, profileArgs(settings.profileDir, 'portkey'));
+      settings.progress(`--peers: Portkey's gateway ${install.version} (pid ${started.pid}) relays to the mock`);
+      return { install, started };
+    } catch (e) {
+      const reason = `it did not start: ${(e as Error).message.split('\n')[0]}`;
+      settings.progress(`--peers: Portkey's gateway ${install.version} is left out of this run: ${(e as Error).message}`);
+      return { install, reason };
+    }
+  }
+
+  /** A fresh Portkey; if it will not start again, the rest of the run goes on without it. */
+  async #restartPortkey(): Promise<void> {
+    if (!this.portkey || !this.#portkeyUsed || !this.#portkeyInstall?.ok) return;
+    this.#portkeyUsed = false;
+    await this.portkey.stop();
+    try {
+      this.portkey = await startPortkey(this.#portkeyInstall, this.#settings.crashLogDir, profileArgs(this.#settings.profileDir, 'portkey'));
+    } catch (e) {
+      this.portkey = undefined;
+      const reason = `it did not start again: ${(e as Error).message.split('\n')[0]}`;
+      this.peerStatus = { name: 'portkey', started: true, version: this.#portkeyInstall.version, lost: reason };
+      this.#settings.progress(`  Portkey's gateway ${reason}; the rest of the run goes on without it`);
     }
   }
 
@@ -99,7 +164,14 @@ export class BenchStack {
 
   /** Every process whose CPU is the bench's own: the load generator (this one) included. */
   pids(): number[] {
-    return [process.pid, this.mock.pid, this.floor.pid, this.gateway.pid, ...(this.#redisPid !== undefined ? [this.#redisPid] : [])];
+    return [
+      process.pid,
+      this.mock.pid,
+      this.floor.pid,
+      this.gateway.pid,
+      ...(this.portkey ? [this.portkey.pid] : []),
+      ...(this.#redisPid !== undefined ? [this.#redisPid] : []),
+    ];
   }
 
   async #restartGateway(): Promise<void> {
@@ -119,6 +191,7 @@ export class BenchStack {
     await this.floor.stop();
     this.floor = await startFloor(this.#settings.distBench, this.mock.url, profileArgs(this.#settings.profileDir, 'floor'));
     await this.#restartGateway();
+    await this.#restartPortkey();
     const warm = async (origin: string, request: RequestSpec) => {
       const pool = loadPool(origin, 8);
       try {
@@ -130,16 +203,34 @@ export class BenchStack {
     await warm(this.floor.url, book.request('generateContent', 'tiny', 'floor'));
     for (const face of this.#settings.faces) await warm(this.gateway.url, book.request(face, 'tiny', 'gateway'));
     this.#gatewayUsed = true;
+    if (this.portkey) {
+      // Its one route for Gemini: warming the routes it fails on would only fill its log.
+      await warm(this.portkey.url, book.request('chat', 'tiny', 'portkey', this.mock.url));
+      this.#portkeyUsed = true;
+    }
   }
 
-  /** After a segment: the mock and floor must be alive; a dead gateway is noted and replaced. Returns how it died. */
-  async checkAfterSegment(run: number, during: string): Promise<string | undefined> {
+  /**
+   * After a segment: the mock and floor must be alive; a dead gateway or peer is noted and
+   * replaced. Returns which died, and how.
+   */
+  async checkAfterSegment(run: number, during: string): Promise<Deaths> {
     for (const p of [this.mock, this.floor]) {
       const how = p.died();
       if (how !== undefined) throw new Error(`the ${p.name} process died (${how}) during ${during}: the run cannot go on`);
     }
+    const deaths: Deaths = {};
+    const peerExit = this.portkey?.died();
+    if (this.portkey && peerExit !== undefined) {
+      const logTail = this.portkey.logTail(5);
+      this.peerDeaths.push({ run, during, how: peerExit, pid: this.portkey.pid, logTail });
+      this.#settings.progress(`  Portkey's gateway (pid ${this.portkey.pid}) died during ${during}: ${peerExit}; its log is kept in ${this.#settings.crashLogDir}; starting another\n${logTail}`);
+      deaths.portkey = peerExit;
+      this.#portkeyUsed = true;
+      await this.#restartPortkey();
+    }
     const exit = this.gateway.died();
-    if (exit === undefined) return undefined;
+    if (exit === undefined) return deaths;
     const logTail = this.gateway.logTail(5);
     // A clean exit after a signal the bench did not send: something else on the machine stopped it.
     const signal = /"signal":"(SIG[A-Z]+)"[^\n]*shutting down/.exec(this.gateway.logTail(100_000))?.[1];
@@ -148,7 +239,8 @@ export class BenchStack {
     this.#settings.progress(`  the gateway (pid ${this.gateway.pid}) died during ${during}: ${how}; its log is kept in ${this.#settings.crashLogDir}; starting another\n${logTail}`);
     this.#gatewayUsed = true;
     await this.#restartGateway();
-    return how;
+    deaths.gateway = how;
+    return deaths;
   }
 
   /** Stops every process (once, however often it is called). */
@@ -156,6 +248,7 @@ export class BenchStack {
     this.#stopping ??= (async () => {
       this.gatewayProblems.push(...this.gateway.problems());
       await this.gateway.stop();
+      await this.portkey?.stop();
       await this.floor.stop();
       await this.mock.stop();
       await this.#redis?.stop();
