@@ -10,7 +10,7 @@ import { loadModelTable } from '../src/models/model-table.js';
 import { MemoryQuotaStore } from '../src/quota/memory-store.js';
 import { QuotaService, type QuotaProject } from '../src/quota/quota-service.js';
 import { RedisQuotaStore } from '../src/quota/redis-store.js';
-import { connectRedis } from '../src/quota/store.js';
+import { connectRedis } from '../src/quota/redis-connection.js';
 import type { QuotaStore } from '../src/quota/store.js';
 import { systemClock } from '../src/time/clock.js';
 import { startRedisServer } from '../test/support/redis-server.js';

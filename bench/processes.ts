@@ -117,8 +117,10 @@ export interface GatewayLaunch {
   tenantKey: string;
   models: readonly string[];
   redisUrl?: string;
-  /** Extra node flags, e.g. --cpu-prof. */
+  /** Node flags, e.g. npm start's and --cpu-prof. */
   nodeArgs?: string[];
+  /** Environment npm start's script sets (MALLOC_ARENA_MAX). */
+  env?: Record<string, string>;
   /** Where the log of a gateway that died unasked is kept (the temp folder is removed). */
   crashLogDir: string;
 }
@@ -191,6 +193,7 @@ export async function startGateway(opts: GatewayLaunch): Promise<StartedGateway>
     GEMINI_BASE_URL: opts.upstreamUrl,
     LOG_LEVEL: 'info',
     NODE_ENV: 'production',
+    ...opts.env,
   };
   delete env.REDIS_URL;
   delete env.DATABASE_URL;

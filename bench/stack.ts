@@ -5,6 +5,7 @@
  * peer that dies is a finding, not the end of the run: its log is kept, the death noted, and
  * another one started. A peer that cannot be started is left out with a line saying why.
  */
+import { startCommand } from './start-command.js';
 import { join } from 'node:path';
 import { loadModelTable } from '../src/models/model-table.js';
 import { startRedisServer, type RunningRedis } from '../test/support/redis-server.js';
@@ -150,6 +151,7 @@ export class BenchStack {
   }
 
   static #launchGateway(settings: StackSettings, mock: Started, redis: RunningRedis | undefined): Promise<StartedGateway> {
+    const start = startCommand(settings.root);
     return startGateway({
       mainJs: join(settings.root, 'dist/main.js'),
       upstreamUrl: mock.url,
@@ -157,7 +159,9 @@ export class BenchStack {
       tenantKey: TENANT_KEY,
       models: loadModelTable().models.map((m) => m.id),
       ...(redis ? { redisUrl: redis.url } : {}),
-      nodeArgs: profileArgs(settings.profileDir, 'gateway'),
+      // As `npm start` runs it: its node flags and environment, then the bench's own flags.
+      nodeArgs: [...start.nodeArgs, ...profileArgs(settings.profileDir, 'gateway')],
+      env: start.env,
       crashLogDir: settings.crashLogDir,
     });
   }

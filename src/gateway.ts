@@ -21,7 +21,6 @@ import { LiveModelCheck, type IntervalTimers } from './models/live-check.js';
 import type { BatchRuntime } from './batch/runtime.js';
 import { HostedImages } from './images/hosted-images.js';
 import { DirectoryImageStore } from './images/directory-store.js';
-import { PostgresImageStore } from './images/postgres-store.js';
 
 export interface GatewayOptions {
   config: Readonly<GatewayConfig>;
@@ -111,7 +110,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const ledger = new UsageLedger({ db, logger, ...(opts.ledgerFlushIntervalMs ? { flushIntervalMs: opts.ledgerFlushIntervalMs } : {}) });
   let store: QuotaStore;
   try {
-    store = createQuotaStore({ ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), onFailure: config.store.onFailure, logger });
+    store = await createQuotaStore({ ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), onFailure: config.store.onFailure, logger });
     // Redis that does not answer at start is never silent (#12): fatal under deny, an error line under local.
     if (opts.redisUrl) await checkRedisAtStart(store, opts.redisUrl, config.store.onFailure, logger);
   } catch (e) {
@@ -159,8 +158,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (hosted.store === 'postgres' && !opts.databaseUrl) {
     throw new StartupError('database', 'openai.hostedImages.store is postgres, which needs DATABASE_URL');
   }
+  // pg is loaded only when PostgreSQL is used (#15: idle RSS).
+  const imageStore =
+    hosted.store === 'postgres' || (hosted.store === 'auto' && opts.databaseUrl)
+      ? new (await import('./images/postgres-store.js')).PostgresImageStore(opts.databaseUrl!)
+      : new DirectoryImageStore(hosted.directory);
   const hostedImages = new HostedImages({
-    store: hosted.store === 'postgres' || (hosted.store === 'auto' && opts.databaseUrl) ? new PostgresImageStore(opts.databaseUrl!) : new DirectoryImageStore(hosted.directory),
+    store: imageStore,
     clock,
     ttlMs: hosted.ttlMinutes * 60_000,
     ...(hosted.signingKey ? { signingKey: Buffer.from(hosted.signingKey) } : {}),

@@ -5,10 +5,8 @@
  * so one test clock drives every implementation (STYLE.md, DI).
  */
 import type { Logger } from 'pino';
-import { Cluster, Redis } from 'ioredis';
 import type { Limits } from './limits.js';
 import { MemoryQuotaStore } from './memory-store.js';
-import { RedisQuotaStore } from './redis-store.js';
 import { FailoverQuotaStore, type PrimaryStore } from './failover-store.js';
 
 export type QuotaScope = 'project' | 'tenant' | 'key';
@@ -208,25 +206,10 @@ export interface CreateQuotaStoreOptions {
 }
 
 /**
- * A client for REDIS_URL (redis://, rediss://, or host:port,host:port for Cluster) that fails
- * fast when Redis is gone: no offline queue, no per-command retries, a short command timeout,
- * so a dead Redis fails over at once instead of hanging requests. Reconnects by itself.
+ * The store REDIS_URL asks for. ioredis and the Redis store are loaded only when Redis is used:
+ * an instance on in-memory counters never pays their memory (#15: idle RSS).
  */
-export function connectRedis(redisUrl: string, commandTimeoutMs = 500): Redis | Cluster {
-  const failFast = { maxRetriesPerRequest: 0, commandTimeout: commandTimeoutMs, connectTimeout: 2_000 };
-  const retryStrategy = (times: number) => Math.min(100 * times, 2_000);
-  const target = parseRedisUrl(redisUrl);
-  const client =
-    target.kind === 'redis'
-      ? new Redis(target.url, { ...failFast, enableOfflineQueue: false, retryStrategy })
-      : new Cluster(target.nodes, { enableOfflineQueue: false, clusterRetryStrategy: retryStrategy, redisOptions: failFast });
-  // Connection errors surface through failing commands (and the failover's one warning);
-  // without a listener ioredis would report every reconnect attempt as an unhandled error.
-  client.on('error', () => {});
-  return client;
-}
-
-export function createQuotaStore(opts: CreateQuotaStoreOptions): QuotaStore {
+export async function createQuotaStore(opts: CreateQuotaStoreOptions): Promise<QuotaStore> {
   if (opts.redisUrl === undefined || opts.redisUrl.trim() === '') {
     opts.logger.warn('no REDIS_URL: quota and budget counters are in memory, correct for one gateway instance only');
     return new MemoryQuotaStore();
@@ -246,6 +229,7 @@ export function createQuotaStore(opts: CreateQuotaStoreOptions): QuotaStore {
     };
     return new FailoverQuotaStore({ primary: unusable, onFailure: 'local', logger: opts.logger });
   }
+  const [{ connectRedis }, { RedisQuotaStore }] = await Promise.all([import('./redis-connection.js'), import('./redis-store.js')]);
   const primary = new RedisQuotaStore({
     client: connectRedis(opts.redisUrl, opts.commandTimeoutMs),
     ...(opts.keyPrefix !== undefined ? { keyPrefix: opts.keyPrefix } : {}),

@@ -74,8 +74,9 @@ export class AnswerBody {
   }
 
   /** Stops reading and aborts the upstream call (the client went away, the consumer failed). */
-  destroy(reason: Error = new Error('The answer body was destroyed before it ended.')): void {
-    if (this.#state === 'open') this.#controller.abort(reason);
+  destroy(reason?: Error): void {
+    // The Error is made only when there is a call to abort: its stack trace is not free.
+    if (this.#state === 'open') this.#controller.abort(reason ?? new Error('The answer body was destroyed before it ended.'));
   }
 
   /** For consumers that want a stream (the OpenAI face's spool): a Readable over this body. */

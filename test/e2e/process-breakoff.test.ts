@@ -34,7 +34,7 @@ let gw: GatewayProcess;
 /** Request id -> records the current gateway process must hold for it. */
 const expectedRecords = new Map<string, number>();
 
-const startGateway = () => startGatewayProcess({ configYaml: processConfigYaml({ upstreamUrl: mock.url, retries: 0 }) });
+const startGateway = () => startGatewayProcess({ configYaml: processConfigYaml({ upstreamUrl: mock.url, retries: 0, answerMemoryMB: 1 }) });
 
 beforeAll(async () => {
   mock = await startMockGoogle({ apiKeys: [GOOGLE_KEY], imageBytes: { default: IMAGE_BYTES } });
@@ -119,9 +119,9 @@ async function awaitRecords(requestId: string, count: number): Promise<LedgerRow
 
 /** After every case: no spool folder left, the process alive and answering. */
 async function expectCleanAndAlive(): Promise<void> {
-  await pollUntil(() => (gw.spoolDirs().length === 0 || !gw.alive() ? true : undefined), 5_000);
+  await pollUntil(() => (gw.spools().length === 0 || !gw.alive() ? true : undefined), 5_000);
   expect(gw.alive(), gw.describe()).toBe(true);
-  expect(gw.spoolDirs(), 'spool folders left in the gateway TMPDIR').toEqual([]);
+  expect(gw.spools(), 'spool folders left in the gateway TMPDIR').toEqual([]);
   const health = await rawRequest(`${gw.url}/healthz`, { timeoutMs: 5_000 });
   expect(health.status).toBe(200);
 }
@@ -229,6 +229,6 @@ describe('after all the faults', () => {
     expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
     const unhandled = gw.logLines().filter((l) => Number(l['level']) >= 50 && String(l['msg']).includes('unhandled error'));
     expect(unhandled).toEqual([]);
-    expect(gw.spoolDirs()).toEqual([]);
+    expect(gw.spools()).toEqual([]);
   });
 });

@@ -21,7 +21,7 @@ const expectedRecords = new Map<string, number>();
 /** Request id -> what the case did, to name the case behind a log line. */
 const caseOf = new Map<string, string>();
 
-const startGateway = () => startGatewayProcess({ configYaml: processConfigYaml({ upstreamUrl: mock.url, retries: 0 }) });
+const startGateway = () => startGatewayProcess({ configYaml: processConfigYaml({ upstreamUrl: mock.url, retries: 0, answerMemoryMB: 1 }) });
 
 beforeAll(async () => {
   mock = await startMockGoogle({ apiKeys: [GOOGLE_KEY], imageBytes: { default: 20 * MiB, '2K': 6 * MiB } });
@@ -54,7 +54,7 @@ async function untilOpenAtGoogle(n: number): Promise<void> {
 
 /** Resolves once the gateway has moved an answer to a spool file in its TMPDIR. */
 async function untilSpooling(): Promise<void> {
-  const ok = await pollUntil(() => (gw.spoolDirs().length > 0 ? true : undefined), 10_000, 5);
+  const ok = await pollUntil(() => (gw.spools().length > 0 ? true : undefined), 10_000, 5);
   if (!ok) throw new Error('the gateway never spooled an answer to disk');
 }
 
@@ -69,10 +69,10 @@ async function expectRecords(requestId: string, count: number, flag?: string): P
 
 /** The call was aborted upstream (nothing left open at the mock), no spool folder, the process answering. */
 async function expectSettledAndAlive(): Promise<void> {
-  await pollUntil(() => (mock.openRequests() === 0 && gw.spoolDirs().length === 0) || !gw.alive() ? true : undefined, 5_000);
+  await pollUntil(() => (mock.openRequests() === 0 && gw.spools().length === 0) || !gw.alive() ? true : undefined, 5_000);
   expect(gw.alive(), gw.describe()).toBe(true);
   expect(mock.openRequests(), 'upstream calls still open after their client left').toBe(0);
-  expect(gw.spoolDirs(), 'spool folders left in the gateway TMPDIR').toEqual([]);
+  expect(gw.spools(), 'spool folders left in the gateway TMPDIR').toEqual([]);
   expect((await rawRequest(`${gw.url}/healthz`, { timeoutMs: 5_000 })).status).toBe(200);
 }
 
@@ -282,7 +282,7 @@ describe('after all the disconnects', () => {
     expect.soft(errors.filter((e) => String(e.msg).includes('unhandled error')), '"unhandled error" lines').toEqual([]);
     expect.soft(errors.filter((e) => !String(e.msg).includes('unhandled error')), 'other error-level lines').toEqual([]);
     expect(recordCountMismatches(expectedRecords, sqliteRecords(gw.dbPath), (id) => caseOf.get(id) ?? id)).toEqual([]);
-    expect(gw.spoolDirs()).toEqual([]);
+    expect(gw.spools()).toEqual([]);
   });
 });
 

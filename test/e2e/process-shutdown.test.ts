@@ -67,7 +67,7 @@ async function startLongCalls(g: GatewayProcess, prefix: string): Promise<InFlig
     if (!reached) throw new Error(`${p.what} did not reach the mock\n${g.describe()}`);
   }
   // The OpenAI trickle is being written to a spool file when the signal comes.
-  const spooling = await pollUntil(() => (g.spoolDirs().length > 0 ? true : undefined), 10_000, 5);
+  const spooling = await pollUntil(() => (g.spools().length > 0 ? true : undefined), 10_000, 5);
   if (!spooling) throw new Error('the OpenAI answer never reached the spool file');
   return started;
 }
@@ -82,7 +82,7 @@ function expectOneAbortedRecordEach(inFlight: InFlight[], rows: Pick<LedgerRow, 
 
 describe('SIGTERM with calls outlasting shutdownGraceMs', () => {
   it('SQLite: the process exits 0 and every call that reached Google has exactly one record, flagged aborted', async () => {
-    gw = await startGatewayProcess({ configYaml: processConfigYaml({ upstreamUrl: mock.url, shutdownGraceMs: GRACE_MS, timeoutMs: 60_000 }) });
+    gw = await startGatewayProcess({ configYaml: processConfigYaml({ upstreamUrl: mock.url, shutdownGraceMs: GRACE_MS, timeoutMs: 60_000, answerMemoryMB: 1 }) });
     const inFlight = await startLongCalls(gw, 'sigterm-sqlite');
 
     const status = await gw.stop(20_000);
@@ -92,7 +92,7 @@ describe('SIGTERM with calls outlasting shutdownGraceMs', () => {
     expect(answers.filter((a) => a.complete && a.status === 200)).toEqual([]);
 
     expectOneAbortedRecordEach(inFlight, sqliteRecords(gw.dbPath));
-    expect(gw.spoolDirs(), 'spool folders left after exit').toEqual([]);
+    expect(gw.spools(), 'spool folders left after exit').toEqual([]);
   });
 
   it('PostgreSQL: the process exits 0 and every call that reached Google has exactly one record, flagged aborted', async (ctx) => {
@@ -102,7 +102,7 @@ describe('SIGTERM with calls outlasting shutdownGraceMs', () => {
       return ctx.skip();
     }
     gw = await startGatewayProcess({
-      configYaml: processConfigYaml({ upstreamUrl: mock.url, shutdownGraceMs: GRACE_MS, timeoutMs: 60_000 }),
+      configYaml: processConfigYaml({ upstreamUrl: mock.url, shutdownGraceMs: GRACE_MS, timeoutMs: 60_000, answerMemoryMB: 1 }),
       env: { DATABASE_URL: pgUrl },
     });
     const prefix = newRequestId('sigterm-pg');
@@ -118,6 +118,6 @@ describe('SIGTERM with calls outlasting shutdownGraceMs', () => {
     const rows = (await client.query<{ request_id: string; flags: string }>('SELECT request_id, flags FROM usage_records WHERE request_id LIKE $1', [`${prefix}-%`])).rows;
     await client.end();
     expectOneAbortedRecordEach(inFlight, rows);
-    expect(gw.spoolDirs(), 'spool folders left after exit').toEqual([]);
+    expect(gw.spools(), 'spool folders left after exit').toEqual([]);
   });
 });

@@ -196,7 +196,7 @@ it(`soak: ${SECONDS} s of mixed traffic with faults; the process stays up, RSS s
       `  statuses: ${[...statuses].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
       `  RSS start ${mb(rssStartKb)}, middle-third avg ${mb(middleAvgKb)}, last-third avg ${mb(lastAvgKb)} (${(((lastAvgKb - middleAvgKb) / middleAvgKb) * 100).toFixed(1)}%), end ${mb(rssEndKb)}, max ${mb(Math.max(...rss.map((s) => s.kb)))}, ${rss.length} samples`,
       `  upstream calls (generation requests at the mock) ${upstreamCalls}, usage records ${records.length}, distinct record ids ${new Set(records.map((r) => r.id)).size}`,
-      `  served 200s with a wrong record count: ${servedWrong.length}; error-level log lines: ${errorLines.length} (unhandled: ${unhandled.length}); spool folders left: ${g.spoolDirs().length}`,
+      `  served 200s with a wrong record count: ${servedWrong.length}; error-level log lines: ${errorLines.length} (unhandled: ${unhandled.length}); spool folders left: ${g.spools().length}`,
       ...countBy(
         errorLines.map((l) => `${actionOf.get(String(l['reqId'])) ?? 'no request'} -> ${String(l['msg'])}${l['err'] ? `: ${String((l['err'] as { message?: unknown }).message)}` : ''}`),
       ).map(([m, n]) => `    ${n} x ${m.slice(0, 240)}`),
@@ -206,7 +206,7 @@ it(`soak: ${SECONDS} s of mixed traffic with faults; the process stays up, RSS s
 
   expect(status, g.describe()).toEqual({ code: 0, signal: null });
   expect(unhandled.map((l) => ({ reqId: l['reqId'], err: l['err'] }))).toEqual([]);
-  expect(g.spoolDirs()).toEqual([]);
+  expect(g.spools()).toEqual([]);
   expect(servedWrong).toEqual([]);
   expect(records.length, 'records vs calls that reached Google').toBe(upstreamCalls);
   expect(new Set(records.map((r) => r.id)).size).toBe(records.length);

@@ -182,7 +182,7 @@ describe('FailoverQuotaStore', () => {
 describe('createQuotaStore', () => {
   it('uses memory and warns that it is for one instance when no Redis URL is given', async () => {
     const { logger, lines } = capturedLogger();
-    const store = createQuotaStore({ onFailure: 'local', logger });
+    const store = await createQuotaStore({ onFailure: 'local', logger });
     await store.ping();
     expect(lines.filter((l) => l.level === WARN).map((l) => l.msg).join()).toMatch(/one gateway instance/);
     await store.close();
@@ -191,11 +191,11 @@ describe('createQuotaStore', () => {
   it('starts with Redis unreachable: counts locally at once with local, refuses with deny', async () => {
     const clock = new ManualClock('2026-06-15T18:00:00Z');
     const deadUrl = `redis://127.0.0.1:${await freePort()}`;
-    const local = createQuotaStore({ redisUrl: deadUrl, onFailure: 'local', logger: capturedLogger().logger });
+    const local = await createQuotaStore({ redisUrl: deadUrl, onFailure: 'local', logger: capturedLogger().logger });
     cleanups.push(() => local.close());
     await expect(admit(new QuotaService({ store: local }), clock)).resolves.toBeDefined();
     await expect(local.ping()).rejects.toThrow();
-    const deny = createQuotaStore({ redisUrl: deadUrl, onFailure: 'deny', logger: capturedLogger().logger });
+    const deny = await createQuotaStore({ redisUrl: deadUrl, onFailure: 'deny', logger: capturedLogger().logger });
     cleanups.push(() => deny.close());
     await expect(admit(new QuotaService({ store: deny }), clock)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });

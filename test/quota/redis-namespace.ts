@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisQuotaStore } from '../../src/quota/redis-store.js';
-import { connectRedis } from '../../src/quota/store.js';
+import { connectRedis } from '../../src/quota/redis-connection.js';
 import type { StoreNamespace } from './quota-store.contract.js';
 
 /** The production client (fail-fast options), with a timeout roomy enough for a loaded CI box. */

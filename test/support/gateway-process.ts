@@ -5,7 +5,7 @@
  * leftover spool folders are visible and belong to it alone.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -46,8 +46,11 @@ export interface GatewayProcess {
   logLines(): Array<Record<string, unknown>>;
   /** VmRSS from /proc/<pid>/status, in KiB; undefined once the process is gone. */
   rssKb(): number | undefined;
-  /** nanogate-spool-* folders left in the child's TMPDIR. */
-  spoolDirs(): string[];
+  /**
+   * The child's answer spools: spool files it holds open (they are unlinked once open, so only
+   * /proc shows them) and any nanogate-spool-* entry left in its TMPDIR.
+   */
+  spools(): string[];
   /** SIGTERM, then waits for the exit (SIGKILL after `timeoutMs`). */
   stop(timeoutMs?: number): Promise<ExitStatus>;
   /** SIGKILL (if still running) and removes the folder. Safe to call more than once. */
@@ -171,7 +174,7 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
         return undefined;
       }
     },
-    spoolDirs: () => (existsSync(tmpDir) ? readdirSync(tmpDir).filter((n) => n.startsWith('nanogate-spool-')) : []),
+    spools: () => [...openSpoolFiles(child.pid!), ...(existsSync(tmpDir) ? readdirSync(tmpDir).filter((n) => n.startsWith('nanogate-spool-')) : [])],
     stop,
     dispose: async () => {
       if (disposed) return;
@@ -246,4 +249,24 @@ export async function pollUntil<T>(probe: () => T | undefined | Promise<T | unde
     if (performance.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Targets of the process's open descriptors that are spool files ("…/nanogate-spool-… (deleted)"). */
+function openSpoolFiles(pid: number): string[] {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.includes('nanogate-spool-')) found.push(target);
+    } catch {
+      // closed while we looked
+    }
+  }
+  return found;
 }

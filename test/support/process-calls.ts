@@ -19,6 +19,8 @@ export interface ProcessConfig {
   onFailure?: 'local' | 'deny';
   shutdownGraceMs?: number;
   bodyLimitBytes?: number;
+  /** openai.answerMemoryMB: 1 sends every answer past 1 MiB to a spool file. */
+  answerMemoryMB?: number;
 }
 
 const HIGH = '{ rpm: 1000000, tpm: 1000000000, rpd: 100000000, ipm: 1000000 }';
@@ -44,6 +46,7 @@ tenants:
 database: { path: "$DB_PATH" }
 store: { onFailure: ${c.onFailure ?? 'local'} }
 server: { shutdownGraceMs: ${c.shutdownGraceMs ?? 5_000}, bodyLimitBytes: ${c.bodyLimitBytes ?? 64 * 1024 * 1024} }
+${c.answerMemoryMB !== undefined ? `openai: { answerMemoryMB: ${c.answerMemoryMB} }` : ''}
 `;
 }
 

@@ -1,17 +1,56 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { close, open, read, unlink, writev } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { randomHex } from '../../random/pool.js';
 import { unescapeJsonString, type ByteRange } from '../../gemini/json-tokenizer.js';
+import type { AnswerBody } from '../../upstream/answer-body.js';
+
+/**
+ * The bytes of answers every spool of the process holds in memory, against one limit. Google's
+ * answers to this face wait whole until the response is written (AnswerSpool); held in memory
+ * they cost no copy and no system call, so they stay there while the process-wide total allows,
+ * and the answer that would cross it moves to a file as it arrives. One limit for the process,
+ * not one per answer: 8 concurrent 4K answers (~160 MB) and 64 of them (~1.3 GB) both end up
+ * holding at most `limitBytes` in the heap, and small answers never touch the disk.
+ */
+export class SpoolMemory {
+  readonly limitBytes: number;
+  #held = 0;
+
+  constructor(limitBytes: number) {
+    this.limitBytes = limitBytes;
+  }
+
+  /** Takes `bytes` of the limit if they fit; false leaves the total as it was. */
+  tryHold(bytes: number): boolean {
+    if (this.#held + bytes > this.limitBytes) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  /** Takes `bytes` whatever the total (a small answer's share). */
+  force(bytes: number): void {
+    this.#held += bytes;
+  }
+
+  release(bytes: number): void {
+    this.#held = Math.max(0, this.#held - bytes);
+  }
+
+  get heldBytes(): number {
+    return this.#held;
+  }
+}
+
+/** Opens a new spool file for reading and writing; tests pass one that fails like a full disk. */
+export type SpoolFileOpener = (path: string) => Promise<number>;
 
 export interface SpoolOptions {
-  /** Answers up to this size stay in memory; a larger one moves to a temp file as it arrives. */
-  spillAtBytes: number;
+  memory: SpoolMemory;
   /** Folder for spool files (default: the OS temp folder). */
   dir?: string;
-  /** Opens the spool file; tests pass one that fails like a full disk. */
-  createFile?: (path: string) => Writable;
+  openFile?: SpoolFileOpener;
 }
 
 /** The answer ended before it was complete: Google broke off, or the call was aborted. */
@@ -29,129 +68,233 @@ export class SpoolDisposedError extends Error {
   override readonly name = 'SpoolDisposedError';
 }
 
+/** Writes queued for the file beyond this pause Google's answer until the disk catches up. */
+const FILE_BACKLOG_BYTES = 4 << 20;
+/** Size of each read when an image goes from the file to the client. */
+const FILE_READ_BYTES = 1 << 20;
+/** Answers up to this size stay in memory whatever the limit. */
+const SMALL_ANSWER_BYTES = 256 << 10;
+/** iovecs per writev (Linux's IOV_MAX is 1024). */
+const MAX_IOVECS = 512;
+
+const openReadWrite: SpoolFileOpener = (path) =>
+  new Promise((resolve, reject) => open(path, 'wx+', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
+
 /**
  * Keeps one upstream answer until the OpenAI response is written. The OpenAI face cannot stream
  * Google's answer through: it must see the whole answer (which images are final, did it fail)
- * before it chooses its status. Holding 64 concurrent 4K answers (~20 MB each) in memory would
- * need over 1.3 GB, so large answers go to a temp file as they arrive (the OS page cache, not
- * the process heap, holds them) and images are read back by byte range when the response is
- * written. Small answers stay in memory: the file costs more than it saves there.
+ * before it chooses its status. Answers are kept as the very Buffers undici read from Google's
+ * socket, and images go out as slices of them: no copy. Past the process-wide SpoolMemory limit
+ * an answer moves to a file (the OS page cache, not the heap, holds it) and its images are read
+ * back by byte range when the response is written.
  *
- * Every stream it creates has an error path: the file's errors are always listened to, a
- * failed or disposed spool destroys its file and waits for it to close before the folder is
- * removed, and the folder is removed whatever happened (dispose is safe at any moment, also
- * while consume is still running).
+ * The file is unlinked as soon as it is open: it has no name, so nothing is left on disk
+ * whatever happens to the process, and closing it frees it. Writes are queued and gathered into
+ * one writev per turn; a queue over FILE_BACKLOG_BYTES pauses Google's answer.
+ *
+ * Every failure has a path: a disk error fails consume with SpoolDiskError and destroys the
+ * body; dispose is safe at any moment (also while consume runs) and closes the file once no
+ * read or write is in flight on it.
  */
 export class AnswerSpool {
   readonly #opts: SpoolOptions;
   #chunks: Buffer[] = [];
   #chunkStarts: number[] = [];
+  /** Bytes of #chunks taken from the SpoolMemory limit. */
+  #heldBytes = 0;
   #bytes = 0;
-  #file: Writable | undefined;
-  /** Settles when the file is closed (after end or destroy); its error, if any, is kept. */
-  #fileClosed: Promise<void> | undefined;
-  #fileError: Error | undefined;
-  #dir: string | undefined;
-  #path: string | undefined;
+  #fd: number | undefined;
+  #opening: Promise<void> | undefined;
+  /** Chunks waiting to be written at #writtenTo. */
+  #queue: Buffer[] = [];
+  #queueBytes = 0;
+  #writtenTo = 0;
+  #writing = false;
+  #fileError: SpoolDiskError | undefined;
+  /** Reads and writes in flight on #fd: it is closed only when none is. */
+  #busy = 0;
   #disposed = false;
   #disposing: Promise<void> | undefined;
+  #afterIo: Array<() => void> = [];
 
   constructor(opts: SpoolOptions) {
     this.#opts = opts;
   }
 
   /**
-   * Reads `body` to its end, keeping every byte; backpressure from the file slows the body.
-   * Rejects with SpoolSourceError (the body failed), SpoolDiskError (the file failed) or
-   * SpoolDisposedError; the body is destroyed on any failure.
+   * Reads `body` to its end, keeping every byte. Rejects with SpoolSourceError (the body
+   * failed), SpoolDiskError (the file failed) or SpoolDisposedError; the body is destroyed on
+   * any failure of the spool's own.
    */
-  async consume(body: Readable): Promise<void> {
-    try {
-      for await (const chunk of body) {
-        if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being filled');
-        const buf = chunk as Buffer;
-        if (this.#file) {
-          await this.#write(buf);
-        } else {
-          this.#chunkStarts.push(this.#bytes);
-          this.#chunks.push(buf);
-          if (this.#bytes + buf.length > this.#opts.spillAtBytes) await this.#spill();
-        }
-        this.#bytes += buf.length;
-      }
-      if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being filled');
-      if (this.#file) {
-        this.#file.end();
-        await this.#fileClosed;
-        if (this.#fileError) throw this.#fileError;
-      }
-    } catch (e) {
-      body.destroy();
-      await this.#closeFile();
-      // Disposed first: a write cut short by dispose() is the client leaving, not the disk failing.
-      if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being filled');
-      if (e instanceof SpoolDiskError || e instanceof SpoolDisposedError) throw e;
-      throw new SpoolSourceError((e as Error)?.message ?? String(e), { cause: e });
-    }
-  }
-
-  async #spill(): Promise<void> {
-    try {
-      this.#dir = await mkdtemp(join(this.#opts.dir ?? tmpdir(), 'nanogate-spool-'));
-    } catch (e) {
-      throw new SpoolDiskError(`cannot create a spool folder: ${(e as Error).message}`, { cause: e });
-    }
-    if (this.#disposed) {
-      // Disposed while the folder was being made: the folder is ours to remove.
-      await rm(this.#dir, { recursive: true, force: true }).catch(() => {});
-      this.#dir = undefined;
-      throw new SpoolDisposedError('spool disposed while it was being filled');
-    }
-    this.#path = join(this.#dir, 'answer');
-    const file = (this.#opts.createFile ?? ((path: string) => createWriteStream(path, { highWaterMark: 1 << 20 })))(this.#path);
-    this.#file = file;
-    this.#fileClosed = new Promise<void>((resolve) => {
-      file.on('error', (e: NodeJS.ErrnoException) => {
-        // Writes pending when dispose() destroyed the file fail with ERR_STREAM_DESTROYED: no disk fault.
-        if (this.#disposed || e.code === 'ERR_STREAM_DESTROYED') return;
-        this.#fileError ??= new SpoolDiskError(`cannot write the spool file: ${e.message}`, { cause: e });
-      });
-      file.once('close', () => resolve());
-    });
-    const held = this.#chunks;
-    this.#chunks = [];
-    this.#chunkStarts = [];
-    for (const chunk of held) await this.#write(chunk);
-  }
-
-  /** One write, waiting for drain when the file is behind; a file error ends the wait. */
-  async #write(chunk: Buffer): Promise<void> {
-    const file = this.#file!;
-    if (this.#fileError) throw this.#fileError;
-    if (file.destroyed) throw new SpoolDisposedError('spool disposed while it was being filled');
-    if (file.write(chunk)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        file.off('drain', done);
-        file.off('close', done);
+  consume(body: AnswerBody | Readable): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let ended = false;
+      let paused = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        if (this.#disposed) err = new SpoolDisposedError('spool disposed while it was being filled');
+        stop(err);
+        reject(err);
+      };
+      const finish = () => {
+        if (settled || !ended) return;
+        if (this.#fileError) return fail(this.#fileError);
+        if (this.#disposed) return fail(new SpoolDisposedError('spool disposed while it was being filled'));
+        if (this.#opening || this.#writing || this.#queueBytes > 0) return; // called again when the file is done
+        settled = true;
         resolve();
       };
-      file.on('drain', done);
-      file.on('close', done);
+      const progress = () => {
+        if (this.#fileError) return fail(this.#fileError);
+        if (paused && !this.#opening && this.#queueBytes < FILE_BACKLOG_BYTES) {
+          paused = false;
+          resume();
+        }
+        finish();
+      };
+      const data = (chunk: Buffer): boolean => {
+        if (settled) return false;
+        if (this.#disposed) {
+          fail(new SpoolDisposedError('spool disposed while it was being filled'));
+          return false;
+        }
+        this.#take(chunk, progress);
+        if (this.#fileError) {
+          fail(this.#fileError);
+          return false;
+        }
+        if (this.#opening || this.#queueBytes >= FILE_BACKLOG_BYTES) {
+          paused = true;
+          return false;
+        }
+        return true;
+      };
+      const end = () => {
+        ended = true;
+        finish();
+      };
+      const error = (err: Error) => fail(new SpoolSourceError(err?.message ?? String(err), { cause: err }));
+      let stop: (err: Error) => void;
+      let resume: () => void;
+      if (body instanceof Readable) {
+        stop = (err) => body.destroy(err instanceof SpoolSourceError ? undefined : err);
+        resume = () => body.resume();
+        body.on('data', (chunk: Buffer) => {
+          if (!data(chunk)) body.pause();
+        });
+        body.once('end', end);
+        body.on('error', error);
+        body.once('close', () => {
+          if (!ended) error(new Error('the answer closed before it ended'));
+        });
+        body.resume();
+      } else {
+        stop = (err) => body.destroy(err);
+        resume = () => body.resume();
+        body.attach({ data, end, error });
+      }
     });
-    if (this.#fileError) throw this.#fileError;
-    if (file.destroyed && !file.writableFinished) throw new SpoolDisposedError('spool disposed while it was being filled');
   }
 
-  /** Destroys the file (pending writes are dropped) and waits until it is closed. */
-  async #closeFile(): Promise<void> {
-    if (!this.#file) return;
-    if (!this.#file.destroyed) this.#file.destroy();
-    await this.#fileClosed;
+  /** Keeps one chunk: in memory while the process-wide limit allows, else in the file. */
+  #take(chunk: Buffer, progress: () => void): void {
+    const at = this.#bytes;
+    this.#bytes += chunk.length;
+    if (this.#fd === undefined && !this.#opening) {
+      // A small answer never goes to disk: a file would cost more system calls than it saves.
+      const small = this.#bytes <= SMALL_ANSWER_BYTES;
+      if (small) this.#opts.memory.force(chunk.length);
+      if (small || this.#opts.memory.tryHold(chunk.length)) {
+        this.#heldBytes += chunk.length;
+        this.#chunkStarts.push(at);
+        this.#chunks.push(chunk);
+        return;
+      }
+      // Over the limit: everything held so far moves to the file with this chunk.
+      this.#queue = this.#chunks;
+      this.#queueBytes = at;
+      this.#chunks = [];
+      this.#chunkStarts = [];
+      this.#opts.memory.release(this.#heldBytes);
+      this.#heldBytes = 0;
+      this.#opening = this.#openFile().then(() => {
+        this.#opening = undefined;
+        this.#flush(progress);
+        progress();
+      });
+    }
+    this.#queue.push(chunk);
+    this.#queueBytes += chunk.length;
+    if (!this.#opening) this.#flush(progress);
+  }
+
+  async #openFile(): Promise<void> {
+    const path = join(this.#opts.dir ?? tmpdir(), `nanogate-spool-${process.pid}-${randomHex(8)}`);
+    let fd: number;
+    try {
+      fd = await (this.#opts.openFile ?? openReadWrite)(path);
+    } catch (e) {
+      this.#fileError ??= new SpoolDiskError(`cannot create a spool file: ${(e as Error).message}`, { cause: e });
+      return;
+    }
+    // Nameless from here on: the open descriptor keeps the data, nothing can be left behind.
+    await new Promise<void>((resolve) => unlink(path, () => resolve()));
+    if (this.#disposed) {
+      close(fd, () => {});
+      return;
+    }
+    this.#fd = fd;
+  }
+
+  /** One writev of everything queued, then the next; a failure is kept for consume to report. */
+  #flush(progress: () => void): void {
+    if (this.#writing || this.#fd === undefined || this.#disposed || this.#fileError || this.#queue.length === 0) return;
+    const batch = this.#queue.length > MAX_IOVECS ? this.#queue.splice(0, MAX_IOVECS) : this.#queue.splice(0);
+    const size = batch.reduce((n, b) => n + b.length, 0);
+    const at = this.#writtenTo;
+    this.#writing = true;
+    this.#busy++;
+    writev(this.#fd, batch, at, (err, written) => {
+      this.#busy--;
+      this.#writing = false;
+      if (this.#disposed) {
+        this.#ioDone();
+        progress();
+        return;
+      }
+      if (!err && written < size) {
+        // A short write (rare on regular files): the rest goes first in the next writev.
+        let skip = written;
+        const rest: Buffer[] = [];
+        for (const b of batch) {
+          if (skip >= b.length) skip -= b.length;
+          else {
+            rest.push(skip > 0 ? b.subarray(skip) : b);
+            skip = 0;
+          }
+        }
+        this.#queue.unshift(...rest);
+      }
+      if (err && !this.#disposed) this.#fileError ??= new SpoolDiskError(`cannot write the spool file: ${err.message}`, { cause: err });
+      this.#writtenTo = at + (err ? 0 : written);
+      this.#queueBytes -= err ? 0 : written;
+      this.#ioDone();
+      this.#flush(progress);
+      progress();
+    });
+  }
+
+  #ioDone(): void {
+    if (this.#busy > 0) return;
+    const waiting = this.#afterIo;
+    this.#afterIo = [];
+    for (const f of waiting) f();
   }
 
   get spilled(): boolean {
-    return this.#file !== undefined;
+    return this.#fd !== undefined || this.#opening !== undefined;
   }
 
   /** The bytes at `ranges`, in order; with `escaped`, JSON escapes decoded (read whole: rare). */
@@ -164,16 +307,26 @@ export class AnswerSpool {
     }
     for (const [start, end] of ranges) {
       if (end <= start) continue;
-      if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being read');
-      if (this.#path) {
-        for await (const chunk of createReadStream(this.#path, { start, end: end - 1, highWaterMark: 1 << 20 })) yield chunk as Buffer;
-      } else {
-        yield* this.#fromMemory(start, end);
+      if (this.#fd === undefined) {
+        if (this.#disposed) throw new SpoolDisposedError('spool disposed while it was being read');
+        yield* this.memorySlices(start, end);
+        continue;
+      }
+      for (let at = start; at < end; ) {
+        const chunk = await this.#readFile(at, Math.min(FILE_READ_BYTES, end - at));
+        at += chunk.length;
+        yield chunk;
       }
     }
   }
 
-  *#fromMemory(start: number, end: number): Generator<Buffer> {
+  /** Whether the answer is held in memory: its ranges can be sliced synchronously. */
+  get inMemory(): boolean {
+    return !this.spilled && !this.#disposed;
+  }
+
+  /** The held chunks' slices covering [start, end): only while the answer is in memory. */
+  *memorySlices(start: number, end: number): Generator<Buffer> {
     for (let i = 0; i < this.#chunks.length; i++) {
       const chunkStart = this.#chunkStarts[i]!;
       const chunk = this.#chunks[i]!;
@@ -184,20 +337,40 @@ export class AnswerSpool {
     }
   }
 
+  #readFile(position: number, length: number): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      if (this.#disposed || this.#fd === undefined) return reject(new SpoolDisposedError('spool disposed while it was being read'));
+      // A fresh buffer per read: the socket may still hold the previous one.
+      const buffer = Buffer.allocUnsafeSlow(length);
+      this.#busy++;
+      read(this.#fd, buffer, 0, length, position, (err, bytesRead) => {
+        this.#busy--;
+        this.#ioDone();
+        if (err) return reject(new SpoolDiskError(`cannot read the spool file: ${err.message}`, { cause: err }));
+        if (bytesRead === 0) return reject(new SpoolDiskError('the spool file ended before the range asked for'));
+        resolve(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+      });
+    });
+  }
+
   /**
-   * Frees the memory, cancels pending writes, waits for the file to close, removes the folder.
-   * Safe to call more than once and at any moment; never rejects.
+   * Frees the memory (and its share of the limit), drops pending writes, closes the file once
+   * nothing is in flight on it. Safe to call more than once and at any moment; never rejects.
    */
   dispose(): Promise<void> {
     this.#disposing ??= (async () => {
       this.#disposed = true;
+      this.#opts.memory.release(this.#heldBytes);
+      this.#heldBytes = 0;
       this.#chunks = [];
       this.#chunkStarts = [];
-      await this.#closeFile();
-      const dir = this.#dir;
-      this.#dir = undefined;
-      this.#path = undefined;
-      if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
+      this.#queue = [];
+      this.#queueBytes = 0;
+      await this.#opening;
+      if (this.#busy > 0) await new Promise<void>((resolve) => this.#afterIo.push(resolve));
+      const fd = this.#fd;
+      this.#fd = undefined;
+      if (fd !== undefined) await new Promise<void>((resolve) => close(fd, () => resolve()));
     })();
     return this.#disposing;
   }

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
@@ -22,7 +21,8 @@ import { parseEditsFields } from './edits-request.js';
 import { renderOpenAIError, rateLimitHeaders } from './errors.js';
 import { openaiBatchRoutes } from './batches.js';
 import { buildGeminiRequest, parseGenerationsBody, type GenerationsRequest } from './generations-request.js';
-import { AnswerSpool, SpoolDiskError } from './answer-spool.js';
+import { AnswerSpool, SpoolDiskError, SpoolMemory } from './answer-spool.js';
+import { imagesResponseBody } from './response-body.js';
 import { buildImagesResponse, classifyResult, type ReplacedImage } from './images-response.js';
 import type { ScannedImage } from '../../gemini/response-scanner.js';
 import { registerChatCompletions } from './chat-completions.js';
@@ -33,9 +33,6 @@ import { convertImage, needsConversion } from './image-output.js';
 import { imageUrlPolicyOf, type RouteContext } from './route-context.js';
 import { IMAGES_FAILED_HEADER, upstreamFailure } from './upstream-calls.js';
 import { editsImageUrls, parseEditsJson } from './edits-json.js';
-
-/** Answers above this go to a spool file while the response waits for them (see AnswerSpool). */
-const SPILL_AT_BYTES = 2 * 1024 * 1024;
 
 /** Unix seconds at which the gateway's served models "were created", for OpenAI's list shape. */
 const MODELS_CREATED_SEC = 1_764_000_000;
@@ -54,6 +51,8 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
   const auth = authenticateTenant(deps.tenants, deps.authLimiter);
   // Every spool not yet disposed: shutdown removes their folders before the process exits.
   const liveSpools = new Set<AnswerSpool>();
+  // Answers wait in memory up to this total for the whole process, the rest in spool files.
+  const spoolMemory = new SpoolMemory(deps.config.openai.answerMemoryMB * 1024 * 1024);
   app.addHook('onClose', async () => {
     await Promise.allSettled([...liveSpools].map((s) => s.dispose()));
     liveSpools.clear();
@@ -108,11 +107,11 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
         await answer.outcome;
         throw upstreamFailure(answer);
       }
-      const spool = new AnswerSpool({ spillAtBytes: SPILL_AT_BYTES });
+      const spool = new AnswerSpool({ memory: spoolMemory });
       spools.push(spool);
       liveSpools.add(spool);
       try {
-        await spool.consume(answer.body.toReadable());
+        await spool.consume(answer.body);
       } catch (e) {
         if (e instanceof SpoolDiskError) {
           // The gateway's own disk, not Google: a 500 of ours, logged with the cause.
@@ -180,13 +179,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     reply.header('content-type', 'application/json');
     if (response.byteLength !== undefined) reply.header('content-length', String(response.byteLength));
     // Google's base64 goes out as it was kept (memory or spool file): never decoded or joined.
-    async function* responseBody(): AsyncGenerator<Buffer> {
-      for (const chunk of response.chunks) {
-        if (Buffer.isBuffer(chunk)) yield chunk;
-        else yield* answered[chunk.result]!.spool.read(chunk.image.ranges ?? [], chunk.image.escaped);
-      }
-    }
-    return reply.send(Readable.from(responseBody(), { objectMode: false }));
+    return reply.send(imagesResponseBody(response.chunks, (result) => answered[result]!.spool));
   };
 
   /**

@@ -1,7 +1,7 @@
-import { createWriteStream, readdirSync } from 'node:fs';
+import { openSync, readdirSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AnswerSpool, SpoolDiskError, SpoolDisposedError, SpoolSourceError } from '../../../src/faces/openai/answer-spool.js';
+import { AnswerSpool, SpoolDiskError, SpoolDisposedError, SpoolMemory, SpoolSourceError } from '../../../src/faces/openai/answer-spool.js';
 import { ResponseScanner } from '../../../src/gemini/response-scanner.js';
 import { tempDir } from '../../support/temp-dir.js';
 
@@ -19,12 +19,15 @@ function answer(base64: string, size: number): Buffer[] {
   return chunks;
 }
 
-async function spoolAndScan(chunks: Buffer[], spillAtBytes: number, dir: string) {
+/** A memory limit of `bytes` for one spool; answers up to 256 KB stay in memory whatever it is. */
+const limit = (bytes: number) => ({ memory: new SpoolMemory(bytes) });
+
+async function spoolAndScan(chunks: Buffer[], memoryBytes: number, dir: string) {
   const scanner = new ResponseScanner({ framing: 'json', captureImages: 'ranges' });
   const body = Readable.from(chunks);
   body.on('data', (c: Buffer) => scanner.write(c));
   body.pause();
-  const spool = new AnswerSpool({ spillAtBytes, dir });
+  const spool = new AnswerSpool({ ...limit(memoryBytes), dir });
   await spool.consume(body);
   return { spool, summary: scanner.end() };
 }
@@ -35,10 +38,12 @@ describe('answer spool', () => {
   it.each([
     ['in memory', 10_000_000],
     ['in a file', 64_000],
-  ])('gives back the image bytes by range when the answer is kept %s', async (_where, spillAtBytes) => {
+  ])('gives back the image bytes by range when the answer is kept %s', async (_where, memoryBytes) => {
     const dir = tempDir('spool-test-');
-    const { spool, summary } = await spoolAndScan(answer(image, 7_777), spillAtBytes, dir);
-    expect(spool.spilled).toBe(spillAtBytes < image.length);
+    const { spool, summary } = await spoolAndScan(answer(image, 7_777), memoryBytes, dir);
+    expect(spool.spilled).toBe(memoryBytes < image.length);
+    // The spool file is unlinked as soon as it is open: nothing named is ever left behind.
+    expect(readdirSync(dir)).toEqual([]);
     const [found] = summary.images;
     expect(found?.base64).toEqual([]);
     expect(await collect(spool.read(found!.ranges!, found!.escaped))).toBe(image);
@@ -49,7 +54,7 @@ describe('answer spool', () => {
   it('decodes an image whose JSON string holds escapes', async () => {
     const dir = tempDir('spool-test-');
     const body = Buffer.from('{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"ab\\/cd=="}}]}}]}');
-    const { spool, summary } = await spoolAndScan([body.subarray(0, 60), body.subarray(60)], 10, dir);
+    const { spool, summary } = await spoolAndScan([body.subarray(0, 60), body.subarray(60)], 0, dir);
     const [found] = summary.images;
     expect(found?.escaped).toBe(true);
     expect(await collect(spool.read(found!.ranges!, true))).toBe('ab/cd==');
@@ -68,7 +73,7 @@ describe('answer spool', () => {
 
   it('reports a body that breaks off after spilling as a source error and leaves no folder behind', async () => {
     const dir = tempDir('spool-test-');
-    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir });
+    const spool = new AnswerSpool({ ...limit(1_000), dir });
     const chunks = answer(image, 64 * 1024).slice(0, 8);
     await expect(spool.consume(breakingBody(chunks))).rejects.toBeInstanceOf(SpoolSourceError);
     expect(spool.spilled).toBe(true);
@@ -78,7 +83,7 @@ describe('answer spool', () => {
 
   it('stops filling, without an unhandled error, when disposed while the file is being written', async () => {
     const dir = tempDir('spool-test-');
-    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir });
+    const spool = new AnswerSpool({ ...limit(1_000), dir });
     let sent = 0;
     const body = new Readable({
       read() {
@@ -97,7 +102,7 @@ describe('answer spool', () => {
   it('disposes cleanly before, during and after a spill, any number of times', async () => {
     for (const at of [0, 1, 3, 50]) {
       const dir = tempDir('spool-test-');
-      const spool = new AnswerSpool({ spillAtBytes: 10_000, dir });
+      const spool = new AnswerSpool({ ...limit(10_000), dir });
       let n = 0;
       const body = new Readable({
         read() {
@@ -114,7 +119,7 @@ describe('answer spool', () => {
   it('reports a full disk as a disk error of its own, not as a broken answer', async () => {
     const dir = tempDir('spool-test-');
     // /dev/full refuses every write with ENOSPC, as a full disk does.
-    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir, createFile: () => createWriteStream('/dev/full') });
+    const spool = new AnswerSpool({ ...limit(1_000), dir, openFile: async () => openSync('/dev/full', 'w') });
     const err = await spool.consume(Readable.from(answer(image, 64 * 1024))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpoolDiskError);
     expect(((err as Error).cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
@@ -122,8 +127,39 @@ describe('answer spool', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('reports a spool folder that cannot be made as a disk error', async () => {
-    const spool = new AnswerSpool({ spillAtBytes: 1_000, dir: '/nonexistent/spool-parent' });
+  it('shares one memory limit between the spools of the process and gives it back on dispose', async () => {
+    const dir = tempDir('spool-test-');
+    const memory = new SpoolMemory(1_000_000);
+    const body = answer(image, 64 * 1024);
+    const first = new AnswerSpool({ memory, dir });
+    await first.consume(Readable.from(body));
+    expect(first.spilled).toBe(false);
+    expect(memory.heldBytes).toBe(Buffer.concat(body).length);
+    // The second would cross the limit: it moves to a file, and holds nothing in memory.
+    const second = new AnswerSpool({ memory, dir });
+    await second.consume(Readable.from(body));
+    expect(second.spilled).toBe(true);
+    expect(memory.heldBytes).toBe(Buffer.concat(body).length);
+    await first.dispose();
+    expect(memory.heldBytes).toBe(0);
+    const third = new AnswerSpool({ memory, dir });
+    await third.consume(Readable.from(body));
+    expect(third.spilled).toBe(false);
+    await Promise.all([second.dispose(), third.dispose()]);
+    expect(memory.heldBytes).toBe(0);
+  });
+
+  it('keeps a small answer in memory even when the limit is taken', async () => {
+    const memory = new SpoolMemory(0);
+    const spool = new AnswerSpool({ memory, dir: '/nonexistent/never-used' });
+    await spool.consume(Readable.from([Buffer.from('{"candidates":[]}')]));
+    expect(spool.spilled).toBe(false);
+    await spool.dispose();
+    expect(memory.heldBytes).toBe(0);
+  });
+
+  it('reports a spool file that cannot be created as a disk error', async () => {
+    const spool = new AnswerSpool({ ...limit(1_000), dir: '/nonexistent/spool-parent' });
     await expect(spool.consume(Readable.from(answer(image, 64 * 1024)))).rejects.toBeInstanceOf(SpoolDiskError);
     await spool.dispose();
   });
