@@ -27,6 +27,7 @@ import { randomHex } from './random/pool.js';
 import type { QuotaStore } from './quota/store.js';
 import { GeminiRelay, type PoolRuntime, type ProjectRuntime } from './relay/gemini-relay.js';
 import { ProjectRefusals } from './relay/project-refusals.js';
+import type { ProjectRefusal } from './gemini/errors.js';
 import { createAuthFailureLimiter } from './tenants/auth-hook.js';
 import type { TenantRegistry } from './tenants/registry.js';
 import type { Clock } from './time/clock.js';
@@ -37,6 +38,8 @@ import type { HostedImages } from './images/hosted-images.js';
 import { TextAllowance } from './usage/text-allowance.js';
 import { formatUsd, nanoToUsdNumber } from './usage/money.js';
 import { createBatchRuntime, type BatchRuntime } from './batch/runtime.js';
+import { createVertexEndpoint } from './vertex/vertex-projects.js';
+import type { VertexEndpoint } from './vertex/vertex-endpoint.js';
 
 export interface AppDeps {
   config: Readonly<GatewayConfig>;
@@ -271,10 +274,15 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
 
   // A pooled project's counters live under its pool's hash tag (#17), whichever path counts it.
   const poolOf = new Map(config.pools.flatMap((pool) => pool.projects.map((m) => [m.project, pool.id] as const)));
+  // Vertex AI projects (#17.3): an endpoint each, its tokens' refusals told to the operator like Google's.
+  const vertexEndpoints: VertexEndpoint[] = [];
+  const vertexDeps = { upstream: deps.upstream, clock: deps.clock, logger: deps.logger, onRefused: (id: string, r: ProjectRefusal) => projectRefusals.refused(id, '', r) };
   const projects = new Map<string, ProjectRuntime>(
     config.projects.map((p) => {
       const pool = poolOf.get(p.id);
-      return [p.id, { id: p.id, apiKey: p.apiKey, tier: p.tier, ...(p.limits ? { limits: p.limits } : {}), ...(pool !== undefined ? { pool } : {}) }];
+      const vertex = p.vertex ? createVertexEndpoint(p.id, p.vertex, vertexDeps) : undefined;
+      if (vertex) vertexEndpoints.push(vertex);
+      return [p.id, { id: p.id, apiKey: p.apiKey, tier: p.tier, ...(p.limits ? { limits: p.limits } : {}), ...(pool !== undefined ? { pool } : {}), ...(vertex ? { vertex } : {}) }];
     }),
   );
   const pools = new Map<string, PoolRuntime>(
@@ -327,6 +335,7 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
     if (!(await relay.drain(RELAY_DRAIN_MS))) {
       deps.logger.error({ inFlight: relay.inFlight }, 'calls still running at shutdown: their usage records may be lost');
     }
+    await Promise.allSettled(vertexEndpoints.map((v) => v.close()));
   });
   // No I/O here: the follower that polls Google is started by gateway.ts (tests tick it).
   const batches = createBatchRuntime({

@@ -21,6 +21,7 @@ import { LiveModelCheck, type IntervalTimers } from './models/live-check.js';
 import type { BatchRuntime } from './batch/runtime.js';
 import { HostedImages } from './images/hosted-images.js';
 import { DirectoryImageStore } from './images/directory-store.js';
+import { checkVertexCredentials } from './vertex/vertex-projects.js';
 
 export interface GatewayOptions {
   config: Readonly<GatewayConfig>;
@@ -89,6 +90,8 @@ export interface Gateway {
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
+  // Vertex AI key files (#17.3): a wrong path stops the start here, before anything is opened.
+  checkVertexCredentials(config);
   const models = new ModelResolver({ table: modelTableFor(config), aliases: config.aliases, retired: config.models.retired, clock });
   const dbSource = opts.databaseUrl ? 'DATABASE_URL' : `database.path ${config.database.path}`;
   let db: Database;
@@ -140,7 +143,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const textAllowance = new TextAllowance();
   if (config.budget.holds === 'sized') void seedTextAllowance(textAllowance, { db, models: models.canonicalModels(clock.nowMs()), logger });
   for (const p of config.projects) {
-    if (!p.apiKey) logger.warn({ project: p.id }, 'project has no Google API key (set GEMINI_API_KEY): its calls are refused until it is set');
+    if (p.kind === 'gemini' && !p.apiKey) logger.warn({ project: p.id }, 'project has no Google API key (set GEMINI_API_KEY): its calls are refused until it is set');
   }
   for (const t of config.tenants) {
     if (t.keys.includes(DEV_KEY_HASH)) logger.warn({ tenant: t.id }, 'tenant uses the well-known development key "nanogate-dev-key": replace it before production');
@@ -230,6 +233,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // A model with any limit at 0 for the project's tier (image models have no free tier) cannot be called.
     projects: config.projects.map((p) => ({
       id: p.id,
+      ...(p.vertex ? { vertex: `${p.vertex.project}/${p.vertex.location}` } : {}),
       tier: p.tier,
       models: models.canonicalModels(nowMs).filter((m) => Object.values(projectLimitsFor(p.tier, p.limits, m)).every((v) => v !== 0)).length,
     })),

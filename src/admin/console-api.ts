@@ -80,7 +80,8 @@ export function consoleApiRoutes(app: FastifyInstance, deps: AdminDeps): void {
         const headroom: Record<string, Record<string, number | string>> = {};
         for (const r of rows) (headroom[r.model] ??= {})[r.dimension] = r.remaining;
         for (const c of cooldowns) (headroom[c.model] ??= {})['coolingDownUntil'] = new Date(c.untilMs).toISOString();
-        return { id: p.id, tier: p.tier, ...(p.pool !== undefined ? { pool: p.pool } : {}), headroom };
+        const vertex = p.vertex ? { vertex: { project: p.vertex.project, location: p.vertex.location } } : {};
+        return { id: p.id, kind: p.vertex ? 'vertex' : 'gemini', ...vertex, tier: p.tier, ...(p.pool !== undefined ? { pool: p.pool } : {}), headroom };
       }),
     );
     return { projects };

@@ -17,7 +17,7 @@ import type { ProjectRuntime } from '../relay/gemini-relay.js';
 import type { Caller } from '../tenants/registry.js';
 import type { Clock } from '../time/clock.js';
 import { BudgetService, type BudgetReservation } from '../usage/budget.js';
-import type { FileService } from '../files/file-service.js';
+import { vertexHasNoFilesApi, type FileService } from '../files/file-service.js';
 import { batchTokenLimit, batchTokensRefusal } from './admission.js';
 import { batchDoc, fileDoc, isTerminal, stateRank, type BatchDoc, type StoredReservation } from './batch-doc.js';
 import { batchHoldNanoUsd, batchInputTokens } from './batch-pricing.js';
@@ -100,6 +100,7 @@ export class BatchService {
    */
   async create(c: CreateBatch): Promise<{ batch: StoredBatch; holdNanoUsd: bigint }> {
     const d = this.#d;
+    if (c.project.vertex) throw vertexHasNoFilesApi(c.project.id);
     if (!c.model.batch) throw new GatewayError('INVALID_ARGUMENT', `models/${c.model.id} does not support batchGenerateContent.`);
     if (!c.project.apiKey) throw new GatewayError('UPSTREAM_UNAVAILABLE', `Project ${c.project.id} has no Google API key configured; the operator must set it (GEMINI_API_KEY).`);
     let stats: RequestStats;

@@ -37,6 +37,60 @@ const usdPerMillion = z.strictObject({
   imageOutput: usd.optional(),
 });
 
+const API_KEY_MISSING = 'must be set to the Google API key (set GEMINI_API_KEY)';
+
+/**
+ * Where a Vertex AI project (#17.3) is, and the credentials its OAuth access tokens are made
+ * from. Its model calls go to Vertex's generateContent for the same models instead of the
+ * Gemini API; tier and limits are the project's own, as for any project.
+ */
+const vertexSchema = z.strictObject({
+  /** The Google Cloud project id (or number) in the Vertex path. */
+  project: z
+    .string({ error: 'must be the Google Cloud project id' })
+    .regex(/^(?:(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]|\d{1,20})$/, { error: 'must be a Google Cloud project id (my-project-123) or project number' }),
+  /** A region (us-central1, europe-west4) or global. */
+  location: z.string({ error: 'must be a Vertex AI location' }).regex(/^[a-z]+(?:-[a-z]+[0-9]+)?$/, { error: 'must be a Vertex AI location such as us-central1, europe-west4 or global' }),
+  /**
+   * A service-account JSON key file. Left out: Application Default Credentials
+   * (GOOGLE_APPLICATION_CREDENTIALS, gcloud's, or the metadata server on Google Cloud).
+   */
+  credentials: z
+    .string({ error: 'must be the path of a service-account JSON key file' })
+    .min(1, { error: 'must be the path of a service-account JSON key file (leave it out to use Application Default Credentials)' })
+    .optional(),
+  /** Default: https://{location}-aiplatform.googleapis.com (https://aiplatform.googleapis.com for global). */
+  baseUrl: z.url({ error: 'must be an http(s) URL' }).optional(),
+  /** Where access tokens come from. Default: the key file's token_uri, else Google's (https://oauth2.googleapis.com/token). */
+  tokenUrl: z.url({ error: 'must be an http(s) URL' }).optional(),
+});
+
+/**
+ * A Google project the gateway calls. `kind: gemini` (the default) is a Gemini API project with
+ * its key; `kind: vertex` a Vertex AI project with its `vertex:` block and no key.
+ */
+const projectSchema = z
+  .strictObject({
+    id,
+    kind: z.enum(['gemini', 'vertex'], { error: 'must be gemini (the Gemini API, with apiKey) or vertex (Vertex AI, with vertex:)' }).default('gemini'),
+    apiKey: z.string({ error: API_KEY_MISSING }).optional(),
+    vertex: vertexSchema.optional(),
+    tier: z.enum(['free', 'tier1', 'tier2', 'tier3'], { error: 'must be one of free, tier1, tier2, tier3' }).default('tier1'),
+    limits: z.record(z.string(), projectLimitsSchema).optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.kind === 'gemini') {
+      // A vertex block without the kind is most likely a forgotten `kind: vertex`: say only that.
+      if (p.vertex !== undefined) ctx.addIssue({ code: 'custom', path: ['vertex'], message: 'is for Vertex AI projects: add kind: vertex (and remove apiKey)' });
+      else if (p.apiKey === undefined) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: API_KEY_MISSING });
+    } else {
+      if (p.vertex === undefined) ctx.addIssue({ code: 'custom', path: ['vertex'], message: 'must be set for a Vertex AI project: { project, location, credentials? }' });
+      if (p.apiKey !== undefined) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'is not used by a Vertex AI project (it calls with OAuth access tokens from vertex.credentials): remove it' });
+    }
+  })
+  // A Vertex AI project has no API key: '' as for a Gemini API project whose key is unset.
+  .transform((p) => ({ ...p, apiKey: p.apiKey ?? '' }));
+
 export const configSchema = z.strictObject({
   upstream: z
     .strictObject({
@@ -46,17 +100,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   defaultModel: z.string({ error: 'must be a string' }).min(1).default('gemini-3-pro-image'),
-  projects: z
-    .array(
-      z.strictObject({
-        id,
-        apiKey: z.string({ error: 'must be set to the Google API key (set GEMINI_API_KEY)' }),
-        tier: z.enum(['free', 'tier1', 'tier2', 'tier3'], { error: 'must be one of free, tier1, tier2, tier3' }).default('tier1'),
-        limits: z.record(z.string(), projectLimitsSchema).optional(),
-      }),
-      { error: 'must be a list of projects' },
-    )
-    .min(1, { error: 'must list at least one project' }),
+  projects: z.array(projectSchema, { error: 'must be a list of projects' }).min(1, { error: 'must list at least one project' }),
   /**
    * Pools of projects (#17): a tenant naming a pool is admitted on the first of its projects
    * (in order, or in a weighted random order per call) with room on every dimension and not
@@ -214,3 +258,4 @@ export const configSchema = z.strictObject({
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type ProjectConfig = GatewayConfig['projects'][number];
 export type TenantConfig = GatewayConfig['tenants'][number];
+export type VertexConfig = z.infer<typeof vertexSchema>;

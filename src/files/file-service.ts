@@ -48,6 +48,14 @@ export interface FileServiceDeps {
 
 export type ChunkResult = { final: false; receivedBytes: number } | { final: true; file: StoredBatchFile };
 
+/** Google's Files and Batch APIs are the Gemini API's: a Vertex AI project (#17.3) has neither here. */
+export function vertexHasNoFilesApi(projectId: string): GatewayError {
+  return new GatewayError(
+    'NOT_IMPLEMENTED',
+    `Project ${projectId} is a Vertex AI project: Google's Files and Batch APIs belong to the Gemini API, so this gateway offers file uploads and batches only on Gemini API projects.`,
+  );
+}
+
 const notFound = (name: string) => new GatewayError('NOT_FOUND', `Requested entity was not found: ${name} does not exist.`);
 
 /** The size every request asks for, when they all ask the same one. */
@@ -66,6 +74,7 @@ export class FileService {
   projectOf(caller: Caller): ProjectRuntime {
     const p = this.#d.projects.get(caller.tenant.projectId);
     if (!p) throw new GatewayError('INTERNAL', `Tenant ${caller.tenant.id} names project ${caller.tenant.projectId}, which is not configured.`);
+    if (p.vertex) throw vertexHasNoFilesApi(p.id);
     if (!p.apiKey) throw new GatewayError('UPSTREAM_UNAVAILABLE', `Project ${p.id} has no Google API key configured; the operator must set it (GEMINI_API_KEY).`);
     return p;
   }

@@ -89,6 +89,11 @@ export interface ModelSpec {
   readonly textAllowanceTokens: number;
   /** Oldest first. */
   readonly prices: readonly PriceRow[];
+  /**
+   * Vertex AI's rows, oldest first, where its prices differ from the Gemini API's (#17.3);
+   * absent: a Vertex AI project's calls are priced at `prices`.
+   */
+  readonly vertexPrices?: readonly PriceRow[];
   /** Default project limits by tier. */
   readonly limits: Readonly<Record<Tier, Limits>>;
   /** Default batchTokens by tier (#16): the table's `limits.<tier>.batchTokens`; undefined: no limit. */
@@ -100,10 +105,14 @@ export function outputTokensForImage(model: ModelSpec, size: ImageSize | undefin
   return model.outputTokensPerImage[size ?? model.defaultImageSize] ?? model.outputTokensPerImage[model.defaultImageSize] ?? 0;
 }
 
-/** The price row in force at `atMs` (the first row for a time before it). */
-export function priceAt(model: ModelSpec, atMs: number): PriceRow {
-  let row = model.prices[0]!;
-  for (const candidate of model.prices) {
+/**
+ * The price row in force at `atMs` (the first row for a time before it): of Vertex AI's rows for
+ * a call to a Vertex AI project when the model has them, else of the Gemini API's.
+ */
+export function priceAt(model: ModelSpec, atMs: number, vertex = false): PriceRow {
+  const rows = vertex && model.vertexPrices ? model.vertexPrices : model.prices;
+  let row = rows[0]!;
+  for (const candidate of rows) {
     if (candidate.fromMs <= atMs) row = candidate;
     else break;
   }

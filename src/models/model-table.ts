@@ -78,6 +78,8 @@ const entrySchema = z.strictObject({
   batch: z.boolean(),
   textAllowanceTokens: count,
   prices: z.array(z.strictObject({ from: date, standard: rates, batch: rates })).min(1, { error: 'must have at least one price row' }),
+  /** Vertex AI's prices where they differ (#17.3), rows as in prices; absent: Vertex calls are priced at prices. */
+  vertexPrices: z.array(z.strictObject({ from: date, standard: rates, batch: rates })).min(1, { error: 'must have at least one price row (or leave vertexPrices out)' }).optional(),
   limits: z.strictObject(Object.fromEntries(TIERS.map((t) => [t, limits])) as Record<Tier, typeof limits>),
 });
 
@@ -115,15 +117,17 @@ function toRates(r: Entry['prices'][number]['standard']): Rates {
   });
 }
 
-function priceRows(id: string, rows: Entry['prices'], path: string): PriceRow[] {
+function priceRows(id: string, rows: Entry['prices'], path: string, field: 'prices' | 'vertexPrices' = 'prices'): PriceRow[] {
+  // A Vertex AI row's version says so: a usage record shows which list priced it.
+  const list = field === 'vertexPrices' ? 'vertex:' : '';
   const out = rows.map((row) => {
     const standard = toRates(row.standard);
     const batch = toRates(row.batch);
     const hash = createHash('sha256').update(JSON.stringify([standard, batch])).digest('hex').slice(0, 8);
-    return { from: row.from, fromMs: instantMs(row.from), version: `${id}@${row.from}#${hash}`, standard, batch };
+    return { from: row.from, fromMs: instantMs(row.from), version: `${id}@${list}${row.from}#${hash}`, standard, batch };
   });
   out.forEach((row, i) => {
-    if (i > 0 && row.fromMs <= out[i - 1]!.fromMs) throw new ModelTableError(`${path}.prices[${i}].from: rows must be in date order, each later than the one before`);
+    if (i > 0 && row.fromMs <= out[i - 1]!.fromMs) throw new ModelTableError(`${path}.${field}[${i}].from: rows must be in date order, each later than the one before`);
   });
   return out.map((r) => Object.freeze(r));
 }
@@ -162,6 +166,7 @@ function toSpec(id: string, e: Entry, path: string): ModelSpec {
     batch: e.batch,
     textAllowanceTokens: e.textAllowanceTokens,
     prices: Object.freeze(priceRows(id, e.prices, path)),
+    ...(e.vertexPrices ? { vertexPrices: Object.freeze(priceRows(id, e.vertexPrices, path, 'vertexPrices')) } : {}),
     // batchTokens is Google's Batch API limit, not a quota dimension: kept apart (#16).
     limits: Object.freeze(
       Object.fromEntries(TIERS.map((t) => [t, Object.freeze(Object.fromEntries(Object.entries(e.limits[t]).filter(([k]) => k !== 'batchTokens')))])) as Record<Tier, Readonly<Entry['limits'][Tier]>>,

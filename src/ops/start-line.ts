@@ -8,7 +8,7 @@ export interface StartSummary {
   tenants: number;
   keys: number;
   /** Each project with the number of served models its tier and limits let it call. */
-  projects: ReadonlyArray<{ id: string; tier: string; models: number }>;
+  projects: ReadonlyArray<{ id: string; tier: string; models: number; /** A Vertex AI project's `project/location` (#17.3). */ vertex?: string }>;
   /** Config `pools` (#17), each with its strategy and its projects in order (weights when weighted). */
   pools?: ReadonlyArray<{ id: string; strategy: 'order' | 'weight'; projects: ReadonlyArray<{ project: string; weight: number }> }>;
 }
@@ -39,7 +39,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 /** The line itself: every part named, in the order an operator checks them. */
 export function startLine(s: StartLineInput): string {
-  const projects = s.projects.map((p) => `${p.id} (${p.tier}, ${plural(p.models, 'model')})`).join(', ');
+  const projects = s.projects.map((p) => `${p.id} (${p.vertex ? `Vertex AI ${p.vertex}, ` : ''}${p.tier}, ${plural(p.models, 'model')})`).join(', ');
   return [
     `nanogate ${s.version} listening on ${s.address}`,
     s.opsAddress ? `ops (health, metrics, admin) on ${s.opsAddress}` : 'ops (health, metrics, admin) on the same port',

@@ -19,10 +19,15 @@ import { newRecordId, type UsageFlag, type UsageRecord } from '../usage/record.j
 import { countsForAllowance, TextAllowance } from '../usage/text-allowance.js';
 import type { ProjectRefusals } from './project-refusals.js';
 import { orderPool, type PoolSpec } from './pool-order.js';
+import { hasCredentials, modelCallOf } from './model-call.js';
+import type { VertexEndpoint } from '../vertex/vertex-endpoint.js';
 
 /** A configured Google project: its quota identity plus the key calls are made with. */
 export interface ProjectRuntime extends QuotaProject {
+  /** The Gemini API key; '' when unset, and for a Vertex AI project. */
   apiKey: string;
+  /** A Vertex AI project (#17.3): its calls go to its endpoint with its access token, not to the Gemini API. */
+  vertex?: VertexEndpoint;
 }
 
 /** A pool of configured projects (#17): a tenant naming it is admitted on the first with room. */
@@ -201,7 +206,7 @@ export class GeminiRelay {
     const d = this.#d;
     const poolId = req.caller.tenant.poolId;
     const pool = poolId !== undefined ? d.pools?.get(poolId) : undefined;
-    if (!pool && !req.project.apiKey) {
+    if (!pool && !hasCredentials(req.project)) {
       throw new GatewayError('UPSTREAM_UNAVAILABLE', `Project ${req.project.id} has no Google API key configured; the operator must set it (GEMINI_API_KEY).`);
     }
     if (d.ledger.isFull()) {
@@ -239,7 +244,7 @@ export class GeminiRelay {
     };
     if (!pool) return { req, admission: await d.quota.admit({ ...input, project: req.project }) };
     // A project without its key is left out of the pool, as if it had no room.
-    const projects = (only ? [only] : orderPool(pool, d.random ?? Math.random)).filter((p) => p.apiKey);
+    const projects = (only ? [only] : orderPool(pool, d.random ?? Math.random)).filter(hasCredentials);
     if (projects.length === 0) {
       throw new GatewayError('UPSTREAM_UNAVAILABLE', `No project of pool ${pool.id} has a Google API key configured; the operator must set them.`);
     }
@@ -258,10 +263,11 @@ export class GeminiRelay {
     const budgetRemaining = reservation ? { budgetRemainingNanoUsd: reservation.remainingNanoUsd } : {};
     let answer;
     try {
-      answer = await d.upstream.send({
+      const target = modelCallOf(req.project, d.upstream, { apiVersion: req.apiVersion, modelId: req.model.id, method: req.action, sse: req.framing === 'sse' });
+      answer = await target.upstream.send({
         method: 'POST',
-        path: `/${req.apiVersion}/models/${req.model.id}:${req.action}${req.framing === 'sse' ? '?alt=sse' : ''}`,
-        apiKey: req.project.apiKey,
+        path: target.path,
+        ...target.credential,
         body: req.body,
         signal: req.signal,
         onAttempt: this.#attemptCounter(req.model.id, req.tally),
@@ -352,10 +358,11 @@ export class GeminiRelay {
    * its attempts are counted and a refusal of the project is the operator's, as for every call.
    */
   async countTokens(req: { project: ProjectRuntime; model: ModelSpec; apiVersion: string; body: Buffer; signal: AbortSignal; tally?: CallTally }): Promise<UpstreamResponse> {
-    const answer = await this.#d.upstream.send({
+    const target = modelCallOf(req.project, this.#d.upstream, { apiVersion: req.apiVersion, modelId: req.model.id, method: 'countTokens', sse: false });
+    const answer = await target.upstream.send({
       method: 'POST',
-      path: `/${req.apiVersion}/models/${req.model.id}:countTokens`,
-      apiKey: req.project.apiKey,
+      path: target.path,
+      ...target.credential,
       body: req.body,
       signal: req.signal,
       onAttempt: this.#attemptCounter(req.model.id, req.tally),
@@ -400,7 +407,7 @@ export class GeminiRelay {
    * smaller than the model's allowance (what recent calls of the model wrote, TextAllowance), or
    * the model's whole output limit under `budget.holds: strict`.
    */
-  holdNanoUsd(req: Pick<CallRequest, 'model' | 'estimate'>, nowMs: number): number {
+  holdNanoUsd(req: Pick<CallRequest, 'model' | 'estimate'> & Partial<Pick<CallRequest, 'project'>>, nowMs: number): number {
     const model = req.model;
     const textTokens =
       this.#d.holds === 'strict'
@@ -408,6 +415,8 @@ export class GeminiRelay {
         : Math.min(req.estimate.maxOutputTokens ?? Number.POSITIVE_INFINITY, this.#allowance.allowanceTokens(model));
     return holdCostNanoUsd(model, {
       atMs: nowMs,
+      // A pool's call holds at its first project's prices (the one it names before admission).
+      ...(req.project?.vertex ? { vertex: true } : {}),
       ...(req.estimate.imageSize ? { imageSize: req.estimate.imageSize } : {}),
       estimatedInputTokens: req.estimate.inputTokens,
       images: req.estimate.outputImages,
@@ -435,6 +444,7 @@ export class GeminiRelay {
       model: req.model,
       // Priced at the row in force when the call started, whatever happens while it runs.
       atMs: m.startedAtMs,
+      ...(req.project.vertex ? { vertex: true } : {}),
       usage,
       imagesReturned,
       ...(req.estimate.imageSize ? { imageSize: req.estimate.imageSize } : {}),

@@ -20,12 +20,19 @@ export interface UpstreamOptions {
   connections?: number;
 }
 
-export interface UpstreamRequest {
+/**
+ * How a call proves it is the project's: a Gemini API key (in x-goog-api-key, never in the URL),
+ * or for a Vertex AI project an OAuth access token, asked for before each attempt (a retry
+ * minutes later gets a token that is still valid) and sent as `Authorization: Bearer`.
+ */
+export type UpstreamCredential = { apiKey: string; accessToken?: undefined } | { accessToken: () => Promise<string>; apiKey?: undefined };
+
+export type UpstreamRequest = UpstreamRequestFields & UpstreamCredential;
+
+interface UpstreamRequestFields {
   method: 'GET' | 'POST' | 'DELETE';
   /** Path and query, starting with '/': appended to the base URL's path. */
   path: string;
-  /** The project's Google key: sent in x-goog-api-key, never in the URL. */
-  apiKey: string;
   body?: Buffer;
   /** The body's type when it is not JSON (a file chunk, a multipart upload, #16). */
   contentType?: string;
@@ -135,14 +142,29 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Headers of a Files or Batch API call (#16); generation calls keep the two literal objects above. */
-function protocolHeaders(req: UpstreamRequest): Record<string, string> {
+/** Headers of a Files or Batch API call (#16); generation calls keep the literal objects of #attempt. */
+function protocolHeaders(req: UpstreamRequest, token: string | undefined): Record<string, string> {
   return {
     ...req.headers,
     ...(req.body ? { 'content-type': req.contentType ?? 'application/json' } : {}),
-    'x-goog-api-key': req.apiKey,
+    ...(token !== undefined ? { authorization: `Bearer ${token}` } : { 'x-goog-api-key': req.apiKey! }),
     'user-agent': 'nanogate',
   };
+}
+
+/** Headers of a call made with an access token (Vertex AI), the Gemini API key's literals' counterpart. */
+function bearerHeaders(req: UpstreamRequest, token: string): Record<string, string> {
+  if (req.headers || req.contentType) return protocolHeaders(req, token);
+  return req.body ? { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'user-agent': 'nanogate' } : { authorization: `Bearer ${token}`, 'user-agent': 'nanogate' };
+}
+
+/** An answer's headers without any whose value holds the token (an echo of it must never reach a tenant). */
+function withoutEcho(headers: IncomingHttpHeaders, token: string): IncomingHttpHeaders {
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && (typeof value === 'string' ? value.includes(token) : value.some((v) => v.includes(token)))) delete headers[name];
+  }
+  return headers;
 }
 
 /**
@@ -177,15 +199,27 @@ export class UpstreamClient {
     this.#random = opts.random ?? Math.random;
   }
 
+  /**
+   * A client for another origin (a Vertex AI location's host) with this one's timeouts, retries
+   * and waits: a connection pool of its own, or the injected dispatcher, which serves any origin.
+   */
+  forBaseUrl(baseUrl: string): UpstreamClient {
+    const { dispatcher: _own, ...opts } = this.#opts;
+    return new UpstreamClient({ ...opts, baseUrl, ...(this.#ownsDispatcher ? {} : { dispatcher: this.#dispatcher }) });
+  }
+
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
       let outcome: AttemptOutcome;
       let failure: GatewayError;
+      // Not an attempt: a token that cannot be had fails the call as AccessTokens says (no retry here).
+      const token = req.accessToken ? await req.accessToken() : undefined;
       try {
-        const res = await this.#attempt(req).catch((e: unknown) => {
+        const res = await this.#attempt(req, token).catch((e: unknown) => {
           req.onAttempt?.(isAbort(e, req.signal) ? 'aborted' : isTimeout(e) ? 'timeout' : 'connection_error');
           throw e;
         });
+        if (token !== undefined) withoutEcho(res.headers, token);
         req.onAttempt?.(res.status);
         if (res.ok) return { ...res, attempts: attempt + 1 };
         const retryAfterMs = retryDelayFromGoogle(parseGoogleError(res.body), res.headers['retry-after']);
@@ -217,7 +251,7 @@ export class UpstreamClient {
     }
   }
 
-  #attempt(req: UpstreamRequest): Promise<AttemptResult> {
+  #attempt(req: UpstreamRequest, token: string | undefined): Promise<AttemptResult> {
     return new Promise<AttemptResult>((resolve, reject) => {
       if (req.signal?.aborted) return reject(new undiciErrors.RequestAbortedError());
       const handler = new AttemptHandler(this.#opts.maxErrorBodyBytes ?? 1 << 20, req.signal, resolve, reject);
@@ -227,7 +261,14 @@ export class UpstreamClient {
             origin: this.#origin,
             method: req.method,
             path: this.#basePath + req.path,
-            headers: req.headers || req.contentType ? protocolHeaders(req) : req.body ? { 'x-goog-api-key': req.apiKey, 'content-type': 'application/json', 'user-agent': 'nanogate' } : { 'x-goog-api-key': req.apiKey, 'user-agent': 'nanogate' },
+            headers:
+              token !== undefined
+                ? bearerHeaders(req, token)
+                : req.headers || req.contentType
+                  ? protocolHeaders(req, undefined)
+                  : req.body
+                    ? { 'x-goog-api-key': req.apiKey!, 'content-type': 'application/json', 'user-agent': 'nanogate' }
+                    : { 'x-goog-api-key': req.apiKey!, 'user-agent': 'nanogate' },
             body: req.body ?? null,
             headersTimeout: this.#opts.timeoutMs,
             bodyTimeout: this.#opts.timeoutMs,

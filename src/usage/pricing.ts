@@ -12,6 +12,8 @@ export interface CostInput {
   /** When the call was made: picks the price row in force. */
   atMs: number;
   batch?: boolean;
+  /** A call to a Vertex AI project (#17.3): the model's Vertex AI rows, where it has them. */
+  vertex?: boolean;
   usage: UsageMetadata | undefined;
   /** Number of non-thought image parts in the answer (used only when candidatesTokensDetails is missing). */
   imagesReturned: number;
@@ -62,7 +64,7 @@ function sumDetails(details: unknown, pick: (d: ModalityTokenCount) => boolean):
 }
 
 export function computeCost(input: CostInput): CostBreakdown {
-  const row = priceAt(input.model, input.atMs);
+  const row = priceAt(input.model, input.atMs, input.vertex);
   const rates: Rates = input.batch ? row.batch : row.standard;
   const usage = input.usage;
 
@@ -121,9 +123,9 @@ export function computeCost(input: CostInput): CostBreakdown {
  */
 export function holdCostNanoUsd(
   model: ModelSpec,
-  opts: { imageSize?: ImageSize; estimatedInputTokens: number; images?: number; textTokens: number; batch?: boolean; atMs: number },
+  opts: { imageSize?: ImageSize; estimatedInputTokens: number; images?: number; textTokens: number; batch?: boolean; vertex?: boolean; atMs: number },
 ): number {
-  const row = priceAt(model, opts.atMs);
+  const row = priceAt(model, opts.atMs, opts.vertex);
   const rates = opts.batch ? row.batch : row.standard;
   const inputTokens = tokenCount(opts.estimatedInputTokens) ?? 0;
   const imageTokens = (tokenCount(opts.images) ?? 1) * outputTokensForImage(model, opts.imageSize);

@@ -13,6 +13,7 @@ import { interimPng, paddedPng, tinyPng, type ImageAsset } from './images.js';
 import { MOCK_MODELS, findModel, modelResource, type MockModel } from './models.js';
 import { createMockBatches, type MockBatchesControl } from './batches.js';
 import { errorForStatus, errors, prettyElement, prettyJson, rateLimitError, sseEvent, toWire, type GoogleError } from './wire.js';
+import { createMockVertex, TOKEN_PATH, vertexErrors, vertexRoute, type MockVertexControl } from './vertex.js';
 
 export interface MockGoogleOptions {
   /** Google keys the mock accepts (x-goog-api-key header or ?key=). Missing key -> 403 PERMISSION_DENIED, unknown -> 400 API_KEY_INVALID. */
@@ -31,6 +32,8 @@ export interface MockGoogleOptions {
    * Gemini 3 Pro Image does (up to 2, google-api.md §3). Default 0; see also setInterimImages.
    */
   interimImages?: number;
+  /** Service accounts whose signed assertions the OAuth token endpoint accepts (Vertex AI, #17.3); see also vertex.addServiceAccount. */
+  serviceAccounts?: Array<{ email: string; publicKeyPem: string }>;
 }
 
 /** What the mock answered a generation request with, as far as tests check it. */
@@ -76,8 +79,14 @@ export interface MockGoogle {
   enqueue(...faults: Fault[]): void;
   /** Every generation request for this model answers with this fault until cleared; it takes precedence over the queue and does not consume it. */
   setModelFault(model: string, fault: Fault | undefined): void;
-  /** Every generation request made with this Google key answers with this fault until cleared (a project out of quota, #17); it takes precedence over model faults and the queue. */
+  /**
+   * Every generation request made with this Google key (or, on Vertex's paths, this access token)
+   * answers with this fault until cleared (a project out of quota, #17); it takes precedence over
+   * model faults and the queue.
+   */
   setKeyFault(apiKey: string, fault: Fault | undefined): void;
+  /** Every Vertex AI generation request for this Google Cloud project answers with this fault until cleared; it takes precedence over key faults. */
+  setVertexProjectFault(project: string, fault: Fault | undefined): void;
   /** Clears received requests, queued faults and model faults. */
   reset(): void;
   /** Stops listening and destroys every connection, hanging ones included. */
@@ -92,6 +101,8 @@ export interface MockGoogle {
   interimImageBase64(index: number): string;
   /** The Batch and Files API (#16): drive batches through their lifecycle, look at what was uploaded. */
   batches: MockBatchesControl;
+  /** Vertex AI's paths and the OAuth token endpoint (#17.3): service accounts, token counts and faults. */
+  vertex: MockVertexControl;
 }
 
 const JSON_TYPE = 'application/json; charset=UTF-8';
@@ -282,9 +293,11 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
     return { status: 200, headers: googleHeaders(JSON_TYPE, startedMs), frames };
   }
 
-  async function generate(req: IncomingMessage, res: ServerResponse, model: MockModel, body: Buffer, stream: boolean, sse: boolean, startedMs: number) {
-    const key = req.headers['x-goog-api-key'];
-    const fault = (typeof key === 'string' ? keyFaults.get(key) : undefined) ?? modelFaults.get(model.id) ?? queue.shift();
+  /** `vertexCall`: a call on Vertex's paths, with its access token (for key faults) and its project. */
+  async function generate(req: IncomingMessage, res: ServerResponse, model: MockModel, body: Buffer, stream: boolean, sse: boolean, startedMs: number, vertexCall?: { token: string; project: string }) {
+    const key = vertexCall?.token ?? req.headers['x-goog-api-key'];
+    const fault =
+      (vertexCall ? vertexProjectFaults.get(vertexCall.project) : undefined) ?? (typeof key === 'string' ? keyFaults.get(key) : undefined) ?? modelFaults.get(model.id) ?? queue.shift();
     let pacing: Pacing | undefined;
     let outcome: Outcome = { kind: 'image' };
     switch (fault?.kind) {
@@ -333,6 +346,9 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
   }
 
   const batchApi = createMockBatches({ url: () => baseUrl, image, nowMs: () => Date.now() });
+  const vertex = createMockVertex({ url: () => baseUrl, nowMs: () => Date.now() });
+  for (const account of opts.serviceAccounts ?? []) vertex.addServiceAccount(account.email, account.publicKeyPem);
+  const vertexProjectFaults = new Map<string, Fault>();
 
   async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer, startedMs: number): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://mock.invalid');
@@ -348,6 +364,27 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
       const write = (status: number, value: unknown, extra: Record<string, string> = {}) =>
         writeReply(res, { status, headers: { ...googleHeaders(JSON_TYPE, startedMs), ...extra }, frames: [[Buffer.from(value === '' ? '' : prettyJson(value), 'utf8')]] }, undefined);
       return batchApi.handle(req, res, url.pathname, query, body, write);
+    }
+
+    if (url.pathname === TOKEN_PATH && method === 'POST') {
+      const answer = vertex.token(body);
+      if (answer === 'hang') return;
+      return writeReply(res, { status: answer.status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate' }, frames: [[Buffer.from(prettyJson(answer.body), 'utf8')]] }, undefined);
+    }
+    const v = vertexRoute(method, url.pathname);
+    if (v) {
+      if (v.kind === 'methodNotFound') return writeReply(res, errorReply(vertexErrors.methodNotFound(), startedMs), undefined);
+      // Vertex takes OAuth access tokens only: an API key alone is refused, as Google does.
+      if (!headers['authorization'] && (headers['x-goog-api-key'] || query['key'])) return writeReply(res, errorReply(vertexErrors.apiKeyNotSupported(), startedMs), undefined);
+      const auth = vertex.validToken(headers['authorization']);
+      if (!auth.ok) return writeReply(res, errorReply(auth.error, startedMs), undefined);
+      const vModel = findModel(v.model);
+      if (vModel === undefined) return writeReply(res, errorReply(vertexErrors.modelNotFound(v.project, v.location, v.model), startedMs), undefined);
+      if (v.kind === 'countTokens') {
+        const counted = countTokensAnswer(vModel, body);
+        return writeReply(res, counted.ok ? jsonReply(200, counted.value, startedMs) : errorReply(counted.error, startedMs), undefined);
+      }
+      return generate(req, res, vModel, body, v.stream, query['alt'] === 'sse', startedMs, { token: auth.token, project: v.project });
     }
 
     const r = route(method, url.pathname);
@@ -415,13 +452,16 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
         enqueue: (...faults) => void queue.push(...faults),
         setModelFault: (model, fault) => void (fault === undefined ? modelFaults.delete(model) : modelFaults.set(model, fault)),
         setKeyFault: (apiKey, fault) => void (fault === undefined ? keyFaults.delete(apiKey) : keyFaults.set(apiKey, fault)),
+        setVertexProjectFault: (project, fault) => void (fault === undefined ? vertexProjectFaults.delete(project) : vertexProjectFaults.set(project, fault)),
         reset: () => {
           received.length = 0;
           answered.length = 0;
           queue.length = 0;
           modelFaults.clear();
           keyFaults.clear();
+          vertexProjectFaults.clear();
           batchApi.reset();
+          vertex.reset();
         },
         close: async () => {
           const closed = new Promise<void>((done, fail) => server.close((err) => (err ? fail(err) : done())));
@@ -432,6 +472,7 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
         imageBase64: (size) => image(size).base64,
         openRequests: () => open.size,
         batches: batchApi,
+        vertex,
         setInterimImages: (count) => {
           if (!Number.isInteger(count) || count < 0 || count > interimAssets.length) throw new Error(`mock-google: interim images must be 0-${interimAssets.length}`);
           interimCount = count;

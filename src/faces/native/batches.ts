@@ -15,7 +15,7 @@ import { inlineRequestStats } from '../../batch/request-stats.js';
 import { renamingStream } from '../../batch/operation-rename.js';
 import { googleFailure } from '../../batch/google-client.js';
 import type { BatchRuntime } from '../../batch/runtime.js';
-import { uniformImageSize } from '../../files/file-service.js';
+import { uniformImageSize, vertexHasNoFilesApi } from '../../files/file-service.js';
 import { fileMetadata, parseMultipartRelated, uploadCommands } from '../../files/upload-protocol.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ModelSpec } from '../../models/catalog.js';
@@ -88,6 +88,8 @@ export function nativeBatchHandlers(deps: FaceDeps): NativeBatchHandlers {
   return {
     async createBatch(request, reply, call) {
       const rt = runtimeOf(deps);
+      // Before the input file is looked up: a Vertex AI project's tenant can have none.
+      if (call.project.vertex) throw vertexHasNoFilesApi(call.project.id);
       const body = request.body;
       if (Buffer.isBuffer(body) && body.length > INLINE_BATCH_MAX_BYTES) {
         throw new GatewayError('INVALID_ARGUMENT', `A batch request may have at most ${INLINE_BATCH_MAX_BYTES} bytes of inline requests; upload them as a JSONL file and name it in inputConfig.fileName.`);
