@@ -250,10 +250,22 @@ export function checkTargets(rows: readonly Row[], memory: readonly MemoryRow[],
   for (const face of ['generateContent', 'streamGenerateContent'] as const) {
     add(`4K ${face} c=8: throughput vs floor`, rowOf(rows, face, '4K', 'gateway')?.median.floorRatio, 0.8, pct, false);
   }
+  // #15: the OpenAI face as cheap as the native one, edits, memory.
+  add('tiny openai c=16: throughput vs floor', rowOf(rows, 'openai', 'tiny', 'gateway')?.median.floorRatio, 0.7, pct, false);
+  const openai4K = rowOf(rows, 'openai', '4K', 'gateway')?.median;
+  const floor4K = rowOf(rows, 'generateContent', '4K', 'floor')?.median;
+  add('4K openai c=8: throughput vs floor', openai4K?.floorRatio, 0.8, pct, false);
+  add("4K openai c=8: CPU/request <= 1.3x floor's", openai4K?.cpuMsPerRequest, floor4K?.cpuMsPerRequest != null ? 1.3 * floor4K.cpuMsPerRequest : undefined, ms, true);
   const mb = (v: number) => `${v.toFixed(0)} MB`;
+  add('4K openai c=8: peak gateway RSS', openai4K?.peakRssMb, 250, mb, true);
+  add('edit 3x1MB openai c=4: throughput vs floor', rowOf(rows, 'openai', 'edit', 'gateway')?.median.floorRatio, 0.85, pct, false);
+  add('edit 3x1MB generateContent c=4: throughput vs floor', rowOf(rows, 'generateContent', 'edit', 'gateway')?.median.floorRatio, 0.9, pct, false);
   const rss = (face: 'generateContent' | 'openai') => memory.find((m) => m.target === 'gateway' && m.face === face)?.peakRssMb;
   add('peak gateway RSS, 64 x 4K in flight, native', rss('generateContent'), 300, mb, true);
-  add('peak gateway RSS, 64 x 4K in flight, openai', rss('openai'), 600, mb, true);
+  add('peak gateway RSS, 64 x 4K in flight, openai', rss('openai'), 300, mb, true);
+  // Each memory scenario starts a fresh gateway: its RSS then is the idle RSS after start.
+  const idle = memory.filter((m) => m.target === 'gateway').map((m) => m.startRssMb);
+  add('idle gateway RSS after start', idle.length > 0 ? median(idle) : undefined, 100, mb, true);
   const redisSequential = components.admission?.find((a) => a.store === 'redis' && a.mode === 'sequential');
   add('quota admission against local Redis: p99', redisSequential?.p99Ms, 1, (v) => `${v.toFixed(3)} ms`, true);
   const perSecond = (v: number) => `${Math.round(v).toLocaleString('en-US')}/s`;
