@@ -293,3 +293,32 @@ async function fetchUsage(requestId: string): Promise<Array<{ route: string; use
     await new Promise((r) => setImmediate(r));
   }
 }
+
+describe('chat completions with answers larger than the memory the face may hold', () => {
+  let bigMock: MockGoogle;
+  let small: World;
+  beforeAll(async () => {
+    bigMock = await startMockGoogle({ apiKeys: [GOOGLE_KEY], imageBytes: { default: 3 * 1024 * 1024 } });
+    small = await startWorld({ upstreamUrl: bigMock.url, answerMemoryMB: 1 });
+  });
+  afterAll(async () => {
+    await small?.close();
+    await bigMock?.close();
+  });
+
+  it('keeps the answers in spool files and gives each image back whole, in order', async () => {
+    const sdk = new OpenAI({ apiKey: TENANT_KEY, baseURL: `${small.url}/v1`, maxRetries: 0 });
+    const { data: res, response } = await sdk.chat.completions
+      .create({ model: 'nano-banana-pro', messages: [{ role: 'user', content: 'Two large bananas' }], modalities: ['image', 'text'] as never, n: 2 } as never)
+      .withResponse();
+    expect(response.status).toBe(200);
+    // Every piece's length is known, spooled ones included: the body has a content-length.
+    expect(Number(response.headers.get('content-length'))).toBeGreaterThan(2 * 3 * 1024 * 1024);
+    const choices = (res as OpenAI.Chat.ChatCompletion).choices;
+    expect(choices).toHaveLength(2);
+    for (const choice of choices) {
+      const [image] = (choice.message as ImageMessage).images ?? [];
+      expect(image?.image_url.url).toBe(dataUrl(bigMock.imageBase64()));
+    }
+  });
+});

@@ -26,6 +26,8 @@ export interface WorldOptions {
   /** Extra YAML for the tenant (limits, budget). */
   tenantExtra?: string;
   imagesDir?: string;
+  /** openai.answerMemoryMB: how much of Google's answers wait in memory before spool files. */
+  answerMemoryMB?: number;
 }
 
 export interface World extends RunningGateway {
@@ -58,6 +60,7 @@ database:
   path: $DB_PATH
 openai:
   imageUrlHosts: ${JSON.stringify(opts.imageUrlHosts ?? [])}
+${opts.answerMemoryMB !== undefined ? `  answerMemoryMB: ${opts.answerMemoryMB}` : ''}
   hostedImages:
     directory: ${imagesDir}
 `;

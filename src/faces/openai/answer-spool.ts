@@ -126,7 +126,7 @@ export class AnswerSpool {
    * failed), SpoolDiskError (the file failed) or SpoolDisposedError; the body is destroyed on
    * any failure of the spool's own.
    */
-  consume(body: AnswerBody | Readable): Promise<void> {
+  consume(body: AnswerBody | Readable, tap?: (chunk: Buffer) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let ended = false;
@@ -156,6 +156,7 @@ export class AnswerSpool {
       };
       const data = (chunk: Buffer): boolean => {
         if (settled) return false;
+        tap?.(chunk);
         if (this.#disposed) {
           fail(new SpoolDisposedError('spool disposed while it was being filled'));
           return false;
@@ -373,5 +374,39 @@ export class AnswerSpool {
       if (fd !== undefined) await new Promise<void>((resolve) => close(fd, () => resolve()));
     })();
     return this.#disposing;
+  }
+}
+
+/**
+ * The spools of one OpenAI face: the one memory limit they share, and every spool not yet
+ * disposed, so shutdown can close their files. A request's spools are disposed when its
+ * response closes, whatever happened.
+ */
+export class AnswerSpools {
+  readonly memory: SpoolMemory;
+  readonly #live = new Set<AnswerSpool>();
+  readonly #dir: string | undefined;
+
+  constructor(memoryBytes: number, dir?: string) {
+    this.memory = new SpoolMemory(memoryBytes);
+    this.#dir = dir;
+  }
+
+  /** A new spool, disposed when the response closes (at once if it has closed already: the client left). */
+  open(response: { readonly closed: boolean; once(event: 'close', listener: () => void): unknown }): AnswerSpool {
+    const spool = new AnswerSpool({ memory: this.memory, ...(this.#dir !== undefined ? { dir: this.#dir } : {}) });
+    this.#live.add(spool);
+    if (response.closed) void this.release(spool);
+    else response.once('close', () => void this.release(spool));
+    return spool;
+  }
+
+  async release(spool: AnswerSpool): Promise<void> {
+    await spool.dispose();
+    this.#live.delete(spool);
+  }
+
+  async disposeAll(): Promise<void> {
+    await Promise.allSettled([...this.#live].map((s) => this.release(s)));
   }
 }

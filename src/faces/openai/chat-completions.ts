@@ -30,7 +30,8 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
     const plan: CallPlan = { route: ROUTE, model: req.model, modelAsked: req.modelAsked, body, estimate, ...(req.user !== undefined ? { user: req.user } : {}), stream: req.stream };
     if (req.stream) return streamChat(ctx, request, reply, req, calls, plan);
 
-    const settled = await Promise.allSettled(Array.from({ length: req.n }, async () => (await calls.start(plan)).done));
+    // Each answer waits in a spool until all n are in: a 4K image is ~20 MB of base64.
+    const settled = await Promise.allSettled(Array.from({ length: req.n }, async () => (await calls.start(plan, undefined, ctx.spools.open(reply.raw))).done));
     const s = settleCalls(settled, (c) => chatVerdict(c.content));
     reply.headers(await settlementHeaders(ctx.deps, request, { costNanoUsd: s.costNanoUsd, admissions: s.answered.map((c) => c.admission), failed: s.failed, anyAnswered: s.answered.length > 0 }));
     if (s.good.length === 0) throw s.firstError ?? new GatewayError('NO_IMAGE', 'Google returned nothing.');
@@ -40,7 +41,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
       object: 'chat.completion',
       created: Math.floor(ctx.deps.clock.nowMs() / 1000),
       model: req.model.id,
-      choices: s.good.map((c, index) => ({ index, message: chatMessage(splicer, c.content), finish_reason: finishReasonOf(c.content), logprobs: null })),
+      choices: s.good.map((c, index) => ({ index, message: chatMessage(splicer, c.content, c.spool), finish_reason: finishReasonOf(c.content), logprobs: null })),
       usage: chatUsage(
         s.answered.map((c) => c.content),
         s.costNanoUsd,
@@ -48,7 +49,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
       ),
       system_fingerprint: null,
     };
-    return sendJsonPieces(reply, splicer.encode(completion));
+    return sendJsonPieces(reply, splicer.encodePieces(completion));
   };
   for (const prefix of ['/v1', '/v1beta/openai']) {
     app.post(`${prefix}/chat/completions`, { onRequest: ctx.auth }, handler);

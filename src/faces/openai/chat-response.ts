@@ -9,7 +9,8 @@ import { formatUsd } from '../../usage/money.js';
 import { SIGNATURE_FORMAT } from './chat-request.js';
 import { classifyResult, sumUsage } from './images-response.js';
 import type { JsonSplicer } from './json-splice.js';
-import { finalImages } from './upstream-calls.js';
+import type { AnswerSpool } from './answer-spool.js';
+import { finalImages, imagePieces } from './upstream-calls.js';
 
 export type ChatFinishReason = 'stop' | 'length' | 'content_filter' | 'error';
 
@@ -54,10 +55,10 @@ export function reasoningDetailsOf(summary: ScanSummary): ReasoningDetail[] {
 }
 
 /** An image as `{type: "image_url", image_url: {url: "data:…"}}`, its base64 spliced in. */
-export function imageUrlPart(splicer: JsonSplicer, image: ScanSummary['images'][number], index?: number) {
+export function imageUrlPart(splicer: JsonSplicer, image: ScanSummary['images'][number], index?: number, spool?: AnswerSpool) {
   return {
     type: 'image_url' as const,
-    image_url: { url: splicer.slot(image.base64, `data:${image.mimeType};base64,`) },
+    image_url: { url: splicer.slot(imagePieces(image, spool), `data:${image.mimeType};base64,`) },
     ...(index !== undefined ? { index } : {}),
   };
 }
@@ -91,9 +92,9 @@ export function chatUsage(summaries: readonly ScanSummary[], costNanoUsd: number
 }
 
 /** The `message` of one choice. */
-export function chatMessage(splicer: JsonSplicer, summary: ScanSummary) {
+export function chatMessage(splicer: JsonSplicer, summary: ScanSummary, spool?: AnswerSpool) {
   const text = summary.text;
-  const images = finalImages(summary).map((image) => imageUrlPart(splicer, image));
+  const images = finalImages(summary).map((image) => imageUrlPart(splicer, image, undefined, spool));
   const details = reasoningDetailsOf(summary);
   return {
     role: 'assistant' as const,

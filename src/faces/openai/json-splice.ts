@@ -8,19 +8,26 @@ import { randomHex } from '../../random/pool.js';
  */
 export class JsonSplicer {
   readonly #nonce = randomHex(8);
-  readonly #slots: Array<ReadonlyArray<Buffer>> = [];
+  readonly #slots: Array<ReadonlyArray<SplicePiece>> = [];
 
   /** A string to put where `prefix` + the base64 pieces belong (inside a JSON string value). */
-  slot(pieces: ReadonlyArray<Buffer>, prefix = ''): string {
+  slot(pieces: ReadonlyArray<SplicePiece>, prefix = ''): string {
     const at = this.#slots.length;
     this.#slots.push(prefix ? [Buffer.from(prefix), ...pieces] : pieces);
     return `@@ng${this.#nonce}:${at}@@`;
   }
 
-  /** `value` serialized, each slot replaced by its pieces. */
+  /** `value` serialized, each slot replaced by its pieces; every piece must be a Buffer. */
   encode(value: unknown): Buffer[] {
+    const out = this.encodePieces(value);
+    if (!out.every((p) => Buffer.isBuffer(p))) throw new Error('JsonSplicer.encode: a slot holds a spooled piece; use encodePieces');
+    return out as Buffer[];
+  }
+
+  /** `value` serialized, each slot replaced by its pieces, spooled ones included (sendJsonPieces writes them). */
+  encodePieces(value: unknown): SplicePiece[] {
     const text = JSON.stringify(value);
-    const out: Buffer[] = [];
+    const out: SplicePiece[] = [];
     const pattern = new RegExp(`@@ng${this.#nonce}:(\\d+)@@`, 'g');
     let from = 0;
     for (const m of text.matchAll(pattern)) {
@@ -33,9 +40,11 @@ export class JsonSplicer {
   }
 }
 
-/** Total bytes of a list of Buffers. */
-export function byteLengthOf(pieces: readonly Buffer[]): number {
-  let n = 0;
-  for (const p of pieces) n += p.length;
-  return n;
+/** Base64 still in an answer's spool file: read when the response is written. */
+export interface SpooledPiece {
+  /** Its length when known (undefined while it holds JSON escapes still to decode). */
+  length: number | undefined;
+  read(): AsyncIterable<Buffer>;
 }
+
+export type SplicePiece = Buffer | SpooledPiece;

@@ -21,7 +21,7 @@ import { parseEditsFields } from './edits-request.js';
 import { renderOpenAIError, rateLimitHeaders } from './errors.js';
 import { openaiBatchRoutes } from './batches.js';
 import { buildGeminiRequest, parseGenerationsBody, type GenerationsRequest } from './generations-request.js';
-import { AnswerSpool, SpoolDiskError, SpoolMemory } from './answer-spool.js';
+import { AnswerSpools, type AnswerSpool, SpoolDiskError } from './answer-spool.js';
 import { imagesResponseBody } from './response-body.js';
 import { buildImagesResponse, classifyResult, type ReplacedImage } from './images-response.js';
 import type { ScannedImage } from '../../gemini/response-scanner.js';
@@ -49,14 +49,10 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     limits: { files: 15, fileSize: deps.config.server.bodyLimitBytes, fields: 50, fieldSize: 1 << 20, parts: 80 },
   });
   const auth = authenticateTenant(deps.tenants, deps.authLimiter);
-  // Every spool not yet disposed: shutdown removes their folders before the process exits.
-  const liveSpools = new Set<AnswerSpool>();
-  // Answers wait in memory up to this total for the whole process, the rest in spool files.
-  const spoolMemory = new SpoolMemory(deps.config.openai.answerMemoryMB * 1024 * 1024);
-  app.addHook('onClose', async () => {
-    await Promise.allSettled([...liveSpools].map((s) => s.dispose()));
-    liveSpools.clear();
-  });
+  // Answers wait in memory up to this total for the whole process, the rest in spool files;
+  // shutdown closes the files of spools still open.
+  const spools = new AnswerSpools(deps.config.openai.answerMemoryMB * 1024 * 1024);
+  app.addHook('onClose', () => spools.disposeAll());
   const parseOpts = () => ({ resolve: (n: string) => deps.models.resolve(n), defaultModel: deps.config.defaultModel, servedModels: deps.models.servedNames() });
 
   const projectOf = (caller: Caller): ProjectRuntime => {
@@ -84,7 +80,6 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     };
     const signal = abortOnClientGone(request, reply);
     const project = projectOf(caller);
-    const spools: AnswerSpool[] = [];
     const one = async (): Promise<{ outcome: CallOutcome; admission: Admission; spool: AnswerSpool }> => {
       const answer = await deps.relay.start({
         requestId: request.id,
@@ -107,9 +102,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
         await answer.outcome;
         throw upstreamFailure(answer);
       }
-      const spool = new AnswerSpool({ memory: spoolMemory });
-      spools.push(spool);
-      liveSpools.add(spool);
+      const spool = spools.open(reply.raw);
       try {
         await spool.consume(answer.body);
       } catch (e) {
@@ -123,17 +116,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       }
       return { outcome: await answer.outcome, admission: answer.admission, spool };
     };
-    const disposeAll = () =>
-      Promise.allSettled(
-        spools.map(async (s) => {
-          await s.dispose();
-          liveSpools.delete(s);
-        }),
-      );
-    reply.raw.once('close', () => void disposeAll());
     const settled = await Promise.allSettled(Array.from({ length: req.n }, one));
-    // A client gone before the calls settled: its 'close' has fired already, free what came after.
-    if (reply.raw.closed) void disposeAll();
 
     const done = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const costNanoUsd = done.reduce((sum, r) => sum + r.outcome.cost.costNanoUsd, 0);
@@ -214,7 +197,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
     return out;
   };
 
-  const routeCtx: RouteContext = { deps, auth, parseOpts, imageUrlPolicy: imageUrlPolicyOf(deps) };
+  const routeCtx: RouteContext = { deps, auth, parseOpts, imageUrlPolicy: imageUrlPolicyOf(deps), spools };
   /** Streamed (#14.3) or whole; a URL answer only where images can be hosted, refused before any call. */
   const run = (request: FastifyRequest, reply: FastifyReply, job: ImageJob) => {
     if (job.request.responseFormat === 'url' && !deps.hostedImages) {

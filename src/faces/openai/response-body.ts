@@ -41,6 +41,16 @@ export function imagesResponseBody(chunks: ReadonlyArray<Buffer | SpooledImage>,
   return new PiecesStream(pieces);
 }
 
+/** A body of Buffers and spooled pieces: one Buffer when it is all in memory and small, else a stream. */
+export function piecesBody(pieces: ReadonlyArray<Buffer | { read: () => AsyncIterable<Buffer> }>): Buffer | Readable {
+  let bytes = 0;
+  for (const p of pieces) {
+    if (!Buffer.isBuffer(p)) return new PiecesStream([...pieces]);
+    bytes += p.length;
+  }
+  return bytes <= ONE_BUFFER_BYTES ? Buffer.concat(pieces as Buffer[], bytes) : new PiecesStream([...pieces]);
+}
+
 /**
  * Pushes the pieces in order: Buffers at once while the client keeps up, file-backed images
  * chunk by chunk. A read that fails (the spool's disk, the spool disposed) destroys the stream

@@ -1,9 +1,10 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply, onRequestHookHandler } from 'fastify';
 import type { FaceDeps } from '../face-deps.js';
+import type { AnswerSpools } from './answer-spool.js';
 import type { ParseOptions } from './generations-request.js';
 import type { ImageUrlPolicy } from './image-inputs.js';
-import { byteLengthOf } from './json-splice.js';
+import type { SplicePiece } from './json-splice.js';
+import { piecesBody } from './response-body.js';
 import type { CallContent } from './upstream-calls.js';
 
 /** What the OpenAI face's routes share: its deps, the tenant auth hook, name resolution, the image URL policy. */
@@ -12,6 +13,8 @@ export interface RouteContext {
   auth: onRequestHookHandler;
   parseOpts: () => ParseOptions;
   imageUrlPolicy: ImageUrlPolicy;
+  /** Where whole answers wait for their response (AnswerSpool). */
+  spools: AnswerSpools;
 }
 
 /** The image URL policy of a config: allowed hosts, and the body limit as the most one image may be. */
@@ -50,9 +53,14 @@ export function settleCalls(
   return { answered, good, firstError, failed: settled.length - good.length, costNanoUsd };
 }
 
-/** A JSON body given as Buffers (images spliced in): sent as they are, with its length. */
-export function sendJsonPieces(reply: FastifyReply, pieces: Buffer[]): FastifyReply {
+/**
+ * A JSON body given as pieces (images spliced in): Buffers sent as they are, spooled images read
+ * back as the client takes them; its length when every piece's is known.
+ */
+export function sendJsonPieces(reply: FastifyReply, pieces: readonly SplicePiece[]): FastifyReply {
   reply.header('content-type', 'application/json');
-  reply.header('content-length', String(byteLengthOf(pieces)));
-  return reply.send(Readable.from(pieces, { objectMode: false }));
+  let length: number | undefined = 0;
+  for (const p of pieces) length = length === undefined || p.length === undefined ? undefined : length + p.length;
+  if (length !== undefined) reply.header('content-length', String(length));
+  return reply.send(piecesBody(pieces));
 }

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { parseGoogleError } from '../../gemini/errors.js';
 import type { RequestEstimate } from '../../gemini/request-inspect.js';
-import { ResponseScanner, type ScannedPart, type ScanSummary } from '../../gemini/response-scanner.js';
+import { ResponseScanner, type ScannedImage, type ScannedPart, type ScanSummary } from '../../gemini/response-scanner.js';
 import type { ModelSpec } from '../../models/catalog.js';
 import { lifecycleHeaders } from '../../models/resolver.js';
 import type { Admission } from '../../quota/quota-service.js';
@@ -12,7 +12,9 @@ import { BUDGET_REMAINING_HEADER, BudgetService } from '../../usage/budget.js';
 import { formatUsd } from '../../usage/money.js';
 import { abortOnClientGone } from '../client-connection.js';
 import type { FaceDeps } from '../face-deps.js';
+import { SpoolDiskError, type AnswerSpool } from './answer-spool.js';
 import { rateLimitHeaders } from './errors.js';
+import type { SplicePiece } from './json-splice.js';
 
 /** How many of a request's n images failed, when some did (#14.7); the same count is `usage.images_failed`. */
 export const IMAGES_FAILED_HEADER = 'x-nanogate-images-failed';
@@ -50,8 +52,10 @@ export interface CallPlan {
 export interface CallContent {
   outcome: CallOutcome;
   admission: Admission;
-  /** Images (kept in memory), text, thought signatures, finish reasons. */
+  /** Images (kept in memory, or byte ranges of `spool`), text, thought signatures, finish reasons. */
   content: ScanSummary;
+  /** Where the answer waits when the call was started with one: its images' ranges point into it. */
+  spool?: AnswerSpool;
 }
 
 export interface RunningCall {
@@ -93,8 +97,12 @@ export class ImageCalls {
     return this.#signal;
   }
 
-  /** Admits and starts one call; rejects with the refusal or Google's error answer, before any of its body. */
-  async start(plan: CallPlan, onPart?: (part: ScannedPart) => void): Promise<RunningCall> {
+  /**
+   * Admits and starts one call; rejects with the refusal or Google's error answer, before any of
+   * its body. With a spool, the answer waits in it (memory up to the face's limit, else a file)
+   * and its images are byte ranges of it: for routes that answer once every call is done.
+   */
+  async start(plan: CallPlan, onPart?: (part: ScannedPart) => void, spool?: AnswerSpool): Promise<RunningCall> {
     const answer = await this.#deps.relay.start({
       requestId: this.#request.id,
       caller: this.#request.caller!,
@@ -115,6 +123,7 @@ export class ImageCalls {
       await answer.outcome;
       throw upstreamFailure(answer);
     }
+    if (spool) return { done: this.#spooled(answer, plan, spool) };
     const scanner = new ResponseScanner({ framing: plan.stream ? 'sse' : 'json', captureImages: true, captureSignatures: true, ...(onPart ? { onPart } : {}) });
     const read = new Promise<ScanSummary>((resolve, reject) => {
       answer.body.attach({
@@ -131,6 +140,36 @@ export class ImageCalls {
     done.catch(() => {});
     return { done };
   }
+
+  #spooled(answer: Extract<StartedCall, { ok: true }>, plan: CallPlan, spool: AnswerSpool): Promise<CallContent> {
+    const scanner = new ResponseScanner({ framing: plan.stream ? 'sse' : 'json', captureImages: 'ranges', captureSignatures: true });
+    const done = spool.consume(answer.body, (chunk) => scanner.write(chunk)).then(
+      async () => ({ content: scanner.end(), outcome: await answer.outcome, admission: answer.admission, spool }),
+      (e: unknown) => {
+        if (e instanceof SpoolDiskError) {
+          // The gateway's own disk, not Google: a 500 of ours, logged with the cause.
+          this.#request.log.error({ err: e }, 'the answer spool could not write to the local disk');
+          const code = (e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
+          throw new GatewayError('INTERNAL', `The gateway could not keep Google's answer: its local disk failed (${code}). The operator has been alerted.`);
+        }
+        throw new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before it was complete.");
+      },
+    );
+    // A failure is the caller's to handle once it awaits `done`; never an unhandled rejection meanwhile.
+    done.catch(() => {});
+    return done;
+  }
+}
+
+/**
+ * An image's base64 as splice pieces: the Buffers it was captured in, slices of its answer held
+ * in memory, or a read of its spool file when the response is written.
+ */
+export function imagePieces(image: ScannedImage, spool: AnswerSpool | undefined): SplicePiece[] {
+  if (!image.ranges || !spool) return image.base64;
+  const ranges = image.ranges;
+  if (spool.inMemory && !image.escaped) return ranges.flatMap(([start, end]) => [...spool.memorySlices(start, end)]);
+  return [{ length: image.escaped ? undefined : image.base64Length, read: () => spool.read(ranges, image.escaped) }];
 }
 
 function projectOf(deps: FaceDeps, caller: Caller): ProjectRuntime {
