@@ -1,6 +1,7 @@
 import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
+import { readBodyBuffer } from '../../http/body-buffer.js';
 import { estimateRequest } from '../../gemini/request-inspect.js';
 import { parseRequestSkeleton } from '../../gemini/request-skeleton.js';
 import { canonicalCountTokensBody } from '../../gemini/count-tokens-request.js';
@@ -102,7 +103,10 @@ export async function nativeFace(app: FastifyInstance, deps: FaceDeps): Promise<
 
   // The native face relays bodies byte for byte: keep them as Buffers, parse only to inspect.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.config.server.bodyLimitBytes }, (_req, body, done) => done(null, body));
+  const bodyLimit = deps.config.server.bodyLimitBytes;
+  app.addContentTypeParser('*', (_req, payload, done) => {
+    readBodyBuffer(payload, bodyLimit).then((body) => done(null, body), (err: Error) => done(err, undefined));
+  });
 
   const auth = authenticateTenant(deps.tenants, deps.authLimiter);
   const projectOf = (caller: Caller): ProjectRuntime => {

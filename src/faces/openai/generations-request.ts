@@ -224,12 +224,19 @@ export function buildGeminiRequest(req: GeminiImageRequest): Buffer {
   if (req.imageConfig.imageSize !== undefined) imageConfig.imageSize = req.imageConfig.imageSize;
   if (Object.keys(imageConfig).length > 0) generationConfig['imageConfig'] = imageConfig;
 
-  const pieces: Buffer[] = [Buffer.from(`{"contents":[{"role":"user","parts":[{"text":${JSON.stringify(req.prompt)}}`)];
+  // The pieces are strings; each is written once into a body allocated at its final size.
+  const pieces: Array<{ text: string; encoding: 'utf8' | 'latin1' }> = [{ text: `{"contents":[{"role":"user","parts":[{"text":${JSON.stringify(req.prompt)}}`, encoding: 'utf8' }];
   for (const image of req.images ?? []) {
-    pieces.push(Buffer.from(`,{"inlineData":{"mimeType":${JSON.stringify(image.mimeType)},"data":"`));
-    pieces.push(Buffer.from(image.base64, 'latin1'));
-    pieces.push(Buffer.from('"}}'));
+    pieces.push({ text: `,{"inlineData":{"mimeType":${JSON.stringify(image.mimeType)},"data":"`, encoding: 'utf8' });
+    // Base64 is ASCII: latin1 writes it byte for byte, without UTF-8's scan.
+    pieces.push({ text: image.base64, encoding: 'latin1' });
+    pieces.push({ text: '"}}', encoding: 'utf8' });
   }
-  pieces.push(Buffer.from(`]}],"generationConfig":${JSON.stringify(generationConfig)}}`));
-  return Buffer.concat(pieces);
+  pieces.push({ text: `]}],"generationConfig":${JSON.stringify(generationConfig)}}`, encoding: 'utf8' });
+  let size = 0;
+  for (const p of pieces) size += p.encoding === 'latin1' ? p.text.length : Buffer.byteLength(p.text);
+  const body = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of pieces) at += body.write(p.text, at, p.encoding);
+  return body;
 }
