@@ -220,9 +220,16 @@ const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
 
 /** The performance issue's targets, each against the floor measured in the same run. */
 /** The parts measured outside HTTP: quota admission and ledger writes (absent when not run). */
+/** VmRSS of fresh processes that have served nothing for a while (median over runs). */
+export interface IdleRss {
+  floorMb: number;
+  gatewayMb: number;
+}
+
 export interface ComponentFigures {
   admission?: readonly AdmissionRow[];
   ledger?: readonly LedgerRow[];
+  idle?: IdleRss;
 }
 
 export function checkTargets(rows: readonly Row[], memory: readonly MemoryRow[], components: ComponentFigures = {}): Check[] {
@@ -263,9 +270,7 @@ export function checkTargets(rows: readonly Row[], memory: readonly MemoryRow[],
   const rss = (face: 'generateContent' | 'openai') => memory.find((m) => m.target === 'gateway' && m.face === face)?.peakRssMb;
   add('peak gateway RSS, 64 x 4K in flight, native', rss('generateContent'), 300, mb, true);
   add('peak gateway RSS, 64 x 4K in flight, openai', rss('openai'), 300, mb, true);
-  // Each memory scenario starts a fresh gateway: its RSS then is the idle RSS after start.
-  const idle = memory.filter((m) => m.target === 'gateway').map((m) => m.startRssMb);
-  add('idle gateway RSS after start', idle.length > 0 ? median(idle) : undefined, 100, mb, true);
+  add('idle gateway RSS after start', components.idle?.gatewayMb, 100, mb, true);
   const redisSequential = components.admission?.find((a) => a.store === 'redis' && a.mode === 'sequential');
   add('quota admission against local Redis: p99', redisSequential?.p99Ms, 1, (v) => `${v.toFixed(3)} ms`, true);
   const perSecond = (v: number) => `${Math.round(v).toLocaleString('en-US')}/s`;

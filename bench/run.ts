@@ -42,7 +42,9 @@ import {
   formatLedgerTable,
   formatMemoryTable,
   formatTable,
+  median,
   type ComponentFigures,
+  type IdleRss,
   type MemorySegment,
   type Segment,
 } from './report.js';
@@ -52,6 +54,8 @@ import { BenchStack } from './stack.js';
 /** dist-bench/bench/run.js -> the repository root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST_BENCH = join(ROOT, 'dist-bench');
+/** How long a fresh process serves nothing before its idle RSS is read (V8 shrinks the heap its start grew). */
+const IDLE_SETTLE_MS = 15_000;
 
 function progress(text: string): void {
   process.stderr.write(`${text}\n`);
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
 
   const segments: Segment[] = [];
   const memorySegments: MemorySegment[] = [];
+  const idleSamples: IdleRss[] = [];
   if (opts.parts.includes('http')) {
     stack = await BenchStack.start({
       root: ROOT,
@@ -88,6 +93,9 @@ async function main(): Promise<void> {
     try {
       for (let run = 0; run < opts.runs; run++) {
         progress(`run ${run + 1}/${opts.runs}`);
+        const idle = await stack.idleRss(IDLE_SETTLE_MS);
+        progress(`  idle RSS ${IDLE_SETTLE_MS / 1000} s after start: floor ${idle.floorMb.toFixed(0)} MB, gateway ${idle.gatewayMb.toFixed(0)} MB`);
+        idleSamples.push(idle);
         for (const body of opts.bodies) {
           await stack.freshProxies(book);
           segments.push(...(await measureBody(stack, book, opts, { run, body, faces: opts.faces }, progress)));
@@ -130,7 +138,8 @@ async function main(): Promise<void> {
 
   const rows = buildRows(segments, opts.runs, opts.faces, opts.bodies);
   const memory = buildMemoryRows(memorySegments);
-  const checks = checkTargets(rows, memory, components);
+  const idle = idleSamples.length > 0 ? { floorMb: median(idleSamples.map((i) => i.floorMb)), gatewayMb: median(idleSamples.map((i) => i.gatewayMb)) } : undefined;
+  const checks = checkTargets(rows, memory, { ...components, ...(idle ? { idle } : {}) });
   const problems = stack?.gatewayProblems ?? [];
   const durationSec = (Date.now() - startedMs) / 1000;
 
@@ -147,6 +156,10 @@ async function main(): Promise<void> {
   if (memory.length > 0) {
     out.push('');
     out.push(formatMemoryTable(memory));
+  }
+  if (idle) {
+    out.push('');
+    out.push(`idle RSS, ${IDLE_SETTLE_MS / 1000} s after start with no request: floor ${idle.floorMb.toFixed(0)} MB, gateway ${idle.gatewayMb.toFixed(0)} MB`);
   }
   if (components.admission) {
     out.push('');
@@ -220,6 +233,7 @@ async function main(): Promise<void> {
     },
     rows,
     memory,
+    ...(idle ? { idleRss: idle } : {}),
     checks,
     gatewayLogProblems: [...distinct].map(([message, count]) => ({ message, count })),
     gatewayDeaths: deaths,

@@ -5,6 +5,8 @@
  * peer that dies is a finding, not the end of the run: its log is kept, the death noted, and
  * another one started. A peer that cannot be started is left out with a line saying why.
  */
+import { setTimeout as delay } from 'node:timers/promises';
+import { rssBytes } from './proc-stats.js';
 import { startCommand } from './start-command.js';
 import { join } from 'node:path';
 import { loadModelTable } from '../src/models/model-table.js';
@@ -184,6 +186,20 @@ export class BenchStack {
     this.gatewayProblems.push(...this.gateway.problems());
     await this.gateway.stop();
     this.gateway = await BenchStack.#launchGateway(this.#settings, this.mock, this.#redis);
+  }
+
+  /**
+   * Idle RSS: new floor and gateway processes that serve nothing for `settleMs` (long enough for
+   * V8 to shrink the heap its start grew), then their VmRSS. The next freshProxies replaces them.
+   */
+  async idleRss(settleMs: number): Promise<{ floorMb: number; gatewayMb: number }> {
+    await this.floor.stop();
+    this.floor = await startFloor(this.#settings.distBench, this.mock.url, profileArgs(this.#settings.profileDir, 'floor'));
+    this.#gatewayUsed = true;
+    await this.#restartGateway();
+    this.#gatewayUsed = true;
+    await delay(settleMs);
+    return { floorMb: rssBytes(this.floor.pid) / 2 ** 20, gatewayMb: rssBytes(this.gateway.pid) / 2 ** 20 };
   }
 
   /**
