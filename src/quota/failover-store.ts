@@ -71,6 +71,9 @@ export class FailoverQuotaStore implements QuotaStore {
   budgetReserve: QuotaStore['budgetReserve'] = (cmd) => this.#run((s) => s.budgetReserve(cmd));
   budgetSeed: QuotaStore['budgetSeed'] = (cmd) => this.#run((s) => s.budgetSeed(cmd));
   budgetRead: QuotaStore['budgetRead'] = (cmd) => this.#run((s) => s.budgetRead(cmd));
+  // A pin made during an outage lives in that outage's local store and is gone with it (README: pools).
+  pinSignatures: QuotaStore['pinSignatures'] = (cmd) => this.#run((s) => s.pinSignatures(cmd));
+  signaturePins: QuotaStore['signaturePins'] = (query) => this.#run((s) => s.signaturePins(query));
   budgetSettle: QuotaStore['budgetSettle'] = (cmd) =>
     this.#run(async (s, outage) => {
       await s.budgetSettle(cmd);

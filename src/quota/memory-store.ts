@@ -16,11 +16,13 @@ import type {
   BudgetSeedCommand,
   BudgetSettleCommand,
   CorrectCommand,
+  PinSignaturesCommand,
   PoolAdmitCommand,
   PoolAdmitOutcome,
   QuotaDimension,
   QuotaScope,
   QuotaStore,
+  SignaturePinsQuery,
   WindowUsage,
 } from './store.js';
 import type { Limits } from './limits.js';
@@ -153,6 +155,8 @@ export class MemoryQuotaStore implements QuotaStore {
   readonly #days = new Map<string, DayCounter>();
   readonly #cooldowns = new Map<string, number>();
   readonly #budgets = new Map<string, BudgetCounter>();
+  /** Thought signature pins (#17.5) by pool and digest, in the order they were made: the oldest lapse first. */
+  readonly #signatures = new Map<string, { projectId: string; untilMs: number }>();
   #nextSweepAtMs = -Infinity;
 
   async admit(cmd: AdmitCommand): Promise<AdmitOutcome> {
@@ -366,6 +370,28 @@ export class MemoryQuotaStore implements QuotaStore {
       }
       c.spent += cmd.actualNanoUsd;
     }
+  }
+
+  async pinSignatures(cmd: PinSignaturesCommand): Promise<void> {
+    // Pins lapse in the order they were made (one TTL per pool): forget those at the front that have.
+    for (const [key, pin] of this.#signatures) {
+      if (pin.untilMs > cmd.nowMs) break;
+      this.#signatures.delete(key);
+    }
+    if (cmd.untilMs <= cmd.nowMs) return;
+    for (const digest of cmd.digests) {
+      const key = `${cmd.poolId}|${digest}`;
+      // Re-pinned: moved to the back, where its new deadline belongs.
+      this.#signatures.delete(key);
+      this.#signatures.set(key, { projectId: cmd.projectId, untilMs: cmd.untilMs });
+    }
+  }
+
+  async signaturePins(query: SignaturePinsQuery): Promise<Array<string | undefined>> {
+    return query.digests.map((digest) => {
+      const pin = this.#signatures.get(`${query.poolId}|${digest}`);
+      return pin && pin.untilMs > query.nowMs ? pin.projectId : undefined;
+    });
   }
 
   async ping(): Promise<void> {}

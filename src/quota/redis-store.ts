@@ -224,6 +224,33 @@ export class RedisQuotaStore implements QuotaStore {
     return { rpm, tpm, ipm, rpd, newestAtMs: newest >= 0 ? newest : undefined, cooldownUntilMs: cooldownUntil > nowMs ? cooldownUntil : undefined };
   }
 
+  /**
+   * Thought signature pins (#17.5): one string per digest under the pool's tag, `<project>|<untilMs>`.
+   * The deadline in the value decides (the gateway's clock, as for cool-downs); the TTL only
+   * collects garbage. Plain SET and MGET: a pin decides nothing atomically with anything else.
+   */
+  pinSignatures: QuotaStore['pinSignatures'] = async (cmd) => {
+    if (cmd.untilMs <= cmd.nowMs || cmd.digests.length === 0) return;
+    await this.#ready();
+    const value = `${cmd.projectId}|${cmd.untilMs}`;
+    const ttlMs = cmd.untilMs - cmd.nowMs + EXPIRY_SLACK_MS;
+    await Promise.all(cmd.digests.map((digest) => this.#client.set(this.#signatureKey(cmd.poolId, digest), value, 'PX', ttlMs)));
+  };
+
+  signaturePins: QuotaStore['signaturePins'] = async (query) => {
+    if (query.digests.length === 0) return [];
+    await this.#ready();
+    const values = await this.#client.mget(...query.digests.map((digest) => this.#signatureKey(query.poolId, digest)));
+    return values.map((v) => {
+      const bar = v?.lastIndexOf('|') ?? -1;
+      return v && bar > 0 && Number(v.slice(bar + 1)) > query.nowMs ? v.slice(0, bar) : undefined;
+    });
+  };
+
+  #signatureKey(poolId: string, digest: string): string {
+    return `${this.#poolTag(poolId)}:sig:${digest}`;
+  }
+
   async budgetReserve(cmd: BudgetReserveCommand): Promise<BudgetReserveOutcome> {
     const keys = cmd.periods.flatMap((p) => this.#budgetKeys(cmd.tenantId, p));
     const perPeriod = cmd.periods.flatMap((p) => [p.limitNanoUsd.toString(), Math.max(1, p.endsAtMs - cmd.nowMs + EXPIRY_SLACK_MS)]);

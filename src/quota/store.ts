@@ -117,6 +117,34 @@ export interface QuotaCounters {
   projectUsage(projectId: string, model: string, nowMs: number, day: string, slot?: string): Promise<WindowUsage>;
 }
 
+/**
+ * Which project of a pool made a thought signature (#17.5): Google accepts a signature back only
+ * in the project that made it, so a request carrying one is admitted on that project. Keyed by
+ * the signature's digest under the pool's hash tag (one slot per lookup on Redis Cluster).
+ */
+export interface PinSignaturesCommand {
+  poolId: string;
+  /** signatureDigest() of each signature: a signature is up to a few KB, its digest 22 characters. */
+  digests: readonly string[];
+  projectId: string;
+  /** Forgotten from this instant on (the gateway's clock, as every deadline here); dropped from the store a little later. */
+  untilMs: number;
+  nowMs: number;
+}
+
+export interface SignaturePinsQuery {
+  poolId: string;
+  digests: readonly string[];
+  nowMs: number;
+}
+
+export interface SignaturePins {
+  /** Remembers that `projectId` made these signatures, until `untilMs` (a later pin of the same digest replaces it). */
+  pinSignatures(cmd: PinSignaturesCommand): Promise<void>;
+  /** The project each digest is pinned to, in the query's order; undefined where none is (or it lapsed). One round trip. */
+  signaturePins(query: SignaturePinsQuery): Promise<Array<string | undefined>>;
+}
+
 export type BudgetPeriod = 'daily' | 'monthly';
 
 /**
@@ -189,7 +217,7 @@ export interface BudgetCounters {
   budgetRead(cmd: BudgetReadCommand): Promise<Array<BudgetCounterState | undefined>>;
 }
 
-export interface QuotaStore extends QuotaCounters, BudgetCounters {
+export interface QuotaStore extends QuotaCounters, BudgetCounters, SignaturePins {
   /** Resolves when the store answers (GET /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -286,7 +314,7 @@ export function describeRedisUrl(redisUrl: string): string {
 }
 
 /** Counters of a store that can never answer (a REDIS_URL that cannot be used): FailoverQuotaStore never calls them. */
-function unreachableCounters(reason: string): QuotaCounters & BudgetCounters {
+function unreachableCounters(reason: string): QuotaCounters & BudgetCounters & SignaturePins {
   const fail = () => Promise.reject(new Error(reason));
-  return { admit: fail, admitPool: fail, correctTokens: fail, startCooldown: fail, projectUsage: fail, budgetReserve: fail, budgetSeed: fail, budgetSettle: fail, budgetRead: fail };
+  return { admit: fail, admitPool: fail, correctTokens: fail, startCooldown: fail, projectUsage: fail, budgetReserve: fail, budgetSeed: fail, budgetSettle: fail, budgetRead: fail, pinSignatures: fail, signaturePins: fail };
 }

@@ -549,5 +549,48 @@ export function registerQuotaStoreContract(name: string, makeNamespace: () => Pr
         for (const r of results) if (r.status === 'rejected') expect((r.reason as GatewayError).code).toBe('QUOTA_EXHAUSTED');
       });
     });
+
+    describe('thought signature pins (#17.5)', () => {
+      async function stores(count: number): Promise<QuotaStore[]> {
+        const ns = await makeNamespace();
+        namespaces.push(ns);
+        const out: QuotaStore[] = [];
+        for (let i = 0; i < count; i++) out.push(await ns.open());
+        return out;
+      }
+      const HOUR = 3_600_000;
+
+      it('tells every instance which project made a signature, in the order asked, and nothing of unknown ones', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [a, b] = await stores(2);
+        await a!.pinSignatures({ poolId: 'pool-1', digests: ['d1', 'd2'], projectId: 'p2', untilMs: clock.nowMs() + HOUR, nowMs: clock.nowMs() });
+        await a!.pinSignatures({ poolId: 'pool-1', digests: ['d3'], projectId: 'p1', untilMs: clock.nowMs() + HOUR, nowMs: clock.nowMs() });
+        expect(await b!.signaturePins({ poolId: 'pool-1', digests: ['d3', 'nope', 'd2', 'd1'], nowMs: clock.nowMs() })).toEqual(['p1', undefined, 'p2', 'p2']);
+        expect(await b!.signaturePins({ poolId: 'pool-1', digests: [], nowMs: clock.nowMs() })).toEqual([]);
+      });
+
+      it("keeps each pool's pins apart", async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await stores(1);
+        await q!.pinSignatures({ poolId: 'pool-1', digests: ['d1'], projectId: 'p1', untilMs: clock.nowMs() + HOUR, nowMs: clock.nowMs() });
+        expect(await q!.signaturePins({ poolId: 'pool-2', digests: ['d1'], nowMs: clock.nowMs() })).toEqual([undefined]);
+      });
+
+      it('forgets a pin when its time is up, not a millisecond before, and re-pins a digest to the project that made it last', async () => {
+        const clock = new ManualClock('2026-06-15T18:00:00Z');
+        const [q] = await stores(1);
+        await q!.pinSignatures({ poolId: 'pool-1', digests: ['old', 'moved'], projectId: 'p1', untilMs: clock.nowMs() + HOUR, nowMs: clock.nowMs() });
+        clock.advance(HOUR / 2);
+        await q!.pinSignatures({ poolId: 'pool-1', digests: ['moved'], projectId: 'p2', untilMs: clock.nowMs() + HOUR, nowMs: clock.nowMs() });
+        clock.advance(HOUR / 2 - 1);
+        expect(await q!.signaturePins({ poolId: 'pool-1', digests: ['old', 'moved'], nowMs: clock.nowMs() })).toEqual(['p1', 'p2']);
+        clock.advance(1);
+        expect(await q!.signaturePins({ poolId: 'pool-1', digests: ['old', 'moved'], nowMs: clock.nowMs() })).toEqual([undefined, 'p2']);
+        // A later pin still drops what lapsed before it.
+        await q!.pinSignatures({ poolId: 'pool-1', digests: ['new'], projectId: 'p1', untilMs: clock.nowMs() + HOUR, nowMs: clock.nowMs() });
+        clock.advance(HOUR / 2);
+        expect(await q!.signaturePins({ poolId: 'pool-1', digests: ['moved', 'new', 'old'], nowMs: clock.nowMs() })).toEqual([undefined, 'p1', undefined]);
+      });
+    });
   });
 }
