@@ -215,6 +215,8 @@ async function newServer(deps: AppDeps): Promise<FastifyInstance> {
               outputTokens: tally.outputTokens,
               images: tally.images,
               costUsd: Number(formatUsd(tally.costNanoUsd)),
+              // Files or thought signatures tied the call to this project (#17.5).
+              ...(tally.pin ? { pinnedTo: tally.pin.projectId, pinnedBy: tally.pin.by } : {}),
             }
           : {}),
       },
@@ -288,7 +290,12 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
   const pools = new Map<string, PoolRuntime>(
     config.pools.map((pool) => [
       pool.id,
-      { id: pool.id, strategy: pool.strategy, members: pool.projects.flatMap((m) => { const project = projects.get(m.project); return project ? [{ project, weight: m.weight }] : []; }) },
+      {
+        id: pool.id,
+        strategy: pool.strategy,
+        members: pool.projects.flatMap((m) => { const project = projects.get(m.project); return project ? [{ project, weight: m.weight }] : []; }),
+        signatureTtlMs: pool.signatureTtlHours * 3_600_000,
+      },
     ]),
   );
   const modelFindings =
@@ -317,7 +324,7 @@ export async function buildApps(deps: AppDeps): Promise<GatewayApps> {
       deps.metrics.costUsd.inc({ tenant: r.tenantId, model: r.model }, nanoToUsdNumber(r.costNanoUsd));
       deps.metrics.projectCalls.inc({ project: r.projectId, model: r.model, status: String(r.httpStatus) });
     },
-    ...(pools.size > 0 ? { pools } : {}),
+    ...(pools.size > 0 ? { pools, pins: deps.store } : {}),
     onSpill: (from, to, model, status) => deps.metrics.poolSpills.inc({ from, to, model, status: String(status) }),
     holds: config.budget.holds,
     textAllowance: deps.textAllowance ?? new TextAllowance(),

@@ -115,6 +115,12 @@ export const configSchema = z.strictObject({
         projects: z
           .array(z.strictObject({ project: id, weight: positiveInt.default(1) }), { error: 'must be a list of { project, weight? }' })
           .min(1, { error: 'must list at least one project' }),
+        /**
+         * Hours the pool remembers which of its projects made a thought signature (#17.5), so a
+         * conversation's next turn goes back there: 22 bytes of digest and the project id per
+         * signed part, in the store (Redis when configured).
+         */
+        signatureTtlHours: z.number({ error: 'must be a number of hours' }).positive({ error: 'must be positive' }).default(168),
       }),
       { error: 'must be a list of pools' },
     )

@@ -215,6 +215,23 @@ export class FileService {
     return f;
   }
 
+  /**
+   * A file a generateContent request names (#17.5): the project it was uploaded to and Google's
+   * URI for it; undefined when it is not the caller's tenant's (or not one of the gateway's
+   * names at all). Expired: refused here, not by a 403 from Google about a name the tenant never saw.
+   */
+  async forCall(caller: Caller, name: string): Promise<{ projectId: string; googleUri: string } | undefined> {
+    const file = await this.get(caller, name).catch((e: unknown) => {
+      if (e instanceof GatewayError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    });
+    if (!file) return undefined;
+    if (file.expiresAtMs !== null && file.expiresAtMs <= this.#d.clock.nowMs()) {
+      throw new GatewayError('INVALID_ARGUMENT', `${file.name} expired at ${new Date(file.expiresAtMs).toISOString()} (Google keeps files 48 hours): upload it again.`, { param: 'fileData.fileUri' });
+    }
+    return { projectId: file.projectId, googleUri: `${this.#d.upstreamBaseUrl.replace(/\/+$/, '')}/v1beta/${file.googleName}` };
+  }
+
   /** One page of the tenant's files, newest first; the page token is the last name of the previous page. */
   async list(caller: Caller, opts: { pageSize: number; pageToken?: string; purpose?: string }): Promise<{ files: StoredBatchFile[]; nextPageToken?: string }> {
     let before: { createdAtMs: number; name: string } | undefined;

@@ -13,6 +13,12 @@ export interface RequestEstimate {
   imageSize: ImageSize | undefined;
   /** generationConfig.maxOutputTokens when the request sets one: caps text and thinking (a budget hold uses it, #13.1). */
   maxOutputTokens?: number;
+  /**
+   * The thought signatures the request hands back (earlier model turns' `thoughtSignature`s), in
+   * request order, when it has any: Google accepts them only in the project that made them, so
+   * admission over a pool pins the call there (#17.5).
+   */
+  signatures?: string[];
 }
 
 const IMAGE_SIZES: readonly string[] = ['512', '1K', '2K', '4K'];
@@ -38,12 +44,16 @@ function contentsOf(req: GenerateContentRequest): Content[] {
 export function estimateRequest(model: ModelSpec, req: GenerateContentRequest): RequestEstimate {
   let textTokens = 0;
   let inputImages = 0;
+  let signatures: string[] | undefined;
   for (const content of contentsOf(req)) {
     if (!Array.isArray(content.parts)) continue;
     for (const part of content.parts) {
       if (!part || typeof part !== 'object') continue;
       if (typeof part.text === 'string' && part.thought !== true) textTokens += estimateTextTokens(part.text);
       if (part.inlineData || part.fileData) inputImages++;
+      // Google takes snake_case request keys too (google-api.md §1).
+      const signature = part.thoughtSignature ?? (part as { thought_signature?: unknown }).thought_signature;
+      if (typeof signature === 'string' && signature !== '') (signatures ??= []).push(signature);
     }
   }
   const gc = req.generationConfig && typeof req.generationConfig === 'object' ? req.generationConfig : undefined;
@@ -59,5 +69,6 @@ export function estimateRequest(model: ModelSpec, req: GenerateContentRequest): 
     outputImages,
     imageSize,
     ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
+    ...(signatures ? { signatures } : {}),
   };
 }

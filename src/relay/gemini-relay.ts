@@ -4,7 +4,7 @@ import { ERROR_STATUS, GatewayError } from '../errors/gateway-error.js';
 import { parseGoogleError, projectRefusal } from '../gemini/errors.js';
 import type { RequestEstimate } from '../gemini/request-inspect.js';
 import type { ModelStatus } from '../gemini/types.js';
-import { ResponseScanner, type Framing, type ScanOptions, type ScanSummary } from '../gemini/response-scanner.js';
+import { ResponseScanner, type Framing, type ScannedPart, type ScanOptions, type ScanSummary } from '../gemini/response-scanner.js';
 import type { ModelSpec } from '../models/catalog.js';
 import type { Admission, QuotaProject, QuotaService } from '../quota/quota-service.js';
 import type { Caller } from '../tenants/registry.js';
@@ -19,6 +19,8 @@ import { newRecordId, type UsageFlag, type UsageRecord } from '../usage/record.j
 import { countsForAllowance, TextAllowance } from '../usage/text-allowance.js';
 import type { ProjectRefusals } from './project-refusals.js';
 import { orderPool, type PoolSpec } from './pool-order.js';
+import { DEFAULT_SIGNATURE_TTL_MS, filePin, signatureDigests, signaturePin, unreachablePin, type Pin, type PinnedFile } from './project-affinity.js';
+import type { SignaturePins } from '../quota/store.js';
 import { hasCredentials, modelCallOf } from './model-call.js';
 import type { VertexEndpoint } from '../vertex/vertex-endpoint.js';
 
@@ -31,7 +33,10 @@ export interface ProjectRuntime extends QuotaProject {
 }
 
 /** A pool of configured projects (#17): a tenant naming it is admitted on the first with room. */
-export type PoolRuntime = PoolSpec<ProjectRuntime>;
+export interface PoolRuntime extends PoolSpec<ProjectRuntime> {
+  /** How long which project made a thought signature is remembered (#17.5); default DEFAULT_SIGNATURE_TTL_MS. */
+  signatureTtlMs?: number;
+}
 
 export type GenerateAction = 'generateContent' | 'streamGenerateContent';
 
@@ -50,6 +55,11 @@ export interface CallRequest {
   body: Buffer;
   estimate: RequestEstimate;
   user?: string;
+  /**
+   * Files API objects the body names, with the project each was uploaded to (the face looked
+   * them up): the call goes to that project or is refused (#17.5).
+   */
+  files?: readonly PinnedFile[];
   captureImages?: ScanOptions['captureImages'];
   signal: AbortSignal;
   /** The request's running totals, for its log line: the face hands in one per request (n calls add up). */
@@ -66,6 +76,8 @@ export interface CallTally {
   outputTokens: number;
   images: number;
   costNanoUsd: number;
+  /** The project the request's files or thought signatures tied it to (#17.5), when they did. */
+  pin?: Pin;
 }
 
 export function newCallTally(): CallTally {
@@ -138,6 +150,11 @@ export interface RelayDeps {
   random?: () => number;
   /** A call Google refused (429, or 503 after retries) on `from` was tried again on `to` (#17.2). */
   onSpill?: (from: string, to: string, model: string, status: number) => void;
+  /**
+   * Which project of a pool made each thought signature (#17.5): remembered as answers pass, looked
+   * up when a request hands signatures back. Absent: signatures pin nothing (files still do).
+   */
+  pins?: SignaturePins;
 }
 
 /**
@@ -213,16 +230,58 @@ export class GeminiRelay {
       throw new GatewayError('LEDGER_BACKLOG_FULL', 'Usage records cannot be written right now; the gateway refuses new calls until its backlog drains.');
     }
     const startedAtMs = d.clock.nowMs();
+    // Files and thought signatures keep a call on the project that made them (#17.5). Nothing to
+    // look up, and no store round trip, for a request without them.
+    const pinned = req.files !== undefined || req.estimate.signatures !== undefined ? await this.#pinned(req, pool, startedAtMs) : undefined;
+    if (pinned) {
+      req = pinned.project === req.project ? req : { ...req, project: pinned.project };
+      if (req.tally) req.tally.pin = pinned.pin;
+    }
     const reservation = await this.#reserveBudget(req, startedAtMs);
     let admitted: { req: CallRequest; admission: Admission };
     try {
-      admitted = await this.#admit(req, pool, startedAtMs);
+      admitted = await this.#admit(req, pool, startedAtMs, pinned?.project);
     } catch (e) {
       // Refused by the gateway itself: nothing is counted, the reservation is returned.
       if (reservation) await d.budgets.settle(reservation, 0);
       throw e;
     }
-    return this.#call(admitted.req, admitted.admission, reservation, startedAtMs, pool);
+    // A pinned call is never spilled: another project would refuse its files or signatures.
+    return this.#call(admitted.req, admitted.admission, reservation, startedAtMs, pool, pinned !== undefined);
+  }
+
+  /**
+   * The project the request's files, else its latest known thought signature, tie it to
+   * (project-affinity.ts); undefined when nothing does. Refused (nothing counted) when that
+   * project is not one the tenant's calls go to, or cannot be called. Signatures are looked up
+   * only for a pool of two or more projects: one round trip, for all of them.
+   */
+  async #pinned(req: CallRequest, pool: PoolRuntime | undefined, nowMs: number): Promise<{ project: ProjectRuntime; pin: Pin } | undefined> {
+    const files = req.files ?? [];
+    const candidates = pool ? pool.members.map((m) => m.project) : [req.project];
+    let pin = filePin(files);
+    const signatures = req.estimate.signatures;
+    if (!pin && signatures && pool && candidates.length > 1 && this.#d.pins) {
+      pin = signaturePin(await this.#d.pins.signaturePins({ poolId: pool.id, digests: signatureDigests(signatures), nowMs }));
+    }
+    if (!pin) return undefined;
+    const projectId = pin.projectId;
+    const project = candidates.find((p) => p.id === projectId);
+    if (!project) throw unreachablePin(pin, files, pool ? `pool ${pool.id}` : `project ${req.project.id}`);
+    if (!hasCredentials(project)) {
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `Project ${project.id}, where this request's ${pin.by === 'file' ? 'files are' : 'thought signatures were made'}, has no Google API key configured; the operator must set it.`);
+    }
+    return { project, pin };
+  }
+
+  /** Remembers the signatures an answer carried as `projectId`'s; a failure is logged, never the call's. */
+  async #pinSignatures(pool: PoolRuntime, projectId: string, signatures: readonly string[], requestId: string): Promise<void> {
+    const nowMs = this.#d.clock.nowMs();
+    try {
+      await this.#d.pins!.pinSignatures({ poolId: pool.id, digests: signatureDigests(signatures), projectId, untilMs: nowMs + (pool.signatureTtlMs ?? DEFAULT_SIGNATURE_TTL_MS), nowMs });
+    } catch (err) {
+      this.#d.logger.warn({ err, requestId, projectId }, "could not remember which project made an answer's thought signatures");
+    }
   }
 
   /**
@@ -253,7 +312,8 @@ export class GeminiRelay {
     return { req: project === req.project ? req : { ...req, project }, admission };
   }
 
-  async #call(req: CallRequest, admission: Admission, reservation: BudgetReservation | undefined, startedAtMs: number, pool: PoolRuntime | undefined, spilled = false): Promise<StartedCall> {
+  /** `noSpill`: no other project may take the call (it spilled once already, or it is pinned, #17.5). */
+  async #call(req: CallRequest, admission: Admission, reservation: BudgetReservation | undefined, startedAtMs: number, pool: PoolRuntime | undefined, noSpill = false): Promise<StartedCall> {
     const d = this.#d;
     /** Admissions of retried attempts: they returned no image, whatever the last one did. */
     const retryAdmissions: Admission[] = [];
@@ -302,7 +362,7 @@ export class GeminiRelay {
       if (answer.status === 429 || spillable) {
         await d.quota.startCooldown(req.project.id, req.model.id, answer.retryAfterMs, d.clock.nowMs(), req.project.pool);
       }
-      if (spillable && !spilled) {
+      if (spillable && !noSpill) {
         // Once more on the next project with room (the cool-down just set takes this one out).
         const next = await this.#admit(req, pool, d.clock.nowMs()).catch((e: unknown) => {
           if (e instanceof GatewayError && e.code === 'QUOTA_EXHAUSTED') return undefined;
@@ -331,7 +391,14 @@ export class GeminiRelay {
     }
 
     d.projectRefusals?.accepted(req.project.id);
-    const scanner = new ResponseScanner({ framing: req.framing, captureImages: req.captureImages ?? false });
+    // In a pool of two or more projects, every signature the answer carries is remembered as this
+    // project's (#17.5), before the client has the answer's end: its next turn finds the pin.
+    const signed: string[] | undefined = pool && pool.members.length > 1 && d.pins ? [] : undefined;
+    const scanner = new ResponseScanner({
+      framing: req.framing,
+      captureImages: req.captureImages ?? false,
+      ...(signed ? { captureSignatures: true, onPart: (part: ScannedPart) => void (part.thoughtSignature !== undefined && signed.push(part.thoughtSignature)) } : {}),
+    });
     const body = answer.body;
     const outcome = new Promise<CallOutcome>((resolve, reject) => {
       let settled = false;
@@ -339,7 +406,8 @@ export class GeminiRelay {
         if (settled) return;
         settled = true;
         const summary = scanner.end();
-        meter(answer.status, summary, req.framing === 'json' ? flags : [...flags, 'streamed']).then(resolve, reject);
+        const pinning = signed?.length ? this.#pinSignatures(pool!, req.project.id, signed, req.requestId) : undefined;
+        Promise.all([meter(answer.status, summary, req.framing === 'json' ? flags : [...flags, 'streamed']), pinning]).then(([o]) => resolve(o), reject);
       };
       // The scanner sees each chunk as it arrives, beside the consumer: no stream stage between.
       body.observe({

@@ -27,7 +27,7 @@ function errorOf(text: string): string {
 describe('pools in the config (#17)', () => {
   it('accepts a pool, fills its strategy and weights, and a tenant naming it', () => {
     const c = parseConfig(config('  - { id: main, projects: [{ project: a }, { project: b, weight: 3 }] }', `  - { id: t, pool: main, keys: ["${KEY_HASH}"] }`), {});
-    expect(c.pools).toEqual([{ id: 'main', strategy: 'order', projects: [{ project: 'a', weight: 1 }, { project: 'b', weight: 3 }] }]);
+    expect(c.pools).toEqual([{ id: 'main', strategy: 'order', projects: [{ project: 'a', weight: 1 }, { project: 'b', weight: 3 }], signatureTtlHours: 168 }]);
     expect(c.tenants[0]).toMatchObject({ id: 't', pool: 'main' });
   });
 

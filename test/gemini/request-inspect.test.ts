@@ -36,7 +36,7 @@ const inline = { inlineData: { mimeType: 'image/png', data: 'iVBORw0KGgo=' } };
 const file = { fileData: { mimeType: 'image/png', fileUri: 'https://generativelanguage.googleapis.com/v1beta/files/abc' } };
 
 describe('estimateRequest: what admission knows before a call goes upstream', () => {
-  const cases: Array<[string, ModelSpec, unknown, { inputTokens: number; inputImages: number; outputImages: number; imageSize: string | undefined }]> = [
+  const cases: Array<[string, ModelSpec, unknown, { inputTokens: number; inputImages: number; outputImages: number; imageSize: string | undefined; signatures?: string[] }]> = [
     ['a text prompt', pro, { contents: [{ parts: [text('abcdefgh')] }] }, { inputTokens: 2, inputImages: 0, outputImages: 1, imageSize: undefined }],
     [
       'text over several turns and the system instruction',
@@ -67,6 +67,13 @@ describe('estimateRequest: what admission knows before a call goes upstream', ()
     ['null contents, parts and part entries', pro, { contents: [null, { parts: null }, { parts: [null, 7, text('abcd')] }] }, { inputTokens: 1, inputImages: 0, outputImages: 1, imageSize: undefined }],
     ['a text that is not a string', pro, { contents: [{ parts: [{ text: 42 }] }] }, { inputTokens: 0, inputImages: 0, outputImages: 1, imageSize: undefined }],
     ['a generationConfig that is not an object', pro, { contents: [], generationConfig: 'big' }, { inputTokens: 0, inputImages: 0, outputImages: 1, imageSize: undefined }],
+    // #17.5: the signatures handed back, in request order (snake_case too), pin a pooled call to their project.
+    [
+      'the thought signatures an earlier turn hands back',
+      pro,
+      { contents: [{ role: 'user', parts: [text('')] }, { role: 'model', parts: [{ text: '', thoughtSignature: 's1' }, { inlineData: { mimeType: 'image/png' }, thought_signature: 's2' }, { text: '', thoughtSignature: '' }, { text: '', thoughtSignature: 3 }] }] },
+      { inputTokens: PRO_TOKENS_PER_IMAGE, inputImages: 1, outputImages: 1, imageSize: undefined, signatures: ['s1', 's2'] },
+    ],
   ];
   for (const [name, m, body, expected] of cases) {
     it(`estimates ${name}`, () => {

@@ -11,7 +11,7 @@
  */
 import type { MockImageSize, MockModel } from './models.js';
 import { IMAGE_SLOT, errors, googleError, type GoogleError } from './wire.js';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 /** Has `&` and `<>` so clients meet Google's \u0026 / \u003c escapes in every answer. */
 export const THOUGHT_TEXT =
@@ -31,6 +31,9 @@ export function textTokens(text: string): number {
 export interface PromptStats {
   textChars: number;
   inputImages: number;
+  /** Every part's thoughtSignature, and every fileData.fileUri, as sent: what belongs to a project (#17.5). */
+  signatures: string[];
+  fileUris: string[];
 }
 
 export interface GenerateInput extends PromptStats {
@@ -71,7 +74,7 @@ export function parseJsonObject(body: Buffer): Parsed<Json> {
 export function promptStats(request: Json, requestName: string): Parsed<PromptStats> {
   const contents = field(request, 'contents', 'contents');
   if (!Array.isArray(contents) || contents.length === 0) return { ok: false, error: errors.missingContents(requestName) };
-  const stats: PromptStats = { textChars: 0, inputImages: 0 };
+  const stats: PromptStats = { textChars: 0, inputImages: 0, signatures: [], fileUris: [] };
   const turns: Array<[string, unknown]> = contents.map((c, i) => [`contents[${i}]`, c]);
   const system = field(request, 'systemInstruction', 'system_instruction');
   if (system !== undefined) turns.push(['system_instruction', system]);
@@ -84,6 +87,10 @@ export function promptStats(request: Json, requestName: string): Parsed<PromptSt
       if (typeof text === 'string') stats.textChars += text.length;
       const inline = asObject(field(part, 'inlineData', 'inline_data'));
       const file = asObject(field(part, 'fileData', 'file_data'));
+      const signature = field(part, 'thoughtSignature', 'thought_signature');
+      if (typeof signature === 'string') stats.signatures.push(signature);
+      const fileUri = field(file, 'fileUri', 'file_uri');
+      if (typeof fileUri === 'string') stats.fileUris.push(fileUri);
       const media = inline ?? file;
       if (media === undefined || part?.['thought'] === true) continue;
       const mime = field(media, 'mimeType', 'mime_type');
@@ -184,10 +191,43 @@ export interface Answer {
   hasImage: boolean;
 }
 
-/** Opaque like Google's, and stable for one answer. */
-function thoughtSignature(responseId: string, n: number): string {
+/**
+ * Opaque like Google's, stable for one answer, and bound to the project that made it (`signer`:
+ * its key): a seed and the seed's HMAC under the signer, so the mock knows its own signatures
+ * from another project's (#17.5).
+ */
+function thoughtSignature(responseId: string, n: number, signer: string): string {
   const seed = createHash('sha256').update(`${responseId}:${n}`).digest();
-  return Buffer.concat([seed, createHash('sha256').update(seed).digest()]).toString('base64');
+  return Buffer.concat([seed, createHmac('sha256', signer).update(seed).digest()]).toString('base64');
+}
+
+/**
+ * What Google says to a request that hands back a signature another project made. The
+ * reference (google-api.md) does not document it; this is the 400 Google is reported to give a
+ * signature it cannot verify. A string that is not one of the mock's signatures at all passes:
+ * tests may send their own, and Gemini 3 Pro Image takes turns without valid ones.
+ */
+export function foreignSignature(signatures: readonly string[], signer: string): GoogleError | undefined {
+  for (const signature of signatures) {
+    const raw = Buffer.from(signature, 'base64');
+    if (raw.length !== 64 || raw.toString('base64') !== signature) continue;
+    const mac = createHmac('sha256', signer).update(raw.subarray(0, 32)).digest();
+    if (!mac.equals(raw.subarray(32))) return googleError(400, 'INVALID_ARGUMENT', 'Corrupted thought signature.');
+  }
+  return undefined;
+}
+
+/**
+ * A fileData.fileUri naming a Files API object the requesting project cannot read: 403, as
+ * Google answers for a file of another project or none (its wording, as gemini/errors.ts expects).
+ * URIs that name no Files object (gs://, a web image) are not the Files API's and pass.
+ */
+export function unreadableFile(fileUris: readonly string[], readable: (id: string) => boolean): GoogleError | undefined {
+  for (const uri of fileUris) {
+    const id = /(?:^|\/)files\/([^/?#:]+)$/.exec(uri)?.[1];
+    if (id !== undefined && !readable(id)) return googleError(403, 'PERMISSION_DENIED', `You do not have permission to access the File files/${id} or it may not exist.`);
+  }
+  return undefined;
 }
 
 export interface AnswerOptions {
@@ -197,6 +237,8 @@ export interface AnswerOptions {
    * in a stream chunk of its own. Base64 of each, in order.
    */
   interimImages?: readonly string[];
+  /** Who signs the answer's thought signatures: the project's key (or a Vertex project). Default ''. */
+  signer?: string;
 }
 
 export function buildAnswer(model: MockModel, input: GenerateInput, responseId: string, outcome: Outcome, options: AnswerOptions = {}): Answer {
@@ -240,7 +282,7 @@ export function buildAnswer(model: MockModel, input: GenerateInput, responseId: 
   const withImage = outcome.kind === 'image' && input.wantImage;
   // thoughtSignature sits on the first non-thought part and on each final image (google-api.md §3).
   let signatures = 0;
-  const sign = (part: Json): Json => (thinking ? { ...part, thoughtSignature: thoughtSignature(responseId, signatures++) } : part);
+  const sign = (part: Json): Json => (thinking ? { ...part, thoughtSignature: thoughtSignature(responseId, signatures++, options.signer ?? '') } : part);
   const answerParts: Json[] = [];
   if (replyText !== undefined) answerParts.push(sign({ text: replyText }));
   if (withImage) answerParts.push(sign({ inlineData: { mimeType: 'image/png', data: IMAGE_SLOT } }));

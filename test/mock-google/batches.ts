@@ -33,6 +33,8 @@ export interface MockFile {
   source: 'UPLOADED' | 'GENERATED';
   /** A result file: the batch whose responses it holds. */
   batchId?: string;
+  /** The Google key whose project uploaded it: generateContent may read it with that key only (#17.5). */
+  owner?: string;
 }
 
 interface MockRequest {
@@ -65,6 +67,7 @@ interface UploadSession {
   declaredBytes: number;
   chunks: Buffer[];
   received: number;
+  owner: string;
 }
 
 export interface AdvanceOptions {
@@ -85,6 +88,11 @@ export interface MockBatchesControl {
   finishBatches(opts?: AdvanceOptions): void;
   batches(): readonly MockBatch[];
   files(): readonly MockFile[];
+  /**
+   * Whether a generateContent request made with `key` may read the file a fileUri names
+   * (`files/<id>` or `…/v1beta/files/<id>`): it exists and that key's project uploaded it.
+   */
+  fileReadableBy(id: string, key: string): boolean;
   /** Result-file downloads write this many lines, then wait `intervalMs`, until unset. */
   setResultPacing(pacing: { lines: number; intervalMs: number } | undefined): void;
   reset(): void;
@@ -292,6 +300,10 @@ export function createMockBatches(deps: BatchRoutesDeps): MockBatchesControl & {
     },
     batches: () => [...batches.values()],
     files: () => [...files.values()],
+    fileReadableBy(id, key) {
+      const f = files.get(id);
+      return f !== undefined && (f.owner === undefined || f.owner === key);
+    },
     setResultPacing(p) {
       pacing = p;
     },
@@ -309,6 +321,8 @@ export function createMockBatches(deps: BatchRoutesDeps): MockBatchesControl & {
       return Array.isArray(v) ? v.join(', ') : v;
     };
     const base = deps.url();
+    // The project a file belongs to is the key's that uploaded it (a session's: the key that started it).
+    const owner = header('x-goog-api-key') ?? query['key'] ?? '';
     const uploadId = query['upload_id'];
     if (uploadId !== undefined) {
       const s = uploads.get(uploadId);
@@ -324,7 +338,7 @@ export function createMockBatches(deps: BatchRoutesDeps): MockBatchesControl & {
       uploads.delete(uploadId);
       const bytes = Buffer.concat(s.chunks);
       if (bytes.length !== s.declaredBytes) return write(400, googleError(400, 'INVALID_ARGUMENT', `Upload size ${bytes.length} does not match the declared ${s.declaredBytes}.`));
-      const f = addFile({ ...(s.displayName !== undefined ? { displayName: s.displayName } : {}), mimeType: s.mimeType, bytes, source: 'UPLOADED' });
+      const f = addFile({ ...(s.displayName !== undefined ? { displayName: s.displayName } : {}), mimeType: s.mimeType, bytes, source: 'UPLOADED', owner: s.owner });
       return write(200, { file: fileResource(base, f) }, { 'x-goog-upload-status': 'final' });
     }
     const protocol = (header('x-goog-upload-protocol') ?? '').toLowerCase();
@@ -345,6 +359,7 @@ export function createMockBatches(deps: BatchRoutesDeps): MockBatchesControl & {
         declaredBytes: declared,
         chunks: [],
         received: 0,
+        owner,
       };
       uploads.set(s.id, s);
       return write(200, '', {
@@ -358,11 +373,11 @@ export function createMockBatches(deps: BatchRoutesDeps): MockBatchesControl & {
       if (!parsed) return write(400, errors.invalidArgument());
       const meta = asObject(parsed.metadata['file']);
       const displayName = meta?.['displayName'] ?? meta?.['display_name'];
-      const f = addFile({ ...(typeof displayName === 'string' ? { displayName } : {}), mimeType: parsed.mimeType, bytes: parsed.media, source: 'UPLOADED' });
+      const f = addFile({ ...(typeof displayName === 'string' ? { displayName } : {}), mimeType: parsed.mimeType, bytes: parsed.media, source: 'UPLOADED', owner });
       return write(200, { file: fileResource(base, f) });
     }
     // A bare media upload: the body is the file, its type the request's.
-    const f = addFile({ mimeType: (header('content-type') ?? 'application/octet-stream').split(';')[0]!.trim(), bytes: body, source: 'UPLOADED' });
+    const f = addFile({ mimeType: (header('content-type') ?? 'application/octet-stream').split(';')[0]!.trim(), bytes: body, source: 'UPLOADED', owner });
     return write(200, { file: fileResource(base, f) });
   }
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { buildAnswer, countTokensAnswer, parseGenerateRequest, TEXT_ONLY_REPLY, type Outcome } from './answers.js';
+import { buildAnswer, countTokensAnswer, foreignSignature, parseGenerateRequest, TEXT_ONLY_REPLY, unreadableFile, type Outcome } from './answers.js';
 import { interimPng, paddedPng, tinyPng, type ImageAsset } from './images.js';
 import { MOCK_MODELS, findModel, modelResource, type MockModel } from './models.js';
 import { createMockBatches, type MockBatchesControl } from './batches.js';
@@ -273,11 +273,14 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
     return { status: fault.status, headers, frames: [[Buffer.isBuffer(body) ? body : Buffer.from(String(body), 'utf8')]] };
   }
 
-  function generationReply(model: MockModel, body: Buffer, stream: boolean, sse: boolean, outcome: Outcome, startedMs: number): Reply {
+  /** `signer`: the project the call is made in (its key; a Vertex project's name), which owns its files and signatures (#17.5). */
+  function generationReply(model: MockModel, body: Buffer, stream: boolean, sse: boolean, outcome: Outcome, startedMs: number, signer: string): Reply {
     const parsed = parseGenerateRequest(model, body);
     if (!parsed.ok) return errorReply(parsed.error, startedMs);
+    const foreign = unreadableFile(parsed.value.fileUris, (id) => batchApi.fileReadableBy(id, signer)) ?? foreignSignature(parsed.value.signatures, signer);
+    if (foreign) return errorReply(foreign, startedMs);
     const responseId = randomBytes(17).toString('base64url');
-    const answer = buildAnswer(model, parsed.value, responseId, outcome, { interimImages: interimAssets.slice(0, interimCount) });
+    const answer = buildAnswer(model, parsed.value, responseId, outcome, { interimImages: interimAssets.slice(0, interimCount), signer });
     if (record) {
       const parts = ((answer.whole['candidates'] as Array<{ content?: { parts?: Array<{ thoughtSignature?: string }> } }> | undefined)?.[0]?.content?.parts ?? []);
       answered.push({ model: model.id, responseId, thoughtSignatures: parts.flatMap((p) => (p.thoughtSignature ? [p.thoughtSignature] : [])) });
@@ -296,6 +299,7 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
   /** `vertexCall`: a call on Vertex's paths, with its access token (for key faults) and its project. */
   async function generate(req: IncomingMessage, res: ServerResponse, model: MockModel, body: Buffer, stream: boolean, sse: boolean, startedMs: number, vertexCall?: { token: string; project: string }) {
     const key = vertexCall?.token ?? req.headers['x-goog-api-key'];
+    const signer = vertexCall ? `vertex:${vertexCall.project}` : typeof key === 'string' ? key : '';
     const fault =
       (vertexCall ? vertexProjectFaults.get(vertexCall.project) : undefined) ?? (typeof key === 'string' ? keyFaults.get(key) : undefined) ?? modelFaults.get(model.id) ?? queue.shift();
     let pacing: Pacing | undefined;
@@ -309,7 +313,7 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
       case 'hang':
         return;
       case 'breakOff': {
-        const reply = generationReply(model, body, stream, sse, outcome, startedMs);
+        const reply = generationReply(model, body, stream, sse, outcome, startedMs, signer);
         res.writeHead(reply.status, reply.headers);
         res.write(Buffer.concat(reply.frames.flat()).subarray(0, fault.afterBytes));
         // Let the first bytes leave before the connection goes.
@@ -342,7 +346,7 @@ export function startMockGoogle(opts: MockGoogleOptions = {}): Promise<MockGoogl
         outcome = { kind: 'textOnly', text: fault.text ?? TEXT_ONLY_REPLY };
         break;
     }
-    return writeReply(res, generationReply(model, body, stream, sse, outcome, startedMs), pacing);
+    return writeReply(res, generationReply(model, body, stream, sse, outcome, startedMs, signer), pacing);
   }
 
   const batchApi = createMockBatches({ url: () => baseUrl, image, nowMs: () => Date.now() });

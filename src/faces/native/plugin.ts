@@ -19,8 +19,12 @@ import { renderGoogleError } from './errors.js';
 import { googleModelList, googleModelResource } from './models.js';
 import { abortOnClientGone, wantsTrailers } from '../client-connection.js';
 import { nativeBatchHandlers, registerNativeBatchRoutes } from './batches.js';
+import { fileUrisOf, resolveFileReferences, withGoogleFileUris, type FileReference } from '../../files/file-references.js';
+import { filePin, unreachablePin } from '../../relay/project-affinity.js';
 
 type Action = 'generateContent' | 'streamGenerateContent' | 'countTokens';
+/** The project that served a call (#17): in a pool, the one admission chose or a file or thought signature tied it to. */
+const PROJECT_HEADER = 'x-nanogate-project';
 const ACTIONS: readonly string[] = ['generateContent', 'streamGenerateContent', 'countTokens', 'batchGenerateContent'];
 const VERSIONS = ['v1beta', 'v1'] as const;
 
@@ -168,6 +172,9 @@ async function relayGenerate(
 ): Promise<FastifyReply> {
   const parsed = parseGenerateBody(request.body);
   const sse = call.action === 'streamGenerateContent' && (request.query as Record<string, unknown>)['alt'] === 'sse';
+  // Files named by the gateway's names (#17.5): looked up, and the call tied to their project.
+  const uris = fileUrisOf(parsed);
+  const files = uris.length > 0 ? await resolveFileReferences(deps.batches?.files, call.caller, uris) : [];
   const signal = abortOnClientGone(request, reply);
   const answer = await deps.relay.start({
     requestId: request.id,
@@ -179,23 +186,28 @@ async function relayGenerate(
     apiVersion: call.version,
     action: call.action,
     framing: call.action === 'generateContent' ? 'json' : sse ? 'sse' : 'json-array',
-    // Forwarded as sent: only the model in the path becomes canonical.
-    body: request.body as Buffer,
+    // Forwarded as sent: only the model in the path becomes canonical, and a file the gateway
+    // names goes by Google's URI for it.
+    body: withGoogleFileUris(request.body as Buffer, files),
+    ...(files.length > 0 ? { files: files.map(({ name, projectId }) => ({ name, projectId })) } : {}),
     estimate: estimateRequest(call.model, parsed),
     signal,
     ...(request.upstreamTally ? { tally: request.upstreamTally } : {}),
   });
 
+  // The project that served it (a pool's, #17), whose key no relayed header may hold.
+  const served = deps.projects.get(answer.admission.projectId) ?? call.project;
   if (!answer.ok) {
     reply.code(answer.status);
-    reply.headers(endToEndHeaders(answer.headers, call.project.apiKey));
+    reply.headers(endToEndHeaders(answer.headers, served.apiKey));
     reply.header('x-nanogate-model', call.model.id);
+    reply.header(PROJECT_HEADER, served.id);
     const { cost, budgetRemainingNanoUsd } = await answer.outcome;
     reply.header('x-nanogate-cost-usd', formatUsd(cost.costNanoUsd));
     if (budgetRemainingNanoUsd !== undefined) reply.header(BUDGET_REMAINING_HEADER, formatUsd(budgetRemainingNanoUsd));
     return reply.send(answer.body);
   }
-  relayAnswer(request, reply, answer, call.model.id, call.project.apiKey, deps.config.upstream.timeoutMs);
+  relayAnswer(request, reply, answer, call.model.id, served.apiKey, deps.config.upstream.timeoutMs);
   return reply;
 }
 
@@ -227,6 +239,7 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
   // getHeaders() returns a fresh object: it becomes the one writeHead gets.
   const headers = endToEndHeaders(answer.headers, apiKey, reply.getHeaders() as OutgoingHttpHeaders);
   headers['x-nanogate-model'] = modelId;
+  headers[PROJECT_HEADER] = answer.admission.projectId;
   // Before the body, the budget left counts this call at its hold; its trailer, once settled.
   const budgeted = answer.budgetRemainingNanoUsd !== undefined;
   if (budgeted) headers[BUDGET_REMAINING_HEADER] = formatUsd(answer.budgetRemainingNanoUsd!);
@@ -323,20 +336,27 @@ function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: Strea
 }
 
 async function relayCountTokens(request: FastifyRequest, reply: FastifyReply, deps: FaceDeps, project: ProjectRuntime, model: ModelSpec, version: string): Promise<FastifyReply> {
-  const body = request.body;
-  if (!Buffer.isBuffer(body) || body.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'The request body is empty; a CountTokensRequest JSON object is required.');
+  const raw = request.body;
+  if (!Buffer.isBuffer(raw) || raw.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'The request body is empty; a CountTokensRequest JSON object is required.');
+  let skeleton: unknown;
   try {
-    parseRequestSkeleton(body);
+    skeleton = parseRequestSkeleton(raw);
   } catch (e) {
     throw new GatewayError('INVALID_ARGUMENT', `Invalid JSON payload received: ${(e as Error).message}.`);
   }
+  // Files are counted where they are (#17.5): in the project they were uploaded to, by Google's URI.
+  const s = (skeleton ?? {}) as Record<string, unknown>;
+  const uris = fileUrisOf(s['generateContentRequest'] ?? s['generate_content_request'] ?? s);
+  const files = uris.length > 0 ? await resolveFileReferences(deps.batches?.files, request.caller!, uris) : [];
+  const body = withGoogleFileUris(raw, files);
+  project = filesProject(deps, request.caller!, project, files);
   // countTokens is relayed, not counted against RPM/RPD and not billed (contract §5).
   const answer = await deps.relay.countTokens({
     project,
     model,
     apiVersion: version,
     // The legacy SDK names the model again inside the body, as the client called it: Google
-    // gets the canonical id there too. The only body rewrite the native face makes.
+    // gets the canonical id there too. With file URIs (#17.5), the only body rewrites the native face makes.
     body: canonicalCountTokensBody(body, model.id),
     signal: abortOnClientGone(request, reply),
     ...(request.upstreamTally ? { tally: request.upstreamTally } : {}),
@@ -345,6 +365,17 @@ async function relayCountTokens(request: FastifyRequest, reply: FastifyReply, de
   const contentType = answer.headers['content-type'];
   if (contentType) reply.header('content-type', contentType);
   reply.header('x-nanogate-model', model.id);
+  reply.header(PROJECT_HEADER, project.id);
   reply.header('x-nanogate-cost-usd', formatUsd(0));
   return reply.send(answer.ok ? answer.body.toReadable() : answer.body);
+}
+
+/** countTokens over files: the project they were uploaded to, if the tenant's calls may go there (its project, or its pool's). */
+function filesProject(deps: FaceDeps, caller: Caller, project: ProjectRuntime, files: readonly FileReference[]): ProjectRuntime {
+  const pin = filePin(files);
+  if (!pin || pin.projectId === project.id) return project;
+  const pinned = deps.projects.get(pin.projectId);
+  const tenant = caller.tenant;
+  if (pinned && tenant.poolId !== undefined && pinned.pool === tenant.poolId) return pinned;
+  throw unreachablePin(pin, files, tenant.poolId !== undefined ? `pool ${tenant.poolId}` : `project ${project.id}`);
 }

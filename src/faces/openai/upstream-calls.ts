@@ -200,6 +200,8 @@ export async function settlementHeaders(
     }
   }
   const last = settled.admissions[settled.admissions.length - 1];
+  // The project that served the (last) call: in a pool, the one admission chose or its thought signatures tied it to (#17).
+  if (last) headers['x-nanogate-project'] = last.projectId;
   if (last && last.limitRequests !== undefined && last.remainingRequests !== undefined && last.resetRequestsMs !== undefined) {
     Object.assign(headers, rateLimitHeaders({ limit: last.limitRequests, remaining: last.remainingRequests, resetMs: last.resetRequestsMs }));
   }
