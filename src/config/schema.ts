@@ -181,7 +181,7 @@ export const configSchema = z.strictObject({
        * how they end): up to this many MB of them in memory for the whole process, the rest in
        * spool files (the OS page cache). Lower it to cap the heap, raise it to save disk I/O.
        */
-      answerMemoryMB: positiveInt.max(16_384, { error: 'must be at most 16384' }).default(64),
+      answerMemoryMB: positiveInt.max(16_384, { error: 'must be at most 16384' }).default(32),
       /** `response_format: "url"`: where images wait for their URL to be fetched, and for how long. */
       hostedImages: z
         .strictObject({

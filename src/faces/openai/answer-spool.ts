@@ -69,7 +69,7 @@ export class SpoolDisposedError extends Error {
 }
 
 /** Writes queued for the file beyond this pause Google's answer until the disk catches up. */
-const FILE_BACKLOG_BYTES = 1 << 20;
+const FILE_BACKLOG_BYTES = 256 << 10;
 /** Size of each read when an image goes from the file to the client. */
 const FILE_READ_BYTES = 256 << 10;
 /** Answers up to this size stay in memory whatever the limit. */
