@@ -17,6 +17,7 @@ import {
   nativeBody,
   nativeCall,
   newRequestId,
+  openaiChat,
   openaiEdits,
   openaiGenerations,
   processConfigYaml,
@@ -26,8 +27,11 @@ import { jsonOf, rawRequest, type RawAnswer } from '../support/fault-http.js';
 
 const MiB = 1024 * 1024;
 const IMAGE_BYTES = 20 * MiB;
-/** The OpenAI face moves answers above this to a spool file (src/faces/openai/plugin.ts). */
-const SPILL_AT_BYTES = 2 * MiB;
+/**
+ * The OpenAI face holds at most this much of its answers in memory (openai.answerMemoryMB: 1 in
+ * this file's config), the rest in spool files (src/faces/openai/answer-spool.ts).
+ */
+const SPILL_AT_BYTES = 1 * MiB;
 
 let mock: MockGoogle;
 let gw: GatewayProcess;
@@ -63,6 +67,8 @@ interface Route {
   /** Upstream calls one request makes. */
   n: number;
   send(requestId: string): Promise<RawAnswer>;
+  /** The images of a whole OpenAI answer (default: `data`). */
+  items?: (json: unknown) => unknown[];
 }
 
 const native = (action: NativeAction): Route => ({
@@ -80,6 +86,13 @@ const ROUTES: Route[] = [
   { name: 'openai images/generations n=3', face: 'openai', n: 3, send: (requestId) => openaiGenerations(gw.url, { requestId, n: 3 }) },
   { name: 'openai images/edits n=1', face: 'openai', n: 1, send: (requestId) => openaiEdits(gw.url, { requestId, n: 1 }) },
   { name: 'openai images/edits n=2', face: 'openai', n: 2, send: (requestId) => openaiEdits(gw.url, { requestId, n: 2 }) },
+  {
+    name: 'openai chat/completions n=2',
+    face: 'openai',
+    n: 2,
+    send: (requestId) => openaiChat(gw.url, { requestId, n: 2 }),
+    items: (json) => (json as { choices: unknown[] }).choices,
+  },
 ];
 
 /** Whole answer length per route, measured on a clean call (the mock's answers are the same length every time). */
@@ -98,8 +111,8 @@ const STAGES: Stage[] = [
   { name: 'before the headers (connection dropped)', fault: () => ({ kind: 'drop' }), beforeHeaders: true },
   { name: 'right after the headers', fault: () => ({ kind: 'breakOff', afterBytes: 0 }) },
   { name: '1 KiB into the body', fault: () => ({ kind: 'breakOff', afterBytes: 1024 }) },
-  { name: '1.5 MiB in (below the spool threshold)', fault: () => ({ kind: 'breakOff', afterBytes: 1.5 * MiB }) },
-  { name: '2.5 MiB in (past the spool threshold)', fault: () => ({ kind: 'breakOff', afterBytes: 2.5 * MiB }) },
+  { name: '0.5 MiB in (held in memory)', fault: () => ({ kind: 'breakOff', afterBytes: 0.5 * MiB }) },
+  { name: '2.5 MiB in (past the memory limit: in a spool file)', fault: () => ({ kind: 'breakOff', afterBytes: 2.5 * MiB }) },
   { name: '10 MiB in', fault: () => ({ kind: 'breakOff', afterBytes: 10 * MiB }) },
   { name: 'one byte before the end', fault: (total) => ({ kind: 'breakOff', afterBytes: total! - 1 }), needsTotal: true },
   { name: 'every byte sent, but not the end of the message', fault: () => ({ kind: 'breakOff', afterBytes: 1 << 30 }) },
@@ -148,7 +161,7 @@ for (const route of ROUTES) {
       expect(answer.status, answer.body.subarray(0, 500).toString()).toBe(200);
       expect(answer.complete).toBe(true);
       expect(answer.body.length).toBeGreaterThan(route.n * IMAGE_BYTES);
-      if (route.face === 'openai') expect((jsonOf(answer) as { data: unknown[] }).data).toHaveLength(route.n);
+      if (route.face === 'openai') expect(route.items ? route.items(jsonOf(answer)) : (jsonOf(answer) as { data: unknown[] }).data).toHaveLength(route.n);
       expectedRecords.set(requestId, route.n);
       await measureAnswer(route);
       const rows = await awaitRecords(requestId, route.n);
@@ -209,7 +222,7 @@ for (const route of ROUTES) {
         expectedRecords.set(requestId, route.n);
         expect(answer.status, answer.body.subarray(0, 500).toString()).toBe(200);
         expect(answer.complete).toBe(true);
-        expect((jsonOf(answer) as { data: unknown[] }).data).toHaveLength(route.n - 1);
+        expect(route.items ? route.items(jsonOf(answer)) : (jsonOf(answer) as { data: unknown[] }).data).toHaveLength(route.n - 1);
         const rows = await awaitRecords(requestId, route.n);
         expect(rows).toHaveLength(route.n);
         expect(rows.filter((r) => flagsOf(r).includes('aborted'))).toHaveLength(1);

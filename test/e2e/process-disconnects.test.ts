@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockGoogle, type MockGoogle } from '../mock-google/server.js';
 import { flagsOf, pollUntil, recordCountMismatches, sqliteRecords, startGatewayProcess, type GatewayProcess, type LedgerRow } from '../support/gateway-process.js';
-import { editsForm, GOOGLE_KEY, nativeBody, nativeCall, newRequestId, openaiEdits, openaiGenerations, processConfigYaml, TENANT_KEY } from '../support/process-calls.js';
+import { editsForm, GOOGLE_KEY, nativeBody, nativeCall, newRequestId, openaiChat, openaiEdits, openaiGenerations, processConfigYaml, TENANT_KEY } from '../support/process-calls.js';
 import { rawRequest } from '../support/fault-http.js';
 
 const MiB = 1024 * 1024;
@@ -116,6 +116,16 @@ describe('a client that disconnects mid-answer', () => {
       await expectSettledAndAlive();
     });
   }
+
+  it('openai chat/completions n=2: while the answers are being spooled to disk, every call is aborted, recorded once, and the spool removed', async () => {
+    const requestId = newRequestId('chat-leaves-spooling');
+    note(requestId, 'openai chat n=2, client left while spooling', 2);
+    mock.enqueue(TRICKLE, TRICKLE);
+    const answer = await openaiChat(gw.url, { requestId, n: 2, dropWhen: untilSpooling() });
+    expect(answer.status).toBe(0);
+    await expectRecords(requestId, 2, 'aborted');
+    await expectSettledAndAlive();
+  });
 
   it('openai images/edits: while the answer is being spooled to disk, the call is aborted, recorded once, and the spool removed', async () => {
     const requestId = newRequestId('edits-leaves-spooling');

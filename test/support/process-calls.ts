@@ -90,6 +90,17 @@ export function openaiGenerations(baseUrl: string, o: CallOptions & { n?: number
   });
 }
 
+/** POST /v1/chat/completions asking for `n` images (OpenRouter's modalities field). */
+export function openaiChat(baseUrl: string, o: CallOptions & { n?: number; model?: string; prompt?: string }): Promise<RawAnswer> {
+  const { requestId, headers, n, model, prompt, ...raw } = o;
+  return rawRequest(`${baseUrl}/v1/chat/completions`, {
+    ...raw,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TENANT_KEY}`, 'x-request-id': requestId, ...headers },
+    body: JSON.stringify({ model: model ?? 'nano-banana-pro', messages: [{ role: 'user', content: prompt ?? 'a banana on a fault line' }], modalities: ['image', 'text'], n: n ?? 1 }),
+  });
+}
+
 export function editsForm(o: { n?: number; model?: string; prompt?: string } = {}): { body: Buffer; contentType: string } {
   const png = Buffer.from(tinyPng().base64, 'base64');
   return multipartBody(
