@@ -175,3 +175,35 @@ describe('Responses with the Vercel AI SDK', () => {
     expect(kinds).not.toContain('error');
   });
 });
+
+describe('Responses with an answer larger than the memory the face may hold', () => {
+  let bigMock: MockGoogle;
+  let small: World;
+  beforeAll(async () => {
+    bigMock = await startMockGoogle({ apiKeys: [GOOGLE_KEY], imageBytes: { default: 3 * 1024 * 1024 } });
+    small = await startWorld({ upstreamUrl: bigMock.url, answerMemoryMB: 1 });
+  });
+  afterAll(async () => {
+    await small?.close();
+    await bigMock?.close();
+  });
+
+  it('keeps the answer in a spool file and gives the image back whole', async () => {
+    const sdk = new OpenAI({ apiKey: TENANT_KEY, baseURL: `${small.url}/v1`, maxRetries: 0 });
+    const { data: res, response } = await sdk.responses
+      .create({ model: 'gpt-image-1', input: 'A large banana', tools: [{ type: 'image_generation' }] })
+      .withResponse();
+    expect(response.status).toBe(200);
+    expect(Number(response.headers.get('content-length'))).toBeGreaterThan(3 * 1024 * 1024);
+    const image = res.output.find((o) => o.type === 'image_generation_call') as OpenAI.Responses.ResponseOutputItem.ImageGenerationCall;
+    expect(image.result).toBe(bigMock.imageBase64());
+  });
+
+  it('converts a spooled image when another output format is asked for', async () => {
+    const sdk = new OpenAI({ apiKey: TENANT_KEY, baseURL: `${small.url}/v1`, maxRetries: 0 });
+    const res = await sdk.responses.create({ model: 'gpt-image-1', input: 'A large banana', tools: [{ type: 'image_generation', output_format: 'jpeg' }] });
+    const image = res.output.find((o) => o.type === 'image_generation_call') as OpenAI.Responses.ResponseOutputItem.ImageGenerationCall;
+    // A JPEG starts FF D8 FF.
+    expect(Buffer.from(image.result!, 'base64').subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+  });
+});

@@ -14,13 +14,14 @@ import { refuseOtherMethods } from '../error-handling.js';
 import { chatVerdict } from './chat-response.js';
 import { renderOpenAIError } from './errors.js';
 import { sumUsage } from './images-response.js';
-import { convertBase64, outputFormatOf } from './image-output.js';
-import { JsonSplicer } from './json-splice.js';
+import type { AnswerSpool } from './answer-spool.js';
+import { convertBase64, needsConversion, outputFormatOf } from './image-output.js';
+import { JsonSplicer, type SplicePiece } from './json-splice.js';
 import { parseResponsesBody, resolveResponsesTurns, responsesGeminiBody, type ResponsesRequest } from './responses-request.js';
 import { sendJsonPieces, settleCalls, type RouteContext } from './route-context.js';
 import { describeSize } from './size-mapping.js';
 import { SseWriter } from './sse-writer.js';
-import { finalImages, ImageCalls, settlementHeaders, type CallContent, type CallPlan } from './upstream-calls.js';
+import { finalImages, ImageCalls, imagePieces, settlementHeaders, type CallContent, type CallPlan } from './upstream-calls.js';
 
 const ROUTE = 'openai.responses';
 
@@ -73,7 +74,7 @@ function responseObject(req: ResponsesRequest, ids: ResponseIds, status: string,
   };
 }
 
-function imageItem(req: ResponsesRequest, ids: ResponseIds, splicer: JsonSplicer, image: { base64: Buffer[]; mimeType: string }, revisedPrompt: string) {
+function imageItem(req: ResponsesRequest, ids: ResponseIds, splicer: JsonSplicer, image: { base64: SplicePiece[]; mimeType: string }, revisedPrompt: string) {
   return {
     id: ids.image,
     type: 'image_generation_call',
@@ -91,6 +92,18 @@ function messageItem(ids: ResponseIds, text: string) {
   return { id: ids.message, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] };
 }
 
+/**
+ * An image of a spooled answer as it goes out: its kept base64 as it is, or read back whole and
+ * converted when the request asked for another format.
+ */
+async function spooledImage(image: ScannedImage, spool: AnswerSpool | undefined, output: ResponsesRequest['output']): Promise<{ base64: SplicePiece[]; mimeType: string }> {
+  if (!needsConversion(image.mimeType, output)) return { base64: imagePieces(image, spool), mimeType: image.mimeType };
+  const pieces: Buffer[] = [];
+  if (image.ranges && spool) for await (const piece of spool.read(image.ranges, image.escaped)) pieces.push(piece);
+  else pieces.push(...image.base64);
+  return convertBase64(pieces, image.mimeType, output);
+}
+
 export function registerResponses(app: FastifyInstance, ctx: RouteContext): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const asked = (request.body as { model?: unknown } | null)?.model;
@@ -103,7 +116,8 @@ export function registerResponses(app: FastifyInstance, ctx: RouteContext): void
     const ids: ResponseIds = { response: `resp_${randomHex(24)}`, image: `ig_${randomHex(24)}`, message: `msg_${randomHex(24)}`, createdSec: Math.floor(ctx.deps.clock.nowMs() / 1000) };
     if (req.stream) return streamResponse(ctx, request, reply, req, calls, plan, ids);
 
-    const settled = await Promise.allSettled([calls.start(plan).then((c) => c.done)]);
+    // The answer waits in a spool until it is complete: a 4K image is ~20 MB of base64.
+    const settled = await Promise.allSettled([calls.start(plan, undefined, ctx.spools.open(reply.raw)).then((c) => c.done)]);
     const s = settleCalls(settled, (c) => chatVerdict(c.content));
     reply.headers(await settlementHeaders(ctx.deps, request, { costNanoUsd: s.costNanoUsd, admissions: s.answered.map((c) => c.admission), failed: 0, anyAnswered: s.answered.length > 0 }));
     const done = s.good[0];
@@ -112,10 +126,10 @@ export function registerResponses(app: FastifyInstance, ctx: RouteContext): void
     const output: unknown[] = [];
     const text = done.content.text.trim();
     const image = finalImages(done.content)[0];
-    if (image) output.push(imageItem(req, ids, splicer, await convertBase64(image.base64, image.mimeType, req.output), text));
+    if (image) output.push(imageItem(req, ids, splicer, await spooledImage(image, done.spool, req.output), text));
     if (text) output.push(messageItem(ids, done.content.text));
     const response = responseObject(req, ids, 'completed', output, { usage: responsesUsage(done.content, s.costNanoUsd) });
-    return sendJsonPieces(reply, splicer.encode(response));
+    return sendJsonPieces(reply, splicer.encodePieces(response));
   };
   for (const prefix of ['/v1', '/v1beta/openai']) {
     app.post(`${prefix}/responses`, { onRequest: ctx.auth }, handler);
