@@ -177,9 +177,14 @@ describe('many clients that leave at every moment of a spooled answer', () => {
         }
       }),
     );
-    const reached = generationRequests() - startedAt;
     const sweepRecords = () => sqliteRecords(gw.dbPath).filter((r) => ids.includes(r.request_id));
-    await pollUntil(() => (sweepRecords().length >= reached || !gw.alive() ? true : undefined), 5_000);
+    // A call whose client has just left may still be on its way to Google (or being metered):
+    // wait until nothing is open at the mock and the records have caught up with what reached it.
+    await pollUntil(
+      () => ((mock.openRequests() === 0 && sweepRecords().length === generationRequests() - startedAt) || !gw.alive() ? true : undefined),
+      5_000,
+    );
+    const reached = generationRequests() - startedAt;
     expect(gw.alive(), gw.describe()).toBe(true);
     const rows = sweepRecords();
     expect(rows.length, `records for the ${reached} calls that reached Google`).toBe(reached);
