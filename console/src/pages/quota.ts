@@ -83,10 +83,11 @@ export const quotaPage: Page = {
   subtitle: 'Live use of each Google project’s limits, from the store every instance admits against',
   async render(ctx) {
     const [{ projects }, models] = await Promise.all([
-      ctx.api.get<{ projects: Array<{ id: string; tier: string }> }>('/admin/projects'),
+      ctx.api.get<{ projects: Array<{ id: string; tier: string; kind?: string; pool?: string }> }>('/admin/projects'),
       ctx.api.get<ModelsAnswer>('/admin/models'),
     ]);
     const names = new Map(models.models.map((m) => [m.id, m.displayName]));
+    const byId = new Map(projects.map((p) => [p.id, p]));
     const live = h('span', { class: 'live', 'data-testid': 'quota-live' }, h('span', { class: 'live-dot' }), h('span', { class: 'live-text' }, 'connecting…'));
     const resetTile = h('div', { class: 'reset', 'data-testid': 'quota-reset' });
     ctx.setToolbar(live);
@@ -123,7 +124,14 @@ export const quotaPage: Page = {
             );
           });
           const hidden = h('p', { class: 'muted small' });
-          const el = h('section', { class: 'project', 'data-project': a.project }, h('div', { class: 'project-head' }, h('h2', null, a.project), h('span', { class: 'badge info' }, a.tier)), h('div', { class: 'model-grid' }, cards), hidden);
+          const about = byId.get(a.project);
+          const badges = [
+            h('span', { class: 'badge info' }, a.tier),
+            // Which pool admits on this project (#17), and whether it is reached through Vertex AI.
+            about?.pool ? h('span', { class: 'badge', 'data-testid': `pool-${a.project}` }, `pool ${about.pool}`) : null,
+            about?.kind === 'vertex' ? h('span', { class: 'badge' }, 'Vertex AI') : null,
+          ].filter((b) => b !== null);
+          const el = h('section', { class: 'project', 'data-project': a.project }, h('div', { class: 'project-head' }, h('h2', null, a.project), ...badges), h('div', { class: 'model-grid' }, cards), hidden);
           container.appendChild(el);
           section = { el, gauges, cooldowns, hidden, models: modelKey };
           sections.set(a.project, section);
