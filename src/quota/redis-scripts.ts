@@ -10,8 +10,19 @@
  *   print large integers in exponent form. Amounts compare as doubles, exact below 2^53
  *   (9e15 nano-USD, about $9M per counter).
  * - A minute log is a ZSET of members "entryId|tokens|images" scored by admission time, with a
- *   HASH of running sums (n, t, i) beside it so a check costs O(expired entries), not O(window).
+ *   HASH of running sums (n, t, i) beside it so a check costs O(expired entries), not O(window),
+ *   and the instant its TTL was last pushed to (x, TTL_REFRESH_MS).
+ * - Every redis.call costs Redis's one CPU (#15): an admission reads what it needs once and
+ *   writes each key once (the sums in one HSET, not an HINCRBY per field).
  */
+
+/**
+ * How often, at most, a minute log and its sums get their TTL pushed back (LOG_TTL_MS in the
+ * store): the sums hash keeps, in field `x`, the instant until which the last push keeps them
+ * (by the caller's clock), so an admission pays for the two PEXPIREs once per this interval,
+ * not every time. Before an admission returns, its log lives LOG_TTL_MS minus this at least.
+ */
+export const TTL_REFRESH_MS = 30_000;
 
 const LOG_HELPERS = `
 local function costs(member)
@@ -19,15 +30,18 @@ local function costs(member)
   return 1, tonumber(t), tonumber(i)
 end
 
--- Drops aged-out entries (score <= cutoff) and returns the window's sums {n, t, i}.
+-- Drops aged-out entries (score <= cutoff) from log w and returns the window's sums n, t, i,
+-- the TTL stamp x kept in the sums hash s (false when absent), and whether the sums changed
+-- here (entries aged out, or the sums were rebuilt): the caller writes them back, once,
+-- with or without the admission (save_sums or count).
 local function window_sums(w, s, cutoff)
   local expired = redis.call('ZRANGEBYSCORE', w, '-inf', cutoff)
   if #expired > 0 then redis.call('ZREMRANGEBYSCORE', w, '-inf', cutoff) end
   if redis.call('ZCARD', w) == 0 then
     redis.call('DEL', s)
-    return {0, 0, 0}
+    return 0, 0, 0, false, false
   end
-  local v = redis.call('HMGET', s, 'n', 't', 'i')
+  local v = redis.call('HMGET', s, 'n', 't', 'i', 'x')
   if not v[1] then
     -- Sums lost on their own (eviction): rebuild them from the log.
     local n, t, i = 0, 0, 0
@@ -35,20 +49,43 @@ local function window_sums(w, s, cutoff)
       local a, b, c = costs(m)
       n, t, i = n + a, t + b, i + c
     end
-    redis.call('HSET', s, 'n', string.format('%d', n), 't', string.format('%d', t), 'i', string.format('%d', i))
-    return {n, t, i}
+    return n, t, i, false, true
   end
   local n, t, i = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3]) or 0
-  if #expired > 0 then
-    local dt, di = 0, 0
-    for _, m in ipairs(expired) do
-      local _a, b, c = costs(m)
-      dt, di = dt + b, di + c
-    end
-    n, t, i = n - #expired, t - dt, i - di
-    redis.call('HSET', s, 'n', string.format('%d', n), 't', string.format('%d', t), 'i', string.format('%d', i))
+  if #expired == 0 then return n, t, i, tonumber(v[4]) or false, false end
+  local dt, di = 0, 0
+  for _, m in ipairs(expired) do
+    local _a, b, c = costs(m)
+    dt, di = dt + b, di + c
   end
-  return {n, t, i}
+  return n - #expired, t - dt, i - di, tonumber(v[4]) or false, true
+end
+
+-- Writes back sums that window_sums changed, for a scope checked but not counted.
+local function save_sums(s, n, t, i)
+  redis.call('HSET', s, 'n', string.format('%d', n), 't', string.format('%d', t), 'i', string.format('%d', i))
+end
+
+-- Counts the admission in a scope whose sums window_sums returned: the entry, the sums in one
+-- HSET, the day counter; TTLs only when they are due (a new day counter, a log whose stamp x
+-- says its TTL runs out within LOG_TTL_MS - TTL_REFRESH_MS). ARGV as admit's.
+-- Returns the window's requests and the day's, this admission included.
+local function count(w, s, d, n, t, i, x)
+  local now = tonumber(ARGV[1])
+  redis.call('ZADD', w, ARGV[1], ARGV[3])
+  n, t, i = n + 1, t + tonumber(ARGV[4]), i + tonumber(ARGV[5])
+  local ttl = tonumber(ARGV[7])
+  if x and x - now > ttl - ${TTL_REFRESH_MS} then
+    redis.call('HSET', s, 'n', string.format('%d', n), 't', string.format('%d', t), 'i', string.format('%d', i))
+  else
+    redis.call('HSET', s, 'n', string.format('%d', n), 't', string.format('%d', t), 'i', string.format('%d', i), 'x', string.format('%d', now + ttl))
+    redis.call('PEXPIRE', w, ttl)
+    redis.call('PEXPIRE', s, ttl)
+  end
+  local day = redis.call('INCR', d)
+  -- The day counter's deadline is the day's end, the same for every admission: set it once.
+  if day == 1 then redis.call('PEXPIRE', d, ARGV[8]) end
+  return n, day
 end
 `;
 
@@ -82,66 +119,85 @@ local function retry_after(w, idx, needed)
   return window
 end
 
--- name, log, sums, day counter, offset of its limits in ARGV
-local scopes = {}
-for s = 1, (#KEYS - 1) / 3 do
-  local k, a = 3 * s - 1, 5 * s + 5
-  scopes[s] = {ARGV[a], KEYS[k], KEYS[k + 1], KEYS[k + 2], a}
-end
 -- name, index into sums/cost (0 = the day counter), offset of its limit
 local dims = {{'rpm', 1, 1}, {'tpm', 2, 2}, {'rpd', 0, 3}, {'ipm', 3, 4}}
 local refusal = nil
-local requests = {}
-for si, sc in ipairs(scopes) do
-  local sums = window_sums(sc[2], sc[3], ARGV[2])
-  local day = tonumber(redis.call('GET', sc[4]) or '0')
-  requests[si] = sums[1]
+-- per scope: log, sums, day counter, then window_sums's n, t, i, x and whether the sums changed
+local scopes = {}
+for s = 1, (#KEYS - 1) / 3 do
+  local k, a = 3 * s - 1, 5 * s + 5
+  local w, h, dk = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local n, t, i, x, changed = window_sums(w, h, ARGV[2])
+  local day = tonumber(redis.call('GET', dk) or '0')
+  local sums = {n, t, i}
   for _, d in ipairs(dims) do
-    local limit = tonumber(ARGV[sc[5] + d[3]])
+    local limit = tonumber(ARGV[a + d[3]])
     if limit >= 0 then
       local used, c
       if d[2] == 0 then used, c = day, 1 else used, c = sums[d[2]], cost[d[2]] end
       if used + c > limit then
         local retry
-        if d[2] == 0 then retry = tonumber(ARGV[9]) else retry = retry_after(sc[2], d[2], used + c - limit) end
-        if refusal == nil or retry > refusal[6] then refusal = {0, sc[1], d[1], limit, used, retry} end
+        if d[2] == 0 then retry = tonumber(ARGV[9]) else retry = retry_after(w, d[2], used + c - limit) end
+        if refusal == nil or retry > refusal[6] then refusal = {0, ARGV[a], d[1], limit, used, retry} end
       end
     end
   end
+  scopes[s] = {w, h, dk, n, t, i, x, changed}
 end
-if refusal then return refusal end
+if refusal then
+  for _, sc in ipairs(scopes) do
+    if sc[8] then save_sums(sc[2], sc[4], sc[5], sc[6]) end
+  end
+  return refusal
+end
 
 local out = {1}
-for si, sc in ipairs(scopes) do
-  redis.call('ZADD', sc[2], ARGV[1], ARGV[3])
-  redis.call('HINCRBY', sc[3], 'n', 1)
-  redis.call('HINCRBY', sc[3], 't', ARGV[4])
-  redis.call('HINCRBY', sc[3], 'i', ARGV[5])
-  redis.call('PEXPIRE', sc[2], ARGV[7])
-  redis.call('PEXPIRE', sc[3], ARGV[7])
-  local day = redis.call('INCR', sc[4])
-  redis.call('PEXPIRE', sc[4], ARGV[8])
-  out[#out + 1] = requests[si] + 1
+for _, sc in ipairs(scopes) do
+  local rpm, day = count(sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7])
+  out[#out + 1] = rpm
   out[#out + 1] = day
 end
 return out
 `;
 
 /**
- * correct: swaps the admission's member for one with the actual token and image counts, at the
- * same score, only while it is still in the log (an entry past the window no longer matters).
- * The old member names the estimates, so a second correction finds nothing to swap.
- * KEYS: per scope the admission counted, its log then its sums.
- * ARGV: 1 old member, 2 new member, 3 score, 4 token delta, 5 image delta.
+ * correct: for each of a batch of admissions (in order), swaps its member for one with the
+ * actual token and image counts, at the same score, in each scope it counted, only while it is
+ * still in that scope's log (an entry past the window no longer matters); the log keeps its
+ * TTL. The old member names the estimates, so a second correction finds nothing to swap. Each
+ * scope's sums take the batch's deltas at the end, in one HINCRBY per count that changed, and
+ * only where they exist (lost sums are rebuilt from the log, which has the actual counts).
+ * KEYS: per scope any correction of the batch names, its log then its sums (one hash tag).
+ * ARGV: per correction: its number of scopes c, their indexes into KEYS (1 = the first pair),
+ *       old member, new member, score, token delta, image delta.
  */
 export const CORRECT_LUA = `
-for k = 1, #KEYS, 2 do
-  if redis.call('ZREM', KEYS[k], ARGV[1]) == 1 then
-    redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2])
-    if redis.call('EXISTS', KEYS[k + 1]) == 1 then
-      redis.call('HINCRBY', KEYS[k + 1], 't', ARGV[4])
-      redis.call('HINCRBY', KEYS[k + 1], 'i', ARGV[5])
+local dt, di = {}, {}
+local a = 1
+while a <= #ARGV do
+  local c = tonumber(ARGV[a])
+  local old, new, score = ARGV[a + c + 1], ARGV[a + c + 2], ARGV[a + c + 3]
+  local t, i = tonumber(ARGV[a + c + 4]), tonumber(ARGV[a + c + 5])
+  for j = a + 1, a + c do
+    local s = tonumber(ARGV[j])
+    local log = KEYS[2 * s - 1]
+    -- Added before the old one goes, so the log never empties and keeps its TTL; taken back
+    -- when there was nothing to swap (unless it was there already: a correction repeated).
+    local added = redis.call('ZADD', log, score, new)
+    if redis.call('ZREM', log, old) == 1 then
+      dt[s] = (dt[s] or 0) + t
+      di[s] = (di[s] or 0) + i
+    elseif added == 1 then
+      redis.call('ZREM', log, new)
     end
+  end
+  a = a + c + 6
+end
+for s, t in pairs(dt) do
+  local sums = KEYS[2 * s]
+  if (t ~= 0 or di[s] ~= 0) and redis.call('EXISTS', sums) == 1 then
+    if t ~= 0 then redis.call('HINCRBY', sums, 't', string.format('%d', t)) end
+    if di[s] ~= 0 then redis.call('HINCRBY', sums, 'i', string.format('%d', di[s])) end
   end
 end
 return 1
@@ -277,19 +333,35 @@ return 1
 `;
 
 /**
- * budget_settle: drops the hold and adds the actual cost, in every period whose counter
- * still exists (one that vanished is rebuilt from the ledger, which holds this cost).
- * KEYS: per period, HASH then holds ZSET. ARGV: 1 hold member, 2 amount held, 3 actual cost.
+ * budget_settle: for each of a batch of settlements of one tenant (in order), drops its hold and
+ * adds its actual cost, in every period whose counter still exists (one that vanished is rebuilt
+ * from the ledger, which holds this cost). Each counter takes the batch's sums at the end, one
+ * HINCRBY per field that changed: amounts add as doubles, exact below 2^53 nano-USD (the
+ * batch's total, about $9M).
+ * KEYS: per period any settlement of the batch names, its HASH then its holds ZSET.
+ * ARGV: per settlement: its number of periods c, their indexes into KEYS (1 = the first pair),
+ *       hold member, amount held, actual cost.
  */
 export const BUDGET_SETTLE_LUA = `
-for p = 1, #KEYS / 2 do
-  local h, z = KEYS[2 * p - 1], KEYS[2 * p]
-  if redis.call('HEXISTS', h, 'spent') == 1 then
-    if redis.call('ZREM', z, ARGV[1]) == 1 then
-      redis.call('HINCRBY', h, 'reserved', string.format('%d', -tonumber(ARGV[2])))
+local exists, reserved, spent = {}, {}, {}
+local a = 1
+while a <= #ARGV do
+  local c = tonumber(ARGV[a])
+  local member, held, actual = ARGV[a + c + 1], tonumber(ARGV[a + c + 2]), tonumber(ARGV[a + c + 3])
+  for j = a + 1, a + c do
+    local p = tonumber(ARGV[j])
+    if exists[p] == nil then exists[p] = redis.call('HEXISTS', KEYS[2 * p - 1], 'spent') == 1 end
+    if exists[p] then
+      if redis.call('ZREM', KEYS[2 * p], member) == 1 then reserved[p] = (reserved[p] or 0) - held end
+      spent[p] = (spent[p] or 0) + actual
     end
-    redis.call('HINCRBY', h, 'spent', ARGV[3])
   end
+  a = a + c + 4
+end
+for p, v in pairs(spent) do
+  local h = KEYS[2 * p - 1]
+  if reserved[p] and reserved[p] ~= 0 then redis.call('HINCRBY', h, 'reserved', string.format('%d', reserved[p])) end
+  if v ~= 0 then redis.call('HINCRBY', h, 'spent', string.format('%d', v)) end
 end
 return 1
 `;
@@ -325,11 +397,13 @@ local function retry_after(w, idx, needed)
 end
 
 local dims = {{'rpm', 1, 1}, {'tpm', 2, 2}, {'rpd', 0, 3}, {'ipm', 3, 4}}
--- One scope's latest-freeing refusal (or nil), its window's request count and its day count.
--- Its limits are at ARGV[a + 1 .. a + 4].
+-- One scope's latest-freeing refusal (or nil), and its state for count or save: log, sums, day
+-- counter, then window_sums's n, t, i, x and whether the sums changed. Its limits are at
+-- ARGV[a + 1 .. a + 4].
 local function check(name, log, sums, daykey, a)
-  local s = window_sums(log, sums, ARGV[2])
+  local n, t, i, x, changed = window_sums(log, sums, ARGV[2])
   local day = tonumber(redis.call('GET', daykey) or '0')
+  local s = {n, t, i}
   local refusal = nil
   for _, d in ipairs(dims) do
     local limit = tonumber(ARGV[a + d[3]])
@@ -343,52 +417,46 @@ local function check(name, log, sums, daykey, a)
       end
     end
   end
-  return refusal, s[1], day
+  return refusal, {log, sums, daykey, n, t, i, x, changed}
 end
 
-local function count(log, sums, daykey, n)
-  redis.call('ZADD', log, ARGV[1], ARGV[3])
-  redis.call('HINCRBY', sums, 'n', 1)
-  redis.call('HINCRBY', sums, 't', ARGV[4])
-  redis.call('HINCRBY', sums, 'i', ARGV[5])
-  redis.call('PEXPIRE', log, ARGV[7])
-  redis.call('PEXPIRE', sums, ARGV[7])
-  local day = redis.call('INCR', daykey)
-  redis.call('PEXPIRE', daykey, ARGV[8])
-  return n + 1, day
+-- A scope checked and not counted: its sums written back if checking changed them.
+local function leave(sc)
+  if sc[8] then save_sums(sc[2], sc[4], sc[5], sc[6]) end
 end
 
 local scopes = {}
 local shared_refusal = nil
 for s = 1, shared do
   local k, a = 3 * s - 2, 11 + 5 * (s - 1)
-  local r, n = check(ARGV[a], KEYS[k], KEYS[k + 1], KEYS[k + 2], a)
-  scopes[s] = {KEYS[k], KEYS[k + 1], KEYS[k + 2], n}
+  local r, sc = check(ARGV[a], KEYS[k], KEYS[k + 1], KEYS[k + 2], a)
+  scopes[s] = sc
   if r and (shared_refusal == nil or r[6] > shared_refusal[6]) then shared_refusal = r end
 end
 
 local best = nil
 for i = 1, (#KEYS - 3 * shared) / 4 do
   local k, a = 3 * shared + 4 * (i - 1) + 1, 10 + 5 * shared + 4 * (i - 1)
-  local refusal, n
+  local refusal, sc = nil, nil
   local cooldown = tonumber(redis.call('GET', KEYS[k]) or '0')
-  if cooldown > now then refusal, n = {0, 'project', 'cooldown', 0, 0, cooldown - now}, 0
-  else refusal, n = check('project', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], a) end
+  if cooldown > now then refusal = {0, 'project', 'cooldown', 0, 0, cooldown - now}
+  else refusal, sc = check('project', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], a) end
   if shared_refusal and (refusal == nil or shared_refusal[6] > refusal[6]) then refusal = shared_refusal end
   if refusal == nil then
     local out = {1, i}
-    local rpm, day = count(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], n)
-    out[3], out[4] = rpm, day
-    for _, sc in ipairs(scopes) do
-      rpm, day = count(sc[1], sc[2], sc[3], sc[4])
+    out[3], out[4] = count(sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7])
+    for _, s in ipairs(scopes) do
+      local rpm, day = count(s[1], s[2], s[3], s[4], s[5], s[6], s[7])
       out[#out + 1] = rpm
       out[#out + 1] = day
     end
     return out
   end
+  if sc then leave(sc) end
   if best == nil or refusal[6] < best[6] then
     best = {refusal[1], refusal[2], refusal[3], refusal[4], refusal[5], refusal[6], i}
   end
 end
+for _, s in ipairs(scopes) do leave(s) end
 return best
 `;

@@ -1,7 +1,10 @@
 /**
  * The shared store: quota windows, cool-downs and budget counters in Redis or Redis Cluster,
  * so every gateway instance sees the same counts (contract §7: exact with any number of
- * instances). Each operation is one Lua script, one round trip (redis-scripts.ts).
+ * instances). Each operation is one Lua script (redis-scripts.ts), each admission its own atomic
+ * one. What an instance sends during one turn of the event loop leaves in one write (#holdTurn),
+ * and token corrections and budget settlements, which decide nothing, are batched: one script
+ * call per hash tag per turn (ScriptBatcher).
  *
  * Cluster: all keys of one admission share the hash tag `{p:<project>}` (tenant and API-key
  * scopes too: their limits are shares of their project), and all budget keys of a tenant,
@@ -31,12 +34,36 @@ import type {
 } from './store.js';
 import type { Limits } from './limits.js';
 import { WINDOW_MS } from './windows.js';
-import { POOL_ADMIT_LUA, ADMIT_LUA, BUDGET_READ_LUA, BUDGET_RESERVE_LUA, BUDGET_SEED_LUA, BUDGET_SETTLE_LUA, COOLDOWN_LUA, CORRECT_LUA, USAGE_LUA } from './redis-scripts.js';
+import { ScriptBatcher } from './script-batcher.js';
+import {
+  POOL_ADMIT_LUA,
+  ADMIT_LUA,
+  BUDGET_READ_LUA,
+  BUDGET_RESERVE_LUA,
+  BUDGET_SEED_LUA,
+  BUDGET_SETTLE_LUA,
+  COOLDOWN_LUA,
+  CORRECT_LUA,
+  TTL_REFRESH_MS,
+  USAGE_LUA,
+} from './redis-scripts.js';
 
 /** Keys outlive what they count a little (instance clocks may differ); TTLs only collect garbage. */
 const EXPIRY_SLACK_MS = 3_600_000;
-const LOG_TTL_MS = WINDOW_MS + 60_000;
+/**
+ * A minute log's TTL. Admissions push it back at most every TTL_REFRESH_MS (redis-scripts.ts), so
+ * after any admission a log still lives WINDOW_MS + 60 s at least, as when every admission did.
+ */
+const LOG_TTL_MS = WINDOW_MS + 60_000 + TTL_REFRESH_MS;
+const WINDOW_ARG = String(WINDOW_MS);
+const LOG_TTL_ARG = String(LOG_TTL_MS);
+/** A dimension without a limit, as the admission scripts take it. */
+const UNLIMITED = '-1';
+/** Admissions' key lists kept (ADMIT_LUA's KEYS by project, model, pool, tenant, key and day); emptied when full. */
+const ADMIT_KEYS_CACHED = 1_024;
 const FIRST_CONNECT_WAIT_MS = 5_000;
+/** Corrections or settlements per script call at most: a busier turn sends several calls. */
+const MAX_BATCH = 128;
 
 type Arg = string | number;
 
@@ -46,7 +73,7 @@ interface ScriptCommands {
   nanogateAdmit(...args: Arg[]): Promise<unknown>;
   /** Key count first, as admit. */
   nanogatePoolAdmit(...args: Arg[]): Promise<unknown>;
-  /** Key count first, as admit. */
+  /** Key count first: a batch spans the scopes of all its corrections. */
   nanogateCorrect(...args: Arg[]): Promise<unknown>;
   nanogateCooldown(...args: Arg[]): Promise<unknown>;
   nanogateUsage(...args: Arg[]): Promise<unknown>;
@@ -64,16 +91,40 @@ export interface RedisQuotaStoreOptions {
   keyPrefix?: string;
 }
 
+/** A correction waiting for its batch: its scopes' key bases (each has :log and :sums) and what CORRECT_LUA needs. */
+interface QueuedCorrection {
+  scopes: string[];
+  oldMember: string;
+  newMember: string;
+  score: number;
+  tokenDelta: number;
+  imageDelta: number;
+}
+
+/** A settlement waiting for its batch: its periods' HASH and holds keys and what BUDGET_SETTLE_LUA needs. */
+interface QueuedSettlement {
+  periods: Array<[string, string]>;
+  holdMember: string;
+  heldNanoUsd: string;
+  actualNanoUsd: string;
+}
+
+/** A socket ioredis writes commands to: corked for the rest of a turn (RedisQuotaStore.#holdTurn). */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
 /** The arguments both admission scripts take after their keys: now, the windows, the entry and its counts. */
-function admissionArgs(cmd: Pick<AdmitCommand, 'nowMs' | 'entryId' | 'tokens' | 'images' | 'dayEndsAtMs'>): Array<string | number> {
+function admissionArgs(cmd: Pick<AdmitCommand, 'nowMs' | 'entryId' | 'tokens' | 'images' | 'dayEndsAtMs'>): Arg[] {
   return [
     cmd.nowMs,
     cmd.nowMs - WINDOW_MS,
     `${cmd.entryId}|${cmd.tokens}|${cmd.images}`,
     cmd.tokens,
     cmd.images,
-    WINDOW_MS,
-    LOG_TTL_MS,
+    WINDOW_ARG,
+    LOG_TTL_ARG,
     cmd.dayEndsAtMs - cmd.nowMs + EXPIRY_SLACK_MS,
     cmd.dayEndsAtMs - cmd.nowMs,
   ];
@@ -88,6 +139,23 @@ export class RedisQuotaStore implements QuotaStore {
   #firstAttemptSettled = false;
   /** The client's last connection error: what a failed ping reports (ioredis's own says only "Stream isn't writeable"). */
   #lastError: Error | undefined;
+  readonly #admitKeyCache = new Map<string, string[]>();
+  /** The sockets corked for the rest of this turn of the event loop, until #endTurn (#holdTurn). */
+  #held: Corkable[] | undefined;
+  /** #endTurn is scheduled. */
+  #turnEnding = false;
+  /** Token and image corrections waiting for the end of this turn, by hash tag. */
+  readonly #corrections = new ScriptBatcher<QueuedCorrection>({
+    send: (_tag, batch) => this.#sendCorrections(batch),
+    maxBatch: MAX_BATCH,
+    onQueued: () => this.#endTurnSoon(),
+  });
+  /** Budget settlements waiting for the end of this turn, by tenant (their hash tag). */
+  readonly #settlements = new ScriptBatcher<QueuedSettlement>({
+    send: (_tag, batch) => this.#sendSettlements(batch),
+    maxBatch: MAX_BATCH,
+    onQueued: () => this.#endTurnSoon(),
+  });
 
   constructor(opts: RedisQuotaStoreOptions) {
     this.#client = opts.client;
@@ -143,27 +211,83 @@ export class RedisQuotaStore implements QuotaStore {
     return this.#client.status === 'ready' || !this.#firstAttemptSettled;
   }
 
-  /** The script commands, once the first connection attempt has settled. */
+  /** The script commands, once the first connection attempt has settled; what is sent with them leaves at the end of this turn (#holdTurn). */
   async #ready(): Promise<ScriptCommands> {
     if (!this.#firstAttemptSettled) await this.#firstAttempt;
+    this.#holdTurn();
     return this.#scripts;
   }
 
+  /**
+   * Everything this instance sends Redis during one turn of the event loop leaves in one write:
+   * the first command of a turn corks the client's socket(s) and schedules the end of the turn
+   * (setImmediate: after this turn's I/O callbacks, so the admissions of all the requests that
+   * arrived together), which sends the corrections and settlements queued meanwhile, then
+   * uncorks. Each write to a loopback socket costs the sender about as much as its share of the
+   * work, and Redis a wake-up and a read (#15); measured, sending a turn's first command at once
+   * and the rest at its end costs more than it gains. Nothing waits longer than the rest of the
+   * turn it was sent in.
+   */
+  #holdTurn(): void {
+    if (!this.#held) {
+      this.#held = this.#sockets();
+      for (const s of this.#held) s.cork();
+    }
+    this.#endTurnSoon();
+  }
+
+  #endTurnSoon(): void {
+    if (this.#turnEnding) return;
+    this.#turnEnding = true;
+    setImmediate(this.#endTurn);
+  }
+
+  readonly #endTurn = (): void => {
+    this.#turnEnding = false;
+    let held = this.#held;
+    this.#held = undefined;
+    if (this.#corrections.size > 0 || this.#settlements.size > 0) {
+      if (!held) {
+        held = this.#sockets();
+        for (const s of held) s.cork();
+      }
+      // Sent while corked: the batches leave in the same write as the turn's held commands.
+      this.#corrections.flush();
+      this.#settlements.flush();
+    }
+    for (const s of held ?? []) s.uncork();
+  };
+
+  /** The sockets commands are written to: the client's, or each Cluster node's. */
+  #sockets(): Corkable[] {
+    const c = this.#client;
+    const streams: unknown[] = c.isCluster ? (c as Cluster).nodes('all').map((n) => n.stream) : [(c as Redis).stream];
+    return streams.filter((s): s is Corkable => typeof (s as Partial<Corkable> | undefined)?.cork === 'function');
+  }
+
   async admit(cmd: AdmitCommand): Promise<AdmitOutcome> {
-    const p = this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot);
-    const scopes: Array<{ name: string; key: string; limits: Limits }> = [
-      { name: 'project', key: p, limits: cmd.projectLimits },
-      { name: 'tenant', key: this.#tenantKey(cmd.projectId, cmd.tenantId, cmd.slot), limits: cmd.tenantLimits },
-    ];
-    if (cmd.keyId !== undefined && cmd.keyLimits) scopes.push({ name: 'key', key: this.#keyKey(cmd.projectId, cmd.keyId, cmd.slot), limits: cmd.keyLimits });
-    const keys = [`${p}:cooldown`, ...scopes.flatMap((s) => [`${s.key}:log`, `${s.key}:sums`, `${s.key}:day:${cmd.day}`])];
-    const reply = await (await this.#ready()).nanogateAdmit(
-      keys.length,
-      ...keys,
-      ...admissionArgs(cmd),
-      ...scopes.flatMap((s) => [s.name, ...limitArgs(s.limits)]),
-    );
-    return parseAdmitReply(reply, scopes.length);
+    const keyLimits = cmd.keyId !== undefined ? cmd.keyLimits : undefined;
+    const keys = this.#admitKeys(cmd, keyLimits !== undefined);
+    const args: Arg[] = [keys.length, ...keys, ...admissionArgs(cmd), 'project', ...limitArgs(cmd.projectLimits), 'tenant', ...limitArgs(cmd.tenantLimits)];
+    if (keyLimits) args.push('key', ...limitArgs(keyLimits));
+    const reply = await (await this.#ready()).nanogateAdmit(...args);
+    return parseAdmitReply(reply, keyLimits ? 3 : 2);
+  }
+
+  /** ADMIT_LUA's KEYS: the cool-down, then the log, sums and day counter of each scope. Built once per day and caller, not per call. */
+  #admitKeys(cmd: AdmitCommand, withKey: boolean): string[] {
+    // Ids are config ids ([A-Za-z0-9._-]): a newline separates them unambiguously.
+    const id = `${cmd.projectId}\n${cmd.model}\n${cmd.slot === undefined ? '' : `+${cmd.slot}`}\n${cmd.tenantId}\n${withKey ? cmd.keyId : ''}\n${cmd.day}`;
+    let keys = this.#admitKeyCache.get(id);
+    if (keys === undefined) {
+      const p = this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot);
+      const scopes = [p, this.#tenantKey(cmd.projectId, cmd.tenantId, cmd.slot)];
+      if (withKey) scopes.push(this.#keyKey(cmd.projectId, cmd.keyId!, cmd.slot));
+      keys = [`${p}:cooldown`, ...scopes.flatMap((s) => [`${s}:log`, `${s}:sums`, `${s}:day:${cmd.day}`])];
+      if (this.#admitKeyCache.size >= ADMIT_KEYS_CACHED) this.#admitKeyCache.clear();
+      this.#admitKeyCache.set(id, keys);
+    }
+    return keys;
   }
 
   async admitPool(cmd: PoolAdmitCommand): Promise<PoolAdmitOutcome> {
@@ -193,21 +317,45 @@ export class RedisQuotaStore implements QuotaStore {
     return { ...outcome, projectId: project.projectId };
   }
 
-  async correctTokens(cmd: CorrectCommand): Promise<void> {
-    const scopes = cmd.pooled
-      ? [this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot), `${this.#poolTag(cmd.slot ?? '')}:t:${cmd.tenantId}`]
-      : [this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot), this.#tenantKey(cmd.projectId, cmd.tenantId, cmd.slot)];
-    if (cmd.keyId !== undefined) scopes.push(cmd.pooled ? `${this.#poolTag(cmd.slot ?? '')}:k:${cmd.keyId}` : this.#keyKey(cmd.projectId, cmd.keyId, cmd.slot));
-    const keys = scopes.flatMap((s) => [`${s}:log`, `${s}:sums`]);
-    await (await this.#ready()).nanogateCorrect(
-      keys.length,
-      ...keys,
-      `${cmd.entryId}|${cmd.estimatedTokens}|${cmd.estimatedImages}`,
-      `${cmd.entryId}|${cmd.actualTokens}|${cmd.actualImages}`,
-      cmd.admittedAtMs,
-      cmd.actualTokens - cmd.estimatedTokens,
-      cmd.actualImages - cmd.estimatedImages,
-    );
+  /**
+   * Queued, and sent with the other corrections of its hash tag at the end of this turn of the
+   * event loop, in one script call (ScriptBatcher): a correction decides nothing, so it need
+   * not cost a round trip of its own. Resolves once Redis has it.
+   */
+  correctTokens(cmd: CorrectCommand): Promise<void> {
+    const pool = cmd.pooled ? this.#poolTag(cmd.slot ?? '') : undefined;
+    const project = this.#projectModelKey(cmd.projectId, cmd.model, cmd.slot);
+    const scopes = pool ? [project, `${pool}:t:${cmd.tenantId}`] : [project, this.#tenantKey(cmd.projectId, cmd.tenantId, cmd.slot)];
+    if (cmd.keyId !== undefined) scopes.push(pool ? `${pool}:k:${cmd.keyId}` : this.#keyKey(cmd.projectId, cmd.keyId, cmd.slot));
+    return this.#corrections.add(cmd.slot === undefined ? `p:${cmd.projectId}` : `q:${cmd.slot}`, {
+      scopes,
+      oldMember: `${cmd.entryId}|${cmd.estimatedTokens}|${cmd.estimatedImages}`,
+      newMember: `${cmd.entryId}|${cmd.actualTokens}|${cmd.actualImages}`,
+      score: cmd.admittedAtMs,
+      tokenDelta: cmd.actualTokens - cmd.estimatedTokens,
+      imageDelta: cmd.actualImages - cmd.estimatedImages,
+    });
+  }
+
+  /** One CORRECT_LUA call for corrections under one hash tag: each scope's keys named once. Sent synchronously when connected (#endTurn). */
+  async #sendCorrections(batch: readonly QueuedCorrection[]): Promise<unknown> {
+    const index = new Map<string, number>();
+    const keys: string[] = [];
+    const args: Arg[] = [];
+    for (const c of batch) {
+      args.push(c.scopes.length);
+      for (const scope of c.scopes) {
+        let i = index.get(scope);
+        if (i === undefined) {
+          i = index.size + 1;
+          index.set(scope, i);
+          keys.push(`${scope}:log`, `${scope}:sums`);
+        }
+        args.push(i);
+      }
+      args.push(c.oldMember, c.newMember, c.score, c.tokenDelta, c.imageDelta);
+    }
+    return (this.#firstAttemptSettled ? this.#scripts : await this.#ready()).nanogateCorrect(keys.length, ...keys, ...args);
   }
 
   async startCooldown(projectId: string, model: string, untilMs: number, nowMs: number, slot?: string): Promise<void> {
@@ -294,15 +442,39 @@ export class RedisQuotaStore implements QuotaStore {
     await (await this.#ready()).nanogateBudgetSeed(hash, holds, cmd.spentNanoUsd.toString(), Math.max(1, cmd.period.endsAtMs - cmd.nowMs + EXPIRY_SLACK_MS));
   }
 
-  async budgetSettle(cmd: BudgetSettleCommand): Promise<void> {
-    const keys = cmd.periods.flatMap((p) => this.#budgetKeys(cmd.tenantId, p));
-    await (await this.#ready()).nanogateBudgetSettle(
-      keys.length,
-      ...keys,
-      `${cmd.reservationId}|${cmd.amountNanoUsd.toString()}`,
-      cmd.amountNanoUsd.toString(),
-      cmd.actualNanoUsd.toString(),
-    );
+  /**
+   * Queued, and sent with the other settlements of its tenant at the end of this turn in one
+   * script call, as corrections are. Resolves once Redis has it: a caller that awaits it (the
+   * relay does, before the call's outcome) sees the hold replaced by the cost as before.
+   */
+  budgetSettle(cmd: BudgetSettleCommand): Promise<void> {
+    return this.#settlements.add(cmd.tenantId, {
+      periods: cmd.periods.map((p) => this.#budgetKeys(cmd.tenantId, p)),
+      holdMember: `${cmd.reservationId}|${cmd.amountNanoUsd.toString()}`,
+      heldNanoUsd: cmd.amountNanoUsd.toString(),
+      actualNanoUsd: cmd.actualNanoUsd.toString(),
+    });
+  }
+
+  /** One BUDGET_SETTLE_LUA call for a tenant's settlements: each period's keys named once. Sent synchronously when connected. */
+  async #sendSettlements(batch: readonly QueuedSettlement[]): Promise<unknown> {
+    const index = new Map<string, number>();
+    const keys: string[] = [];
+    const args: Arg[] = [];
+    for (const settlement of batch) {
+      args.push(settlement.periods.length);
+      for (const [hash, holds] of settlement.periods) {
+        let i = index.get(hash);
+        if (i === undefined) {
+          i = index.size + 1;
+          index.set(hash, i);
+          keys.push(hash, holds);
+        }
+        args.push(i);
+      }
+      args.push(settlement.holdMember, settlement.heldNanoUsd, settlement.actualNanoUsd);
+    }
+    return (this.#firstAttemptSettled ? this.#scripts : await this.#ready()).nanogateBudgetSettle(keys.length, ...keys, ...args);
   }
 
   async ping(): Promise<void> {
@@ -317,6 +489,8 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async close(): Promise<void> {
+    // What is queued goes out first: a correction or settlement accepted before close() is not lost.
+    await Promise.all([this.#corrections.drain(), this.#settlements.drain()]);
     try {
       await this.#client.quit();
     } catch {
@@ -364,8 +538,8 @@ function counterState(spent: unknown, reserved: unknown): BudgetCounterState {
   return { spentNanoUsd: BigInt(String(spent ?? '0')), reservedNanoUsd: BigInt(String(reserved ?? '0')) };
 }
 
-function limitArgs(l: Limits): number[] {
-  return [l.rpm ?? -1, l.tpm ?? -1, l.rpd ?? -1, l.ipm ?? -1];
+function limitArgs(l: Limits): Arg[] {
+  return [l.rpm ?? UNLIMITED, l.tpm ?? UNLIMITED, l.rpd ?? UNLIMITED, l.ipm ?? UNLIMITED];
 }
 
 function integers(reply: unknown, count: 5, what: string): [number, number, number, number, number] {

@@ -344,6 +344,27 @@ describe.each(factories)('BudgetService on $name', (factory) => {
       });
     });
 
+    it('settles many calls of two instances at once to the exact total, in the key and tenant counters alike', async () => {
+      const clock = new ManualClock('2026-06-15T18:00:00Z');
+      const { services } = setup(2);
+      const owners = (i: number) => ({
+        tenantId: 'team',
+        tenantBudget: { dailyUsd: 10, monthlyUsd: 100 },
+        keyId: i % 2 ? 'k1' : 'k2',
+        ...(i % 2 ? { keyBudget: { dailyUsd: 5 } } : {}),
+      });
+      const held = await Promise.all(Array.from({ length: 12 }, (_, i) => services[i % 2]!.reserve({ ...owners(i), amountNanoUsd: nano(0.3), nowMs: clock.nowMs() })));
+      // Settled together (one turn: one script call per tenant on Redis), one of them twice.
+      const costs = Array.from({ length: 12 }, (_, i) => nano(0.01 * (i + 1)));
+      await Promise.all([...held.map((r, i) => services[i % 2]!.settle(r!, costs[i]!)), services[1]!.settle(held[3]!, 0)]);
+      const total = BigInt(costs.reduce((s, c) => s + c, 0));
+      const k1 = BigInt(costs.filter((_, i) => i % 2).reduce((s, c) => s + c, 0));
+      const view = await services[0]!.read(owners(1), clock.nowMs());
+      expect(view.tenant.daily).toMatchObject({ spentNanoUsd: total, heldNanoUsd: 0n });
+      expect(view.tenant.monthly).toMatchObject({ spentNanoUsd: total, heldNanoUsd: 0n });
+      expect(view.key.daily).toMatchObject({ spentNanoUsd: k1, heldNanoUsd: 0n });
+    });
+
     it('rebuilds a counter the store lost before reading it', async () => {
       const clock = new ManualClock('2026-06-15T18:00:00Z');
       const { budgets, ledger } = setup();
