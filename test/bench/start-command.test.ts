@@ -22,6 +22,6 @@ describe('the start command', () => {
     expect(cmd[0]).toBe('node');
     expect(cmd.slice(1).filter((w) => w.startsWith('--'))).toEqual(start.nodeArgs);
     for (const [name, value] of Object.entries(start.env)) expect(dockerfile).toMatch(new RegExp(`^\\s+${name}=${value}\\b`, 'm'));
-    expect(start.nodeArgs).toContain('--max-semi-space-size=4');
+    expect(start.nodeArgs).toContain('--max-semi-space-size=8');
   });
 });
