@@ -28,7 +28,8 @@ export interface ScanOptions {
   framing: Framing;
   /**
    * Keep image data (for the OpenAI face); default false. 'ranges' keeps only where each image's
-   * base64 sits in the body (framing 'json' only), for a consumer that spools the body itself.
+   * base64 sits in the body (framing 'json' only), for a consumer that spools the body itself;
+   * a small document (parsed whole) gives its images as bytes instead, without ranges.
    */
   captureImages?: boolean | 'ranges';
   /** Documents up to this many bytes are JSON.parse-d whole (default SMALL_DOCUMENT_BYTES; 0: always tokenize). */
@@ -132,7 +133,7 @@ export class ResponseScanner {
   #mode: 'sniff' | 'json' | 'sse';
   #result: ScanSummary | undefined;
   #broken = false;
-  /** Whether small documents may be kept and parsed whole ('ranges' needs the tokenizer's offsets). */
+  /** Whether small documents may be kept and parsed whole. */
   readonly #parseSmall: boolean;
   readonly #smallLimit: number;
   /** The current document's bytes while it is still small; undefined once it streams to the tokenizer. */
@@ -147,7 +148,8 @@ export class ResponseScanner {
     this.#tokenizer = new JsonTokenizer(this.#reader);
     this.#mode = options.framing === 'sse' ? 'sniff' : 'json';
     this.#smallLimit = options.smallDocumentBytes ?? SMALL_DOCUMENT_BYTES;
-    this.#parseSmall = options.captureImages !== 'ranges' && this.#smallLimit > 0;
+    // With 'ranges', a small document's images come back as bytes rather than ranges (replayValue).
+    this.#parseSmall = this.#smallLimit > 0;
     this.#small = this.#parseSmall && options.framing !== 'sse' ? [] : undefined;
     this.#sse =
       options.framing === 'sse'
@@ -290,7 +292,9 @@ function replayValue(value: unknown, key: JsonKey, handler: JsonHandler, depth: 
   if (typeof value === 'string') {
     const capture = handler.stringCapture(key);
     if (capture === 'text') handler.text(key, value);
-    else if (capture === 'raw') {
+    // A parsed document has no byte offsets: an image asked for as a range is kept as its bytes
+    // (a small document is small, and JSON.parse has already decoded any escapes).
+    else if (capture === 'raw' || capture === 'range') {
       const bytes = Buffer.from(value);
       handler.raw(key, [bytes], bytes.length);
     }

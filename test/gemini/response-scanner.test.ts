@@ -220,6 +220,21 @@ describe.each(READING_PATHS)('$path', ({ smallDocumentBytes: bytes }) => {
       expect(summary.images[0]!.mimeType).toBe('image/jpeg');
     });
 
+    it("with captureImages 'ranges', gives a tokenized image as ranges and a small parsed one as its bytes", () => {
+      const scanner = newScanner({ framing: 'json', captureImages: 'ranges' });
+      scanner.write(body);
+      const [found] = scanner.end().images;
+      if (smallDocumentBytes === 0) {
+        expect(found!.ranges).toBeDefined();
+        expect(found!.escaped).toBe(true);
+        expect(found!.base64).toEqual([]);
+      } else {
+        expect(found!.ranges).toBeUndefined();
+        expect(Buffer.concat(found!.base64).toString()).toBe(image);
+      }
+      expect(found!.base64Length).toBe(smallDocumentBytes === 0 ? escaped.length : image.length);
+    });
+
     it('decodes them wherever the body is cut', () => {
       for (let cut = 1; cut < body.length; cut++) {
         const summary = scan(splitAt(body, [cut]), 'json');
