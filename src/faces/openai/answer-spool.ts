@@ -377,6 +377,12 @@ export class AnswerSpool {
   }
 }
 
+/** What a request's spools belong to: its response, whose 'close' disposes them. */
+export interface SpoolOwner {
+  readonly closed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+}
+
 /**
  * The spools of one OpenAI face: the one memory limit they share, and every spool not yet
  * disposed, so shutdown can close their files. A request's spools are disposed when its
@@ -385,6 +391,7 @@ export class AnswerSpool {
 export class AnswerSpools {
   readonly memory: SpoolMemory;
   readonly #live = new Set<AnswerSpool>();
+  readonly #byResponse = new WeakMap<SpoolOwner, Set<AnswerSpool>>();
   readonly #dir: string | undefined;
 
   constructor(memoryBytes: number, dir?: string) {
@@ -392,12 +399,28 @@ export class AnswerSpools {
     this.#dir = dir;
   }
 
-  /** A new spool, disposed when the response closes (at once if it has closed already: the client left). */
-  open(response: { readonly closed: boolean; once(event: 'close', listener: () => void): unknown }): AnswerSpool {
+  /**
+   * A new spool, disposed when the response closes (at once if it has closed already: the client
+   * left). One 'close' listener per response, however many spools its n calls open.
+   */
+  open(response: SpoolOwner): AnswerSpool {
     const spool = new AnswerSpool({ memory: this.memory, ...(this.#dir !== undefined ? { dir: this.#dir } : {}) });
     this.#live.add(spool);
-    if (response.closed) void this.release(spool);
-    else response.once('close', () => void this.release(spool));
+    if (response.closed) {
+      void this.release(spool);
+      return spool;
+    }
+    let mine = this.#byResponse.get(response);
+    if (!mine) {
+      const spools = new Set<AnswerSpool>();
+      mine = spools;
+      this.#byResponse.set(response, spools);
+      response.once('close', () => {
+        this.#byResponse.delete(response);
+        for (const s of spools) void this.release(s);
+      });
+    }
+    mine.add(spool);
     return spool;
   }
 

@@ -1,7 +1,8 @@
 import { openSync, readdirSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AnswerSpool, SpoolDiskError, SpoolDisposedError, SpoolMemory, SpoolSourceError } from '../../../src/faces/openai/answer-spool.js';
+import { EventEmitter } from 'node:events';
+import { AnswerSpool, AnswerSpools, SpoolDiskError, SpoolDisposedError, SpoolMemory, SpoolSourceError } from '../../../src/faces/openai/answer-spool.js';
 import { ResponseScanner } from '../../../src/gemini/response-scanner.js';
 import { tempDir } from '../../support/temp-dir.js';
 
@@ -163,5 +164,23 @@ describe('answer spool', () => {
     const spool = new AnswerSpool({ ...limit(1_000), dir: '/nonexistent/spool-parent' });
     await expect(spool.consume(Readable.from(answer(image, 64 * 1024)))).rejects.toBeInstanceOf(SpoolDiskError);
     await spool.dispose();
+  });
+});
+
+describe('answer spools of a face', () => {
+  it("disposes a response's spools when it closes, with one listener however many it opened", async () => {
+    const spools = new AnswerSpools(1_000_000, tempDir('spools-test-'));
+    const response = Object.assign(new EventEmitter(), { closed: false });
+    const opened = Array.from({ length: 12 }, () => spools.open(response));
+    expect(response.listenerCount('close')).toBe(1);
+    for (const spool of opened) await spool.consume(Readable.from([Buffer.alloc(1000, 65)]));
+    expect(spools.memory.heldBytes).toBe(12_000);
+    response.closed = true;
+    response.emit('close');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(spools.memory.heldBytes).toBe(0);
+    // A spool opened for a response already closed (its client left) is disposed at once.
+    const late = spools.open(response);
+    await expect(late.consume(Readable.from([Buffer.alloc(10)]))).rejects.toBeInstanceOf(SpoolDisposedError);
   });
 });
