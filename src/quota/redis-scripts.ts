@@ -76,7 +76,7 @@ local function count(w, s, d, n, t, i, x)
   n, t, i = n + 1, t + tonumber(ARGV[4]), i + tonumber(ARGV[5])
   local ttl = tonumber(ARGV[7])
   if x and x - now > ttl - ${TTL_REFRESH_MS} then
-    redis.call('HSET', s, 'n', string.format('%d', n), 't', string.format('%d', t), 'i', string.format('%d', i))
+    save_sums(s, n, t, i)
   else
     redis.call('HSET', s, 'n', string.format('%d', n), 't', string.format('%d', t), 'i', string.format('%d', i), 'x', string.format('%d', now + ttl))
     redis.call('PEXPIRE', w, ttl)
@@ -90,23 +90,14 @@ end
 `;
 
 /**
- * admit: cool-down, then every dimension of every scope (project+model, tenant, and the key
- * when it has limits of its own); counts all or nothing.
- * KEYS: 1 cool-down, then per scope its log, sums and day counter (all under one hash tag).
- * ARGV: 1 now, 2 cutoff (now - window), 3 member, 4 tokens, 5 images, 6 window ms,
- *       7 log TTL ms, 8 day TTL ms, 9 ms until the day ends,
- *       then per scope: its name, rpm, tpm, rpd, ipm (-1 = unlimited).
- * Returns {1, then per scope its rpm and rpd} (counts after admission) or
- * {0, scope, dimension, limit, used, retryAfterMs}: of all refusing dimensions, the one
- * that frees last, since the request cannot pass before every one of them has room.
+ * What both admission scripts share after LOG_HELPERS: the request's cost, and checking one
+ * scope (project+model, tenant or key) against its limits. ARGV as admit's (1 now, 4 tokens,
+ * 5 images, 6 window ms, 9 ms until the day ends).
  */
-export const ADMIT_LUA = `${LOG_HELPERS}
+const SCOPE_CHECK = `${LOG_HELPERS}
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[6])
 local cost = {1, tonumber(ARGV[4]), tonumber(ARGV[5])}
-
-local cooldown = tonumber(redis.call('GET', KEYS[1]) or '0')
-if cooldown > now then return {0, 'project', 'cooldown', 0, 0, cooldown - now} end
 
 local function retry_after(w, idx, needed)
   local entries = redis.call('ZRANGE', w, 0, -1, 'WITHSCORES')
@@ -121,33 +112,60 @@ end
 
 -- name, index into sums/cost (0 = the day counter), offset of its limit
 local dims = {{'rpm', 1, 1}, {'tpm', 2, 2}, {'rpd', 0, 3}, {'ipm', 3, 4}}
-local refusal = nil
--- per scope: log, sums, day counter, then window_sums's n, t, i, x and whether the sums changed
-local scopes = {}
-for s = 1, (#KEYS - 1) / 3 do
-  local k, a = 3 * s - 1, 5 * s + 5
-  local w, h, dk = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  local n, t, i, x, changed = window_sums(w, h, ARGV[2])
-  local day = tonumber(redis.call('GET', dk) or '0')
-  local sums = {n, t, i}
+-- One scope's latest-freeing refusal (or nil: the request cannot pass before every refusing
+-- dimension has room), and its state for count or leave: log, sums, day counter, then
+-- window_sums's n, t, i, x and whether the sums changed. Its limits are at ARGV[a + 1 .. a + 4].
+local function check(name, log, sums, daykey, a)
+  local n, t, i, x, changed = window_sums(log, sums, ARGV[2])
+  local day = tonumber(redis.call('GET', daykey) or '0')
+  local s = {n, t, i}
+  local refusal = nil
   for _, d in ipairs(dims) do
     local limit = tonumber(ARGV[a + d[3]])
     if limit >= 0 then
       local used, c
-      if d[2] == 0 then used, c = day, 1 else used, c = sums[d[2]], cost[d[2]] end
+      if d[2] == 0 then used, c = day, 1 else used, c = s[d[2]], cost[d[2]] end
       if used + c > limit then
         local retry
-        if d[2] == 0 then retry = tonumber(ARGV[9]) else retry = retry_after(w, d[2], used + c - limit) end
-        if refusal == nil or retry > refusal[6] then refusal = {0, ARGV[a], d[1], limit, used, retry} end
+        if d[2] == 0 then retry = tonumber(ARGV[9]) else retry = retry_after(log, d[2], used + c - limit) end
+        if refusal == nil or retry > refusal[6] then refusal = {0, name, d[1], limit, used, retry} end
       end
     end
   end
-  scopes[s] = {w, h, dk, n, t, i, x, changed}
+  return refusal, {log, sums, daykey, n, t, i, x, changed}
+end
+
+-- A scope checked and not counted: its sums written back if checking changed them.
+local function leave(sc)
+  if sc[8] then save_sums(sc[2], sc[4], sc[5], sc[6]) end
+end
+`;
+
+/**
+ * admit: cool-down, then every dimension of every scope (project+model, tenant, and the key
+ * when it has limits of its own); counts all or nothing.
+ * KEYS: 1 cool-down, then per scope its log, sums and day counter (all under one hash tag).
+ * ARGV: 1 now, 2 cutoff (now - window), 3 member, 4 tokens, 5 images, 6 window ms,
+ *       7 log TTL ms, 8 day TTL ms, 9 ms until the day ends,
+ *       then per scope: its name, rpm, tpm, rpd, ipm (-1 = unlimited).
+ * Returns {1, then per scope its rpm and rpd} (counts after admission) or
+ * {0, scope, dimension, limit, used, retryAfterMs}: of all refusing dimensions, the one
+ * that frees last, since the request cannot pass before every one of them has room.
+ */
+export const ADMIT_LUA = `${SCOPE_CHECK}
+local cooldown = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cooldown > now then return {0, 'project', 'cooldown', 0, 0, cooldown - now} end
+
+local refusal = nil
+local scopes = {}
+for s = 1, (#KEYS - 1) / 3 do
+  local k, a = 3 * s - 1, 5 * s + 5
+  local r, sc = check(ARGV[a], KEYS[k], KEYS[k + 1], KEYS[k + 2], a)
+  scopes[s] = sc
+  if r and (refusal == nil or r[6] > refusal[6]) then refusal = r end
 end
 if refusal then
-  for _, sc in ipairs(scopes) do
-    if sc[8] then save_sums(sc[2], sc[4], sc[5], sc[6]) end
-  end
+  for _, sc in ipairs(scopes) do leave(sc) end
   return refusal
 end
 
@@ -379,51 +397,8 @@ return 1
  * Returns {1, project index, project rpm, rpd, then per shared scope rpm, rpd} or
  * {0, scope, dimension, limit, used, retryAfterMs, project index}.
  */
-export const POOL_ADMIT_LUA = `${LOG_HELPERS}
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[6])
-local cost = {1, tonumber(ARGV[4]), tonumber(ARGV[5])}
+export const POOL_ADMIT_LUA = `${SCOPE_CHECK}
 local shared = tonumber(ARGV[10])
-
-local function retry_after(w, idx, needed)
-  local entries = redis.call('ZRANGE', w, 0, -1, 'WITHSCORES')
-  local freed = 0
-  for k = 1, #entries, 2 do
-    local c = {costs(entries[k])}
-    freed = freed + c[idx]
-    if freed >= needed then return tonumber(entries[k + 1]) + window - now end
-  end
-  return window
-end
-
-local dims = {{'rpm', 1, 1}, {'tpm', 2, 2}, {'rpd', 0, 3}, {'ipm', 3, 4}}
--- One scope's latest-freeing refusal (or nil), and its state for count or save: log, sums, day
--- counter, then window_sums's n, t, i, x and whether the sums changed. Its limits are at
--- ARGV[a + 1 .. a + 4].
-local function check(name, log, sums, daykey, a)
-  local n, t, i, x, changed = window_sums(log, sums, ARGV[2])
-  local day = tonumber(redis.call('GET', daykey) or '0')
-  local s = {n, t, i}
-  local refusal = nil
-  for _, d in ipairs(dims) do
-    local limit = tonumber(ARGV[a + d[3]])
-    if limit >= 0 then
-      local used, c
-      if d[2] == 0 then used, c = day, 1 else used, c = s[d[2]], cost[d[2]] end
-      if used + c > limit then
-        local retry
-        if d[2] == 0 then retry = tonumber(ARGV[9]) else retry = retry_after(log, d[2], used + c - limit) end
-        if refusal == nil or retry > refusal[6] then refusal = {0, name, d[1], limit, used, retry} end
-      end
-    end
-  end
-  return refusal, {log, sums, daykey, n, t, i, x, changed}
-end
-
--- A scope checked and not counted: its sums written back if checking changed them.
-local function leave(sc)
-  if sc[8] then save_sums(sc[2], sc[4], sc[5], sc[6]) end
-end
 
 local scopes = {}
 local shared_refusal = nil
