@@ -21,7 +21,7 @@ import { parseEditsFields } from './edits-request.js';
 import { renderOpenAIError, rateLimitHeaders } from './errors.js';
 import { openaiBatchRoutes } from './batches.js';
 import { buildGeminiRequest, parseGenerationsBody, type GenerationsRequest } from './generations-request.js';
-import { AnswerSpools, type AnswerSpool, SpoolDiskError } from './answer-spool.js';
+import { AnswerSpools, type AnswerSpool } from './answer-spool.js';
 import { imagesResponseBody } from './response-body.js';
 import { buildImagesResponse, classifyResult, type ReplacedImage } from './images-response.js';
 import type { ScannedImage } from '../../gemini/response-scanner.js';
@@ -31,7 +31,7 @@ import { registerHostedImageRoute } from './hosted-image-route.js';
 import { streamImages } from './image-stream.js';
 import { convertImage, needsConversion } from './image-output.js';
 import { imageUrlPolicyOf, type RouteContext } from './route-context.js';
-import { IMAGES_FAILED_HEADER, upstreamFailure } from './upstream-calls.js';
+import { IMAGES_FAILED_HEADER, readImageBase64, spoolFailure, upstreamFailure } from './upstream-calls.js';
 import { editsImageUrls, parseEditsJson } from './edits-json.js';
 
 /** Unix seconds at which the gateway's served models "were created", for OpenAI's list shape. */
@@ -106,13 +106,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       try {
         await spool.consume(answer.body);
       } catch (e) {
-        if (e instanceof SpoolDiskError) {
-          // The gateway's own disk, not Google: a 500 of ours, logged with the cause.
-          request.log.error({ err: e }, "the answer spool could not write to the local disk");
-          const code = ((e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO');
-          throw new GatewayError('INTERNAL', `The gateway could not keep Google's answer: its local disk failed (${code}). The operator has been alerted.`);
-        }
-        throw new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before it was complete.");
+        throw spoolFailure(e, request.log);
       }
       return { outcome: await answer.outcome, admission: answer.admission, spool };
     };
@@ -182,9 +176,7 @@ export async function openaiFace(app: FastifyInstance, deps: FaceDeps): Promise<
       for (const image of outcome.summary!.images) {
         if (image.thought) continue;
         if (req.responseFormat !== 'url' && !needsConversion(image.mimeType, req.output)) continue;
-        const pieces: Buffer[] = [];
-        if (image.ranges) for await (const piece of spool.read(image.ranges, image.escaped)) pieces.push(piece);
-        else pieces.push(...image.base64);
+        const pieces = await readImageBase64(image, spool);
         const converted = await convertImage(Buffer.from(Buffer.concat(pieces).toString('latin1'), 'base64'), image.mimeType, req.output);
         if (req.responseFormat === 'url') {
           const saved = await deps.hostedImages!.save(converted.bytes, converted.mimeType, origin);

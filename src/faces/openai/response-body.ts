@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { AnswerSpool } from './answer-spool.js';
 import type { SpooledImage } from './images-response.js';
+import { imagePieces } from './upstream-calls.js';
 
 /** A response up to this size goes out as one Buffer: one write, no stream machinery. */
 const ONE_BUFFER_BYTES = 1 << 20;
@@ -10,39 +11,17 @@ type Piece = Buffer | { read: () => AsyncIterable<Buffer> };
 /**
  * The body of an images response built by buildImagesResponse: its JSON scaffolding and Google's
  * base64 as it was kept. An image held in memory goes out as slices of the Buffers read from
- * Google (no copy); one in a spool file is read back in order as the client takes it. A small
- * response (the common tiny answer) is joined into one Buffer instead of a stream.
+ * Google (no copy); one in a spool file is read back in order as the client takes it.
  */
 export function imagesResponseBody(chunks: ReadonlyArray<Buffer | SpooledImage>, spoolOf: (result: number) => AnswerSpool): Buffer | Readable {
-  const pieces: Piece[] = [];
-  let inMemoryBytes = 0;
-  let allInMemory = true;
-  for (const chunk of chunks) {
-    if (Buffer.isBuffer(chunk)) {
-      pieces.push(chunk);
-      inMemoryBytes += chunk.length;
-      continue;
-    }
-    const spool = spoolOf(chunk.result);
-    const ranges = chunk.image.ranges ?? [];
-    if (spool.inMemory && !chunk.image.escaped) {
-      for (const [start, end] of ranges) {
-        for (const slice of spool.memorySlices(start, end)) {
-          pieces.push(slice);
-          inMemoryBytes += slice.length;
-        }
-      }
-      continue;
-    }
-    allInMemory = false;
-    pieces.push({ read: () => spool.read(ranges, chunk.image.escaped) });
-  }
-  if (allInMemory && inMemoryBytes <= ONE_BUFFER_BYTES) return Buffer.concat(pieces as Buffer[], inMemoryBytes);
-  return new PiecesStream(pieces);
+  return piecesBody(chunks.flatMap((chunk) => (Buffer.isBuffer(chunk) ? [chunk] : imagePieces(chunk.image, spoolOf(chunk.result)))));
 }
 
-/** A body of Buffers and spooled pieces: one Buffer when it is all in memory and small, else a stream. */
-export function piecesBody(pieces: ReadonlyArray<Buffer | { read: () => AsyncIterable<Buffer> }>): Buffer | Readable {
+/**
+ * A body of Buffers and spooled pieces: one Buffer when it is all in memory and small (the
+ * common tiny answer: one write, no stream machinery), else a stream.
+ */
+export function piecesBody(pieces: readonly Piece[]): Buffer | Readable {
   let bytes = 0;
   for (const p of pieces) {
     if (!Buffer.isBuffer(p)) return new PiecesStream([...pieces]);

@@ -21,7 +21,7 @@ import { parseResponsesBody, resolveResponsesTurns, responsesGeminiBody, type Re
 import { sendJsonPieces, settleCalls, type RouteContext } from './route-context.js';
 import { describeSize } from './size-mapping.js';
 import { SseWriter } from './sse-writer.js';
-import { finalImages, ImageCalls, imagePieces, settlementHeaders, type CallContent, type CallPlan } from './upstream-calls.js';
+import { finalImages, ImageCalls, imagePieces, readImageBase64, settlementHeaders, type CallContent, type CallPlan } from './upstream-calls.js';
 
 const ROUTE = 'openai.responses';
 
@@ -98,10 +98,7 @@ function messageItem(ids: ResponseIds, text: string) {
  */
 async function spooledImage(image: ScannedImage, spool: AnswerSpool | undefined, output: ResponsesRequest['output']): Promise<{ base64: SplicePiece[]; mimeType: string }> {
   if (!needsConversion(image.mimeType, output)) return { base64: imagePieces(image, spool), mimeType: image.mimeType };
-  const pieces: Buffer[] = [];
-  if (image.ranges && spool) for await (const piece of spool.read(image.ranges, image.escaped)) pieces.push(piece);
-  else pieces.push(...image.base64);
-  return convertBase64(pieces, image.mimeType, output);
+  return convertBase64(await readImageBase64(image, spool), image.mimeType, output);
 }
 
 export function registerResponses(app: FastifyInstance, ctx: RouteContext): void {

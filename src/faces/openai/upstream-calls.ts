@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { parseGoogleError } from '../../gemini/errors.js';
 import type { RequestEstimate } from '../../gemini/request-inspect.js';
@@ -146,19 +146,34 @@ export class ImageCalls {
     const done = spool.consume(answer.body, (chunk) => scanner.write(chunk)).then(
       async () => ({ content: scanner.end(), outcome: await answer.outcome, admission: answer.admission, spool }),
       (e: unknown) => {
-        if (e instanceof SpoolDiskError) {
-          // The gateway's own disk, not Google: a 500 of ours, logged with the cause.
-          this.#request.log.error({ err: e }, 'the answer spool could not write to the local disk');
-          const code = (e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
-          throw new GatewayError('INTERNAL', `The gateway could not keep Google's answer: its local disk failed (${code}). The operator has been alerted.`);
-        }
-        throw new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before it was complete.");
+        throw spoolFailure(e, this.#request.log);
       },
     );
     // A failure is the caller's to handle once it awaits `done`; never an unhandled rejection meanwhile.
     done.catch(() => {});
     return done;
   }
+}
+
+/**
+ * Why an answer could not be kept: the gateway's own disk (a 500 of ours, logged with its
+ * cause), or Google's answer breaking off (or the client leaving) before it ended.
+ */
+export function spoolFailure(e: unknown, log: FastifyBaseLogger): GatewayError {
+  if (e instanceof SpoolDiskError) {
+    log.error({ err: e }, 'the answer spool could not write to the local disk');
+    const code = (e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
+    return new GatewayError('INTERNAL', `The gateway could not keep Google's answer: its local disk failed (${code}). The operator has been alerted.`);
+  }
+  return new GatewayError('UPSTREAM_UNAVAILABLE', "Google's answer broke off before it was complete.");
+}
+
+/** An image's base64 in memory, to decode or convert: its captured Buffers, or read back whole from its spool. */
+export async function readImageBase64(image: ScannedImage, spool: AnswerSpool | undefined): Promise<Buffer[]> {
+  if (!image.ranges || !spool) return image.base64;
+  const pieces: Buffer[] = [];
+  for await (const piece of spool.read(image.ranges, image.escaped)) pieces.push(piece);
+  return pieces;
 }
 
 /**
