@@ -181,23 +181,29 @@ export class BenchStack {
   }
 
   async #restartGateway(): Promise<void> {
-    if (!this.#gatewayUsed) return;
+    if (this.#gatewayUsed) await this.#replaceGateway();
+  }
+
+  async #replaceGateway(): Promise<void> {
     this.#gatewayUsed = false;
     this.gatewayProblems.push(...this.gateway.problems());
     await this.gateway.stop();
     this.gateway = await BenchStack.#launchGateway(this.#settings, this.mock, this.#redis);
   }
 
-  /**
-   * Idle RSS: new floor and gateway processes that serve nothing for `settleMs` (long enough for
-   * V8 to shrink the heap its start grew), then their VmRSS. The next freshProxies replaces them.
-   */
-  async idleRss(settleMs: number): Promise<{ floorMb: number; gatewayMb: number }> {
+  async #replaceFloor(): Promise<void> {
     await this.floor.stop();
     this.floor = await startFloor(this.#settings.distBench, this.mock.url, profileArgs(this.#settings.profileDir, 'floor'));
-    this.#gatewayUsed = true;
-    await this.#restartGateway();
-    this.#gatewayUsed = true;
+  }
+
+  /**
+   * Idle RSS: new floor and gateway processes that serve nothing for `settleMs` (long enough for
+   * V8 to shrink the heap its start grew), then their VmRSS. They have served nothing, so the
+   * next freshProxies keeps the gateway (and replaces the floor, as always).
+   */
+  async idleRss(settleMs: number): Promise<{ floorMb: number; gatewayMb: number }> {
+    await this.#replaceFloor();
+    await this.#replaceGateway();
     await delay(settleMs);
     return { floorMb: rssBytes(this.floor.pid) / 2 ** 20, gatewayMb: rssBytes(this.gateway.pid) / 2 ** 20 };
   }
@@ -208,8 +214,7 @@ export class BenchStack {
    * process must not pay for the JIT.
    */
   async freshProxies(book: RequestBook): Promise<void> {
-    await this.floor.stop();
-    this.floor = await startFloor(this.#settings.distBench, this.mock.url, profileArgs(this.#settings.profileDir, 'floor'));
+    await this.#replaceFloor();
     await this.#restartGateway();
     await this.#restartPortkey();
     const warm = async (origin: string, request: RequestSpec) => {
